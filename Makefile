@@ -1,0 +1,34 @@
+# Top-level make for the fork.  QEMU itself is built by ninja in build/;
+# see README.md.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+ifeq ($(wildcard config.mk),)
+$(shell ./configure >&2)
+endif
+include config.mk
+export TARGETS BASE_DSC BASE_SRC FORK_CACHE INSTALL_DEPS QEMU_CONFIGURE_ARGS
+export QEMU_BUILD := $(CURDIR)/build
+
+.PHONY: all check check-qtest check-guest demo bench clean distclean
+
+all:
+	@scripts/build.sh
+
+check: all
+	@scripts/check.sh all
+
+check-qtest: all
+	@scripts/check.sh qtest
+
+check-guest: all
+	@scripts/check.sh guest
+
+demo: all
+	@tests/guest/run demo
+
+clean:
+	rm -rf build .qemu-src
+
+distclean: clean
+	rm -f config.mk

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Bring build/ up to date: dependencies, base, overlay, QEMU configure,
+# ninja, firmware.  Every step is a no-op when already done, so this is
+# what a plain `make` runs each time.
+#
+# Environment (from config.mk through the Makefile): TARGETS, BASE_DSC,
+# BASE_SRC, FORK_CACHE, INSTALL_DEPS, QEMU_CONFIGURE_ARGS.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export FORK_CACHE=${FORK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-qemu}
+. "$repo/scripts/debian-apt.sh"
+cd "$repo"
+
+if [ "${INSTALL_DEPS:-yes}" = yes ]; then
+    scripts/install-deps.sh build
+fi
+
+if [ -n "${BASE_SRC:-}" ]; then
+    base=$(scripts/fetch-base.sh --src "$BASE_SRC")
+elif [ -n "${BASE_DSC:-}" ]; then
+    base=$(scripts/fetch-base.sh --dsc "$BASE_DSC")
+else
+    base=$(scripts/fetch-base.sh)
+fi
+
+src=$repo/.qemu-src
+scripts/overlay.sh "$base" "$src"
+
+# Debian's python3 carries the meson we installed; a python3 of some other
+# installation on PATH would not see it.
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3)
+args=(--target-list="${TARGETS:-aarch64-softmmu,ppc64-softmmu}"
+      --disable-docs --disable-install-blobs --disable-download
+      --python="$python" ${QEMU_CONFIGURE_ARGS:-})
+mkdir -p build
+if [ ! -f build/build.ninja ] || [ "$(cat build/.fork-configure 2>/dev/null)" != "${args[*]}" ]; then
+    note "running QEMU's configure: ${args[*]}"
+    (cd build && "$src/configure" "${args[@]}") || die "QEMU's configure failed"
+    echo "${args[*]}" > build/.fork-configure
+fi
+echo "$base" > build/qemu-base.path
+
+ninja -C build ${NINJA_JOBS:+-j "$NINJA_JOBS"}
+scripts/firmware.sh build
