@@ -19,8 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/debian-apt.sh"
 build=$1
 dest=$build/qemu-bundle/usr/local/share/qemu
-blobs=(slof.bin vof.bin vgabios-stdvga.bin vgabios-virtio.bin
-       vgabios-ramfb.bin efi-virtio.rom efi-e1000e.rom efi-e1000.rom)
+blobs=(slof.bin vof.bin vgabios-stdvga.bin vgabios-virtio.bin vgabios-ramfb.bin)
 
 fw=$FORK_CACHE/firmware
 if [ ! -f "$fw/.done" ]; then
@@ -36,6 +35,9 @@ if [ ! -f "$fw/.done" ]; then
     touch "$fw/.done"
 fi
 
+for rom in "$fw"/root/usr/share/qemu/{pxe,efi}-*.rom; do
+    blobs+=("$(basename "$rom")")
+done
 mkdir -p "$dest"
 for b in "${blobs[@]}"; do
     [ -e "$dest/$b" ] && continue
