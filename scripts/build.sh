@@ -33,9 +33,16 @@ scripts/overlay.sh "$base" "$src"
 # installation on PATH would not see it.
 python=/usr/bin/python3
 [ -x "$python" ] || python=$(command -v python3)
+# QEMU turns -Werror on only in git checkouts; the overlaid tree is not
+# one, and our code should meet the same bar.  QEMU names its compilers
+# itself, so meson never finds ccache unless it is part of the name.
 args=(--target-list="${TARGETS:-aarch64-softmmu,ppc64-softmmu}"
-      --disable-docs --disable-install-blobs --disable-download
-      --python="$python" ${QEMU_CONFIGURE_ARGS:-})
+      --disable-docs --disable-install-blobs --disable-download --enable-werror
+      --python="$python")
+if command -v ccache >/dev/null; then
+    args+=(--cc="ccache cc" --cxx="ccache c++")
+fi
+args+=(${QEMU_CONFIGURE_ARGS:-})
 mkdir -p build
 if [ ! -f build/build.ninja ] || [ "$(cat build/.fork-configure 2>/dev/null)" != "${args[*]}" ]; then
     note "running QEMU's configure: ${args[*]}"
