@@ -41,8 +41,7 @@ dl=$FORK_CACHE/base/download
 mkdir -p "$dl"
 pinned_dsc=$dl/$BASE_DSC_NAME
 if [ -n "$dsc" ]; then
-    cp -f "$dsc" "$(dirname "$dsc")"/qemu_"${BASE_DEBIAN_VERSION#*:}"*.tar.* "$dl"/ 2>/dev/null ||
-        cp -f "$dsc" "$dl"/
+    cp -f "$dsc" "$dl"/
     for f in $(awk '/^Files:/{p=1; next} /^[^ ]/{p=0} p{print $3}' "$dsc"); do
         [ -f "$dl/$f" ] || cp "$(dirname "$dsc")/$f" "$dl/" ||
             die "$f, named by $dsc, is not beside it"
@@ -69,6 +68,8 @@ rm -rf "$tree" "$tree.tmp"
 # dpkg-source --no-check skips only the OpenPGP signature, which needs
 # debian-keyring; the file checksums inside the pinned .dsc are still
 # verified, and the .dsc itself is checked against our pin above.
+# dpkg-source leaves a copy of the tarballs beside the tree it unpacks
+rm -f "$(dirname "$tree")"/qemu_*.tar.*
 touch "$tree.tmp/.unpacked"
 mv "$tree.tmp" "$tree"
 echo "$tree"
