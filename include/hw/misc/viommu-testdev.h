@@ -1,0 +1,128 @@
+/*
+ * viommu-testdev: register map of the DMA test device
+ *
+ * The layout is specified in docs/specs/viommu-testdev.rst; guest programs
+ * are written against that document, so any change here is an ABI change.
+ *
+ * Copyright (c) 2025 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_MISC_VIOMMU_TESTDEV_H
+#define HW_MISC_VIOMMU_TESTDEV_H
+
+#include "hw/registerfields.h"
+
+#define TYPE_VIOMMU_TESTDEV "viommu-testdev"
+
+#define VIOMMU_TESTDEV_VENDOR_ID    0x1234
+#define VIOMMU_TESTDEV_DEVICE_ID    0x11f0
+
+#define VIOMMU_TESTDEV_ID_VALUE     0x54414d44 /* "DMAT" in memory */
+#define VIOMMU_TESTDEV_VERSION      1
+
+/* BAR0: registers in the first half, the data buffer in the second */
+#define VIOMMU_TESTDEV_BAR_SIZE     0x20000
+#define VIOMMU_TESTDEV_REGS_SIZE    0x10000
+#define VIOMMU_TESTDEV_BUF_OFFSET   0x10000
+#define VIOMMU_TESTDEV_BUF_SHIFT    16
+#define VIOMMU_TESTDEV_BUF_SIZE     (1u << VIOMMU_TESTDEV_BUF_SHIFT)
+
+/*
+ * A transfer is cut into requests that never cross this boundary of the
+ * bus address, as a PCIe requester must; each request is one DMA access.
+ */
+#define VIOMMU_TESTDEV_REQ_BOUNDARY 0x1000
+
+/* Limits that keep one doorbell write from stalling the machine */
+#define VIOMMU_TESTDEV_BURST_MAX_COUNT  (1u << 20)
+#define VIOMMU_TESTDEV_BURST_MAX_BYTES  (1ull << 30)
+
+REG32(ID,               0x000)
+REG32(VERSION,          0x004)
+REG32(CAP,              0x008)
+    FIELD(CAP, ATS,         0, 1)
+    FIELD(CAP, PRI,         1, 1)
+    FIELD(CAP, PASID,       2, 1)
+    FIELD(CAP, BUF_SHIFT,   8, 8)
+REG32(CTRL,             0x00c)
+    FIELD(CTRL, IRQ_EN,     0, 1)
+REG32(DMA_ADDR_LO,      0x010)
+REG32(DMA_ADDR_HI,      0x014)
+REG32(DST_ADDR_LO,      0x018)
+REG32(DST_ADDR_HI,      0x01c)
+REG32(LEN,              0x020)
+REG32(OP,               0x024)
+    FIELD(OP, OPCODE,       0, 4)
+    FIELD(OP, NO_WRITE,     4, 1)
+REG32(ATTR,             0x028)
+    FIELD(ATTR, PRIV,       0, 1)
+    FIELD(ATTR, EXEC,       1, 1)
+    FIELD(ATTR, SECURE,     2, 1)
+    FIELD(ATTR, PASID_EN,   3, 1)
+REG32(PASID,            0x02c)
+    FIELD(PASID, PASID,     0, 20)
+REG32(PATTERN,          0x030)
+REG32(BURST_COUNT,      0x034)
+REG32(BURST_STRIDE,     0x038)
+REG32(BURST_SPAN,       0x03c)
+REG32(DOORBELL,         0x040)
+REG32(STATUS,           0x044)
+    FIELD(STATUS, BUSY,     0, 1)
+    FIELD(STATUS, IRQ,      1, 1)
+    FIELD(STATUS, RESULT,   8, 8)
+REG32(IRQ_ACK,          0x048)
+REG32(MEMTX,            0x04c)
+REG32(FAULT_ADDR_LO,    0x050)
+REG32(FAULT_ADDR_HI,    0x054)
+REG32(DONE_BYTES,       0x058)
+REG32(COMPLETIONS,      0x05c)
+REG32(ATS_ADDR_LO,      0x060)
+REG32(ATS_ADDR_HI,      0x064)
+REG32(ATS_MASK_LO,      0x068)
+REG32(ATS_MASK_HI,      0x06c)
+REG32(ATS_PERM,         0x070)
+    FIELD(ATS_PERM, READ,   0, 1)
+    FIELD(ATS_PERM, WRITE,  1, 1)
+REG32(PRI_RESP,         0x074)
+    FIELD(PRI_RESP, CODE,   0, 4)
+    FIELD(PRI_RESP, VALID,  31, 1)
+REG32(BURST_DONE,       0x078)
+
+#define VIOMMU_TESTDEV_OP_MASK      (R_OP_OPCODE_MASK | R_OP_NO_WRITE_MASK)
+#define VIOMMU_TESTDEV_ATTR_MASK    (R_ATTR_PRIV_MASK | R_ATTR_EXEC_MASK | \
+                                     R_ATTR_SECURE_MASK | R_ATTR_PASID_EN_MASK)
+
+typedef enum ViommuTestdevOpcode {
+    VIOMMU_TESTDEV_OP_NOP           = 0,
+    VIOMMU_TESTDEV_OP_READ          = 1,
+    VIOMMU_TESTDEV_OP_WRITE         = 2,
+    VIOMMU_TESTDEV_OP_FILL          = 3,
+    VIOMMU_TESTDEV_OP_COMPARE       = 4,
+    VIOMMU_TESTDEV_OP_COPY          = 5,
+    VIOMMU_TESTDEV_OP_ATS_TRANSLATE = 6,
+    VIOMMU_TESTDEV_OP_PRI_REQUEST   = 7,
+    VIOMMU_TESTDEV_OP_BURST_READ    = 8,
+    VIOMMU_TESTDEV_OP_BURST_WRITE   = 9,
+} ViommuTestdevOpcode;
+
+typedef enum ViommuTestdevResult {
+    VIOMMU_TESTDEV_RES_OK                = 0,
+    VIOMMU_TESTDEV_RES_TRANSLATION_FAULT = 1,
+    VIOMMU_TESTDEV_RES_PERMISSION_FAULT  = 2,
+    VIOMMU_TESTDEV_RES_DECODE_ERROR      = 3,
+    VIOMMU_TESTDEV_RES_ACCESS_ERROR      = 4,
+    VIOMMU_TESTDEV_RES_BUS_ERROR         = 5,
+    VIOMMU_TESTDEV_RES_MISMATCH          = 6,
+    VIOMMU_TESTDEV_RES_BAD_COMMAND       = 7,
+    VIOMMU_TESTDEV_RES_ATS_FAILED        = 8,
+    VIOMMU_TESTDEV_RES_PRI_FAILED        = 9,
+} ViommuTestdevResult;
+
+/* PRI_RESP.CODE uses the PCIe Page Request Group Response encoding */
+#define VIOMMU_TESTDEV_PRI_SUCCESS          0x0
+#define VIOMMU_TESTDEV_PRI_INVALID_REQUEST  0x1
+#define VIOMMU_TESTDEV_PRI_FAILURE          0xf
+
+#endif /* HW_MISC_VIOMMU_TESTDEV_H */
