@@ -19,7 +19,7 @@ build_pkgs=(build-essential pkg-config ninja-build flex bison ccache
 bpo_pkgs=(meson python3-pycotap)
 guest_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross
             gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
-            cpio kmod zstd)
+            cpio kmod zstd xz-utils)
 
 want=()
 for what in "${@:-build}"; do
