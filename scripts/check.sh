@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Run the fork's tests and close with one line: "N passed, N failed".
+#
+#   qtest: our qtests, plus the base's qtests that cover what the fork
+#          replaces or plugs into (rtas-test, qos-test on virt and pseries,
+#          the aarch64 IORT/VIOT tables of bios-tables-test)
+#   guest: real Linux guests (tests/guest/run check)
+#
+# Each test program speaks TAP; every "ok"/"not ok" line counts once.  A
+# program that dies or times out without failing a test case counts as one
+# failure, so a crash can never look green.
+#
+# Usage: check.sh all|qtest|guest
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=$repo/build
+logs=$build/check-logs
+mkdir -p "$logs"
+what=${1:-all}
+passed=0 failed=0 skipped=0
+failures=()
+
+# tap NAME TIMEOUT CMD...: run one TAP-speaking program from build/.
+tap()
+{
+    local name=$1 limit=$2; shift 2
+    local log rc p f s
+    log=$logs/$(echo "${name%% *}" | tr / _).log
+    echo "== $name"
+    (cd "$build" && timeout -k 10 "$limit" "$@") > "$log" 2>&1
+    rc=$?
+    p=$(grep -c '^ok ' "$log")
+    s=$(grep -c '^ok .*# SKIP' "$log")
+    f=$(grep -c '^not ok ' "$log")
+    p=$((p - s))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "   exited with status $rc$([ "$rc" -eq 124 ] && echo ' (timed out)')"
+    fi
+    grep '^not ok ' "$log" | sed 's/^/   /'
+    [ "$f" -gt 0 ] && { failures+=("$name"); tail -n 30 "$log" | sed 's/^/   | /'; }
+    echo "   $p passed, $f failed${s:+, $s skipped} (log: ${log#"$repo"/})"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+qtest()
+{
+    local arch=$1 name=$2 limit=$3; shift 3
+    [ -x "$build/qemu-system-$arch" ] || return 0
+    tap "qtest-$arch/$name${1:+ $*}" "$limit" env \
+        QTEST_QEMU_BINARY="./qemu-system-$arch" QTEST_QEMU_IMG=./qemu-img \
+        QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon \
+        G_TEST_DBUS_DAEMON="$repo/.qemu-src/tests/dbus-vmstate-daemon.sh" \
+        PYTHON="$build/pyvenv/bin/python3" MALLOC_PERTURB_=$((RANDOM % 255 + 1)) \
+        "tests/qtest/$name" --tap -k "$@"
+}
+
+run_qtests()
+{
+    local t
+    ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/rtas-test \
+        tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
+        storage-daemon/qemu-storage-daemon >/dev/null || { failed=$((failed + 1)); return; }
+    for t in "$build"/tests/unit/test-viommu-*; do
+        [ -x "$t" ] && tap "unit/$(basename "$t")" 120 "$t" --tap -k
+    done
+    for arch in aarch64 ppc64; do
+        qtest "$arch" viommu-testdev-test 300
+    done
+    qtest ppc64 rtas-test 300
+    # qos-test's graph on these two binaries is the virt and pseries paths
+    # (and a single xlnx-zcu102 case); its -p cannot select a subtree.
+    qtest aarch64 qos-test 600
+    qtest ppc64 qos-test 600
+    qtest aarch64 bios-tables-test 900 -p /aarch64/acpi/virt/smmuv3-legacy \
+        -p /aarch64/acpi/virt/smmuv3-dev -p /aarch64/acpi/virt/viot
+}
+
+run_guests()
+{
+    local log=$logs/guest.log line
+    echo "== guest"
+    QEMU_BUILD=$build "$repo/tests/guest/run" check 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        passed=$((passed + $(echo "$line" | awk '{print $1}')))
+        failed=$((failed + $(echo "$line" | awk '{print $3}')))
+    fi
+    if [ "$rc" -ne 0 ] && [ -z "$line" -o "$(echo "$line" | awk '{print $3}')" = 0 ]; then
+        failed=$((failed + 1))
+    fi
+    [ "$rc" -ne 0 ] && failures+=(guest)
+}
+
+start=$(date +%s)
+case $what in
+all) run_qtests; run_guests ;;
+qtest) run_qtests ;;
+guest) run_guests ;;
+*) echo "usage: check.sh all|qtest|guest" >&2; exit 2 ;;
+esac
+
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "tests took $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
