@@ -1,9 +1,10 @@
 /*
  * qtests for viommu-testdev, the DMA test device
  *
- * The register offsets, opcodes and result codes below are written out
- * from docs/specs/viommu-testdev.rst rather than taken from the device's
- * header, so that a change to the guest-visible ABI makes these tests fail.
+ * The register offsets, opcodes and result codes come from
+ * libqos/viommu-testdev.h, which is written out from
+ * docs/specs/viommu-testdev.rst rather than taken from the device's header,
+ * so that a change to the guest-visible ABI makes these tests fail.
  *
  * Copyright (c) 2025 The viommu-qemu authors
  *
@@ -17,67 +18,15 @@
 #include "libqos/generic-pcihost.h"
 #include "libqos/pci-spapr.h"
 #include "libqos/malloc-spapr.h"
+#include "libqos/smmuv3.h"
+#include "libqos/viommu-testdev.h"
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
-
-/* Registers (BAR0) */
-#define R_ID            0x000
-#define R_VERSION       0x004
-#define R_CAP           0x008
-#define R_CTRL          0x00c
-#define R_DMA_ADDR      0x010
-#define R_DST_ADDR      0x018
-#define R_LEN           0x020
-#define R_OP            0x024
-#define R_ATTR          0x028
-#define R_PASID         0x02c
-#define R_PATTERN       0x030
-#define R_BURST_COUNT   0x034
-#define R_BURST_STRIDE  0x038
-#define R_BURST_SPAN    0x03c
-#define R_DOORBELL      0x040
-#define R_STATUS        0x044
-#define R_IRQ_ACK       0x048
-#define R_MEMTX         0x04c
-#define R_FAULT_ADDR    0x050
-#define R_DONE_BYTES    0x058
-#define R_COMPLETIONS   0x05c
-#define R_ATS_ADDR      0x060
-#define R_ATS_MASK      0x068
-#define R_ATS_PERM      0x070
-#define R_PRI_RESP      0x074
-#define R_BURST_DONE    0x078
-#define BUF_OFFSET      0x10000
-#define BUF_SIZE        0x10000
-
-#define ID_VALUE        0x54414d44
-
-#define STATUS_BUSY     (1u << 0)
-#define STATUS_IRQ      (1u << 1)
-#define STATUS_RESULT(s) (((s) >> 8) & 0xff)
-
-#define ATTR_PASID_EN   (1u << 3)
-
-enum {
-    OP_NOP = 0, OP_READ, OP_WRITE, OP_FILL, OP_COMPARE, OP_COPY,
-    OP_ATS_TRANSLATE, OP_PRI_REQUEST, OP_BURST_READ, OP_BURST_WRITE,
-};
-
-enum {
-    RES_OK = 0, RES_TRANSLATION_FAULT, RES_PERMISSION_FAULT,
-    RES_DECODE_ERROR, RES_ACCESS_ERROR, RES_BUS_ERROR, RES_MISMATCH,
-    RES_BAD_COMMAND, RES_ATS_FAILED, RES_PRI_FAILED,
-};
-
-/* MemTxResult bits as the MEMTX register reports them */
-#define MEMTX_DECODE_ERROR  (1u << 1)
-#define MEMTX_ACCESS_ERROR  (1u << 2)
 
 /* -M virt memory map, as seen by a device without an IOMMU in front */
 #define VIRT_RAM_BASE       0x40000000ull
 #define VIRT_RAM_SIZE       0x20000000ull   /* -m 512M */
 #define VIRT_RAM_END        (VIRT_RAM_BASE + VIRT_RAM_SIZE)
-#define VIRT_SMMU_BASE      0x09050000ull
 #define VIRT_ECAM_BASE      0x4010000000ull
 
 #define DEV_SLOT            4
@@ -581,66 +530,38 @@ static void test_virt_pcie_caps(void)
 
 /* ---- -M virt,iommu=smmuv3 ---- */
 
-#define SMMU_CR0            0x20
-#define SMMU_CR0ACK         0x24
-#define SMMU_GBPA           0x44
-#define SMMU_STRTAB_BASE    0x80
-#define SMMU_STRTAB_CFG     0x88
-#define SMMU_EVENTQ_BASE    0xa0
-#define SMMU_EVENTQ_PROD    0x100a8
-#define SMMU_EVENTQ_CONS    0x100ac
-#define SMMU_CR0_SMMUEN     (1u << 0)
-#define SMMU_CR0_EVENTQEN   (1u << 2)
-#define SMMU_GBPA_ABORT     (1u << 20)
-#define SMMU_GBPA_UPDATE    (1u << 31)
-#define SMMU_EVT_C_BAD_STE  0x04
-
 #define STRTAB_ADDR         (VIRT_RAM_BASE + 0x1000000)
 #define STRTAB_LOG2SIZE     6
 #define EVENTQ_ADDR         (VIRT_RAM_BASE + 0x1010000)
 #define EVENTQ_LOG2SIZE     4
 #define DEV_SID             DEV_DEVFN   /* bus 0 */
 
-static void smmu_writel(TestDev *t, uint64_t off, uint32_t val)
+/*
+ * The SMMU of -M virt, with an all-invalid linear stream table and an
+ * event queue when @tables
+ */
+static void smmu_start(QSMMUv3 *smmu, TestDev *t, bool tables)
 {
-    qtest_writel(t->qts, VIRT_SMMU_BASE + off, val);
-}
-
-static uint32_t smmu_readl(TestDev *t, uint64_t off)
-{
-    return qtest_readl(t->qts, VIRT_SMMU_BASE + off);
-}
-
-static void smmu_set_cr0(TestDev *t, uint32_t val)
-{
-    smmu_writel(t, SMMU_CR0, val);
-    g_assert_cmphex(smmu_readl(t, SMMU_CR0ACK), ==, val);
-}
-
-/* Point the SMMU at an all-invalid linear stream table and an event queue */
-static void smmu_setup_tables(TestDev *t)
-{
-    qtest_memset(t->qts, STRTAB_ADDR, 0, 64 << STRTAB_LOG2SIZE);
-    qtest_memset(t->qts, EVENTQ_ADDR, 0, 32 << EVENTQ_LOG2SIZE);
-    qtest_writeq(t->qts, VIRT_SMMU_BASE + SMMU_STRTAB_BASE, STRTAB_ADDR);
-    smmu_writel(t, SMMU_STRTAB_CFG, STRTAB_LOG2SIZE);
-    qtest_writeq(t->qts, VIRT_SMMU_BASE + SMMU_EVENTQ_BASE,
-                 EVENTQ_ADDR | EVENTQ_LOG2SIZE);
-    smmu_writel(t, SMMU_EVENTQ_PROD, 0);
-    smmu_writel(t, SMMU_EVENTQ_CONS, 0);
+    qsmmu_init(smmu, t->qts, QSMMU_VIRT_BASE);
+    if (tables) {
+        qsmmu_setup_tables(smmu, STRTAB_ADDR, STRTAB_LOG2SIZE,
+                           EVENTQ_ADDR, EVENTQ_LOG2SIZE);
+    }
 }
 
 static void test_smmuv3_disabled_bypass(void)
 {
     TestDev *t = td_start_virt(",iommu=smmuv3", "");
+    QSMMUv3 smmu;
     uint64_t dst = VIRT_RAM_BASE + 0x100000;
     uint8_t got[8];
     static const uint8_t want[8] = {
         0x04, 0x03, 0x02, 0x01, 0x05, 0x03, 0x02, 0x01,
     };
 
-    g_assert_cmphex(smmu_readl(t, SMMU_CR0), ==, 0);
-    g_assert_cmphex(smmu_readl(t, SMMU_GBPA) & SMMU_GBPA_ABORT, ==, 0);
+    smmu_start(&smmu, t, false);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_CR0), ==, 0);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_GBPA) & SMMU_GBPA_ABORT, ==, 0);
     qtest_memset(t->qts, dst, 0, sizeof(got));
     wr(t, R_PATTERN, 0x01020304);
     g_assert_cmpuint(run(t, OP_FILL, dst, 8), ==, RES_OK);
@@ -665,12 +586,13 @@ static void assert_bad_ste_record(TestDev *t, unsigned idx)
 static void test_smmuv3_invalid_ste(void)
 {
     TestDev *t = td_start_virt(",iommu=smmuv3", "");
+    QSMMUv3 smmu;
     uint64_t dst = VIRT_RAM_BASE + 0x100000;
     uint32_t evt[8];
     uint8_t got[16];
 
-    smmu_setup_tables(t);
-    smmu_set_cr0(t, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
+    smmu_start(&smmu, t, true);
+    qsmmu_set_cr0(&smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
     qtest_memset(t->qts, dst, 0x3c, sizeof(got));
 
     /*
@@ -680,7 +602,7 @@ static void test_smmuv3_invalid_ste(void)
     wr(t, R_PATTERN, 0x01020304);
     g_assert_cmpuint(run(t, OP_FILL, dst, 4), ==, RES_TRANSLATION_FAULT);
     assert_outcome(t, MEMTX_DECODE_ERROR, dst, 0);
-    g_assert_cmphex(smmu_readl(t, SMMU_EVENTQ_PROD), ==, 1);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_EVENTQ_PROD), ==, 1);
     assert_bad_ste_record(t, 0);
     qtest_memread(t->qts, EVENTQ_ADDR + 32, evt, sizeof(evt));
     for (int i = 0; i < 8; i++) {
@@ -694,7 +616,7 @@ static void test_smmuv3_invalid_ste(void)
     g_assert_cmpuint(run(t, OP_FILL, dst + 0x10, 0x2000), ==,
                      RES_TRANSLATION_FAULT);
     assert_outcome(t, MEMTX_DECODE_ERROR, dst + 0x10, 0);
-    g_assert_cmphex(smmu_readl(t, SMMU_EVENTQ_PROD), ==, 2);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_EVENTQ_PROD), ==, 2);
     assert_bad_ste_record(t, 1);
 
     qtest_memread(t->qts, dst, got, sizeof(got));
@@ -707,17 +629,18 @@ static void test_smmuv3_invalid_ste(void)
 static void test_smmuv3_gbpa_abort(void)
 {
     TestDev *t = td_start_virt(",iommu=smmuv3", "");
+    QSMMUv3 smmu;
 
-    smmu_setup_tables(t);
-    smmu_set_cr0(t, SMMU_CR0_EVENTQEN);
-    smmu_writel(t, SMMU_GBPA, SMMU_GBPA_UPDATE | SMMU_GBPA_ABORT);
-    g_assert_cmphex(smmu_readl(t, SMMU_GBPA), ==, SMMU_GBPA_ABORT);
+    smmu_start(&smmu, t, true);
+    qsmmu_set_cr0(&smmu, SMMU_CR0_EVENTQEN);
+    qsmmu_writel(&smmu, SMMU_GBPA, SMMU_GBPA_UPDATE | SMMU_GBPA_ABORT);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_GBPA), ==, SMMU_GBPA_ABORT);
 
     g_assert_cmpuint(run(t, OP_READ, VIRT_RAM_BASE + 0x2345, 8), ==,
                      RES_TRANSLATION_FAULT);
     assert_outcome(t, MEMTX_DECODE_ERROR, VIRT_RAM_BASE + 0x2345, 0);
     /* An abort records nothing, and the device must not add a record */
-    g_assert_cmphex(smmu_readl(t, SMMU_EVENTQ_PROD), ==, 0);
+    g_assert_cmphex(qsmmu_readl(&smmu, SMMU_EVENTQ_PROD), ==, 0);
     td_stop(t);
 }
 
