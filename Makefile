@@ -27,6 +27,9 @@ check-guest: all
 demo: all
 	@tests/guest/run demo
 
+bench: all
+	@scripts/bench.sh
+
 clean:
 	rm -rf build .qemu-src
 
