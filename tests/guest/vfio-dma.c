@@ -113,7 +113,8 @@ static void region_info(unsigned index, uint64_t *off, uint64_t *size)
 
 static void dev_rw(int write, uint64_t off, void *p, size_t len)
 {
-    ssize_t n = write ? pwrite(device_fd, p, len, off) : pread(device_fd, p, len, off);
+    ssize_t n = write ? pwrite(device_fd, p, len, off)
+                      : pread(device_fd, p, len, off);
 
     if (n != (ssize_t)len) {
         fatal("%s of %zu bytes at region offset 0x%" PRIx64,
@@ -188,7 +189,8 @@ static void open_device(const char *bdf)
     }
     if (ioctl(group_fd, VFIO_GROUP_GET_STATUS, &gs) < 0 ||
         !(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-        fatal("group %s is not viable (every device in it must be bound to vfio-pci)", path);
+        fatal("group %s is not viable "
+              "(every device in it must be bound to vfio-pci)", path);
     }
     if (ioctl(group_fd, VFIO_GROUP_SET_CONTAINER, &container_fd) < 0) {
         fatal("VFIO_GROUP_SET_CONTAINER");
@@ -198,7 +200,8 @@ static void open_device(const char *bdf)
             fatal("VFIO_SET_IOMMU type1v2");
         }
         say("container: VFIO type1 v2 IOMMU");
-    } else if (ioctl(container_fd, VFIO_CHECK_EXTENSION, VFIO_SPAPR_TCE_v2_IOMMU) == 1) {
+    } else if (ioctl(container_fd, VFIO_CHECK_EXTENSION,
+                     VFIO_SPAPR_TCE_v2_IOMMU) == 1) {
         if (ioctl(container_fd, VFIO_SET_IOMMU, VFIO_SPAPR_TCE_v2_IOMMU) < 0) {
             fatal("VFIO_SET_IOMMU SPAPR TCE v2");
         }
@@ -223,7 +226,8 @@ static int dma_map(uint64_t iova, void *va, uint64_t size, int device_may_write)
 {
     struct vfio_iommu_type1_dma_map m = {
         .argsz = sizeof(m),
-        .flags = VFIO_DMA_MAP_FLAG_READ | (device_may_write ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+        .flags = VFIO_DMA_MAP_FLAG_READ |
+                 (device_may_write ? VFIO_DMA_MAP_FLAG_WRITE : 0),
         .vaddr = (uintptr_t)va, .iova = iova, .size = size,
     };
 
@@ -294,7 +298,8 @@ static const char *const result_names[] = {
 
 static const char *rname(unsigned r)
 {
-    return r < sizeof(result_names) / sizeof(result_names[0]) ? result_names[r] : "?";
+    return r < sizeof(result_names) / sizeof(result_names[0]) ?
+           result_names[r] : "?";
 }
 
 struct cmd_result {
@@ -385,7 +390,8 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
         fatal("map %zu bytes read-only at IOVA 0x%" PRIx64, size, ro_iova);
     }
     say("[%s] mapped %zu KiB read-write at IOVA 0x%" PRIx64
-        ", %zu KiB read-only at 0x%" PRIx64, win, size / KiB, base, size / KiB, ro_iova);
+        ", %zu KiB read-only at 0x%" PRIx64,
+        win, size / KiB, base, size / KiB, ro_iova);
 
     /* FILL, starting unaligned and crossing page boundaries. */
     memset(buf, SENTINEL, size);
@@ -399,21 +405,25 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     }
     check(r.result == RES_OK && r.done == len && bad < 0,
           "[%s] FILL %zu bytes at IOVA 0x%" PRIx64 ": %s, %u bytes, pattern %s",
-          win, len, base + off, rname(r.result), r.done, bad < 0 ? "exact" : "WRONG");
+          win, len, base + off, rname(r.result), r.done,
+          bad < 0 ? "exact" : "WRONG");
     bad = first_not(buf, 0, off, SENTINEL);
     if (bad < 0) {
         bad = first_not(buf, off + len, size, SENTINEL);
     }
-    check(bad < 0, "[%s] FILL changed exactly its %zu bytes, nothing around them%s",
+    check(bad < 0,
+          "[%s] FILL changed exactly its %zu bytes, nothing around them%s",
           win, len, bad < 0 ? "" : " (NOT TRUE)");
 
     /* COMPARE: equal, then one flipped byte. */
     r = td_run(OP_COMPARE, base + off, 0, len, seed);
-    check(r.result == RES_OK, "[%s] COMPARE of the filled bytes: %s", win, rname(r.result));
+    check(r.result == RES_OK, "[%s] COMPARE of the filled bytes: %s",
+          win, rname(r.result));
     buf[off + 777] ^= 0xff;
     r = td_run(OP_COMPARE, base + off, 0, len, seed);
     check(r.result == RES_MISMATCH && r.fault_addr == base + off + 777,
-          "[%s] COMPARE after flipping one byte: %s at 0x%" PRIx64 " (want MISMATCH at 0x%" PRIx64 ")",
+          "[%s] COMPARE after flipping one byte: %s at 0x%" PRIx64
+          " (want MISMATCH at 0x%" PRIx64 ")",
           win, rname(r.result), r.fault_addr, base + off + 777);
 
     /* COPY random bytes within the mapping. */
@@ -426,7 +436,8 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
           first_not(buf, 0x9000, 0xa000, SENTINEL) < 0,
           "[%s] COPY 4096 random bytes 0x%" PRIx64 " -> 0x%" PRIx64 ": %s, %s",
           win, base + 0x4000, base + 0x8000, rname(r.result),
-          memcmp(buf + 0x4000, buf + 0x8000, 0x1000) ? "DIFFERENT" : "identical");
+          memcmp(buf + 0x4000, buf + 0x8000, 0x1000) ?
+          "DIFFERENT" : "identical");
 
     /* READ into the device buffer, seen through BAR0. */
     {
@@ -435,8 +446,10 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
         r = td_run(OP_READ, base + 0x4000, 0, sizeof(dbuf), 0);
         dev_rw(0, bar0_off + R_BUFFER, dbuf, sizeof(dbuf));
         check(r.result == RES_OK && !memcmp(dbuf, buf + 0x4000, sizeof(dbuf)),
-              "[%s] READ 256 bytes into the device buffer: %s, %s", win, rname(r.result),
-              memcmp(dbuf, buf + 0x4000, sizeof(dbuf)) ? "DIFFERENT" : "identical");
+              "[%s] READ 256 bytes into the device buffer: %s, %s",
+              win, rname(r.result),
+              memcmp(dbuf, buf + 0x4000, sizeof(dbuf)) ?
+              "DIFFERENT" : "identical");
         /* WRITE the device buffer after changing it through BAR0. */
         for (i = 0; i < sizeof(dbuf); i++) {
             dbuf[i] = (uint8_t)(i * 7 + 3);
@@ -446,8 +459,10 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
         r = td_run(OP_WRITE, base + 0xa000, 0, sizeof(dbuf), 0);
         check(r.result == RES_OK && !memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) &&
               first_not(buf, 0xa100, 0xa200, SENTINEL) < 0,
-              "[%s] WRITE 256 bytes from the device buffer: %s, %s", win, rname(r.result),
-              memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) ? "DIFFERENT" : "identical");
+              "[%s] WRITE 256 bytes from the device buffer: %s, %s",
+              win, rname(r.result),
+              memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) ?
+              "DIFFERENT" : "identical");
     }
 
     /* Read-only mapping: the device may read, not write. */
@@ -461,17 +476,22 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
      */
     check((r.result == RES_PERMISSION_FAULT ||
            (!spapr && r.result == RES_TRANSLATION_FAULT)) &&
-          r.fault_addr == ro_iova && r.done == 0 && first_not(ro, 0, size, 0x5a) < 0,
-          "[%s] FILL into the read-only mapping: %s at 0x%" PRIx64 ", %u bytes, memory %s",
+          r.fault_addr == ro_iova && r.done == 0 &&
+          first_not(ro, 0, size, 0x5a) < 0,
+          "[%s] FILL into the read-only mapping: %s at 0x%" PRIx64
+          ", %u bytes, memory %s",
           win, rname(r.result), r.fault_addr, r.done,
           first_not(ro, 0, size, 0x5a) < 0 ? "untouched" : "CHANGED");
     r = td_run(OP_READ, ro_iova, 0, 256, 0);
-    check(r.result == RES_OK, "[%s] READ from the read-only mapping: %s", win, rname(r.result));
+    check(r.result == RES_OK, "[%s] READ from the read-only mapping: %s",
+          win, rname(r.result));
 
     /* Unmapped IOVA. */
     r = td_run(OP_FILL, hole, 0, 64, seed);
-    check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == hole && r.done == 0,
-          "[%s] FILL at unmapped IOVA 0x%" PRIx64 ": %s at 0x%" PRIx64 ", %u bytes done",
+    check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == hole &&
+          r.done == 0,
+          "[%s] FILL at unmapped IOVA 0x%" PRIx64 ": %s at 0x%" PRIx64
+          ", %u bytes done",
           win, hole, rname(r.result), r.fault_addr, r.done);
 
     /* A transfer running off the end of the mapping. */
@@ -490,8 +510,9 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == base + size &&
           r.done <= 0x800 && bad < 0,
           "[%s] FILL across the end of the mapping: %s at 0x%" PRIx64
-          " (want 0x%" PRIx64 "), %u bytes done, memory %s", win, rname(r.result),
-          r.fault_addr, base + size, r.done, bad < 0 ? "matches" : "WRONG");
+          " (want 0x%" PRIx64 "), %u bytes done, memory %s",
+          win, rname(r.result), r.fault_addr, base + size, r.done,
+          bad < 0 ? "matches" : "WRONG");
 
     /* After unmap, the old IOVA must fault: the IOTLB was invalidated. */
     if (dma_unmap(base, size) < 0 || dma_unmap(ro_iova, size) < 0) {
@@ -499,9 +520,11 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     }
     memset(buf, SENTINEL, size);
     r = td_run(OP_FILL, base, 0, 256, seed);
-    check(r.result == RES_TRANSLATION_FAULT && first_not(buf, 0, size, SENTINEL) < 0,
-          "[%s] FILL at IOVA 0x%" PRIx64 " after unmap: %s, old buffer %s", win, base,
-          rname(r.result), first_not(buf, 0, size, SENTINEL) < 0 ? "untouched" : "CHANGED");
+    check(r.result == RES_TRANSLATION_FAULT &&
+          first_not(buf, 0, size, SENTINEL) < 0,
+          "[%s] FILL at IOVA 0x%" PRIx64 " after unmap: %s, old buffer %s",
+          win, base, rname(r.result),
+          first_not(buf, 0, size, SENTINEL) < 0 ? "untouched" : "CHANGED");
 
     if (spapr) {
         spapr_unregister(buf, size);
@@ -531,6 +554,11 @@ static void nvme_checks(const char *win, uint64_t base, size_t pgsz)
 {
     const size_t size = 64 * KiB > pgsz ? 64 * KiB : pgsz;
     uint8_t *buf = alloc_buf(size);
+    /*
+     * The admin completion queue is written by the controller via DMA, not
+     * by this program: volatile makes the polling loop below re-read it
+     * from memory on every iteration.
+     */
     volatile uint32_t *cqe = (volatile uint32_t *)(buf + 0x1000);
     uint32_t *sqe = (uint32_t *)buf;
     uint8_t *id = buf + 0x2000;
@@ -543,7 +571,8 @@ static void nvme_checks(const char *win, uint64_t base, size_t pgsz)
     if (dma_map(base, buf, size, 1) < 0) {
         fatal("map %zu bytes at IOVA 0x%" PRIx64, size, base);
     }
-    say("[%s] mapped %zu KiB at IOVA 0x%" PRIx64 " for the admin queues", win, size / KiB, base);
+    say("[%s] mapped %zu KiB at IOVA 0x%" PRIx64 " for the admin queues",
+        win, size / KiB, base);
 
     wr32(0x14, 0);                                /* CC.EN = 0 */
     if (!nvme_wait_ready(0)) {
@@ -552,12 +581,14 @@ static void nvme_checks(const char *win, uint64_t base, size_t pgsz)
     wr32(0x24, (1u << 16) | 1u);                  /* AQA: 2-entry queues */
     wr64(0x28, base);                             /* ASQ */
     wr64(0x30, base + 0x1000);                    /* ACQ */
-    wr32(0x14, (4u << 20) | (6u << 16) | 1u);     /* IOCQES 16 B, IOSQES 64 B, EN */
+    /* CC: IOCQES 16 B, IOSQES 64 B, EN */
+    wr32(0x14, (4u << 20) | (6u << 16) | 1u);
     if (!nvme_wait_ready(1)) {
         fatal("NVMe controller does not become ready");
     }
     memset(sqe, 0, 64);
-    sqe[0] = htole32(0x06 | (0x42u << 16));       /* Identify, command id 0x42 */
+    /* Identify, command id 0x42 */
+    sqe[0] = htole32(0x06 | (0x42u << 16));
     sqe[6] = htole32((uint32_t)(base + 0x2000));  /* PRP1 */
     sqe[7] = htole32((uint32_t)((base + 0x2000) >> 32));
     sqe[10] = htole32(1);                         /* CNS 1: controller */
@@ -573,11 +604,13 @@ static void nvme_checks(const char *win, uint64_t base, size_t pgsz)
     for (i = 19; i >= 0 && sn[i] == ' '; i--) {
         sn[i] = 0;
     }
-    check(done && (le32toh(cqe[3]) >> 17) == 0 && (le32toh(cqe[3]) & 0xffff) == 0x42,
+    check(done && (le32toh(cqe[3]) >> 17) == 0 &&
+          (le32toh(cqe[3]) & 0xffff) == 0x42,
           "[%s] NVMe Identify completed through the IOMMU: status 0x%x",
           win, le32toh(cqe[3]) >> 17);
     check(id[0] == 0x36 && id[1] == 0x1b && !strcmp(sn, nvme_serial),
-          "[%s] NVMe Identify data: vendor %02x%02x serial '%s' (want 1b36, '%s')",
+          "[%s] NVMe Identify data: vendor %02x%02x serial '%s'"
+          " (want 1b36, '%s')",
           win, id[1], id[0], sn, nvme_serial);
     wr32(0x14, 0);
     nvme_wait_ready(0);
@@ -625,7 +658,8 @@ static void type1_windows(void)
 
                 for (unsigned i = 0; i < c->nr_iovas; i++) {
                     say("type1: usable IOVA range 0x%" PRIx64 "-0x%" PRIx64,
-                        (uint64_t)c->iova_ranges[i].start, (uint64_t)c->iova_ranges[i].end);
+                        (uint64_t)c->iova_ranges[i].start,
+                        (uint64_t)c->iova_ranges[i].end);
                     hi = c->iova_ranges[i].end;
                 }
             }
@@ -653,14 +687,20 @@ static void spapr_windows(const char *which)
     if (ioctl(container_fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, &info) < 0) {
         fatal("VFIO_IOMMU_SPAPR_TCE_GET_INFO");
     }
-    say("spapr: default 32-bit window 0x%x + 0x%x; DDW %s, page sizes 0x%" PRIx64
-        ", %u dynamic window(s), %u level(s)", info.dma32_window_start,
-        info.dma32_window_size, (info.flags & VFIO_IOMMU_SPAPR_INFO_DDW) ? "supported" : "absent",
-        (uint64_t)info.ddw.pgsizes, info.ddw.max_dynamic_windows_supported, info.ddw.levels);
-    /* VFIO_IOMMU_ENABLE is a v1 requirement; v2 needs none, harmless if refused. */
+    say("spapr: default 32-bit window 0x%x + 0x%x; DDW %s, "
+        "page sizes 0x%" PRIx64 ", %u dynamic window(s), %u level(s)",
+        info.dma32_window_start, info.dma32_window_size,
+        (info.flags & VFIO_IOMMU_SPAPR_INFO_DDW) ? "supported" : "absent",
+        (uint64_t)info.ddw.pgsizes, info.ddw.max_dynamic_windows_supported,
+        info.ddw.levels);
+    /*
+     * VFIO_IOMMU_ENABLE is a v1 requirement; v2 needs none, harmless if
+     * refused.
+     */
 
     if (strcmp(which, "ddw")) {
-        run_checks("spapr default window", info.dma32_window_start + 16 * MiB, 4 * KiB);
+        run_checks("spapr default window",
+                   info.dma32_window_start + 16 * MiB, 4 * KiB);
     }
     if (!strcmp(which, "default")) {
         return;
@@ -670,7 +710,9 @@ static void spapr_windows(const char *which)
         return;
     }
     /* The largest IOMMU page size no larger than our own pages. */
-    for (shift = ps; shift >= 12 && !(info.ddw.pgsizes & (1ULL << shift)); shift--) {
+    shift = ps;
+    while (shift >= 12 && !(info.ddw.pgsizes & (1ULL << shift))) {
+        shift--;
     }
     cr.page_shift = shift;
     cr.window_size = 1ULL << 32;
@@ -678,7 +720,8 @@ static void spapr_windows(const char *which)
     rc = ioctl(container_fd, VFIO_IOMMU_SPAPR_TCE_CREATE, &cr);
     if (rc < 0 && info.dma32_window_size) {
         /* Only one window at a time: give up the default one. */
-        say("spapr: TCE_CREATE with the default window present: %s; removing it", strerror(errno));
+        say("spapr: TCE_CREATE with the default window present: %s; "
+            "removing it", strerror(errno));
         rm.start_addr = info.dma32_window_start;
         if (ioctl(container_fd, VFIO_IOMMU_SPAPR_TCE_REMOVE, &rm) < 0) {
             fatal("VFIO_IOMMU_SPAPR_TCE_REMOVE of the default window");
@@ -686,7 +729,8 @@ static void spapr_windows(const char *which)
         rc = ioctl(container_fd, VFIO_IOMMU_SPAPR_TCE_CREATE, &cr);
     }
     if (!check(rc == 0 && cr.start_addr >= (1ULL << 32),
-               "[spapr ddw] VFIO_IOMMU_SPAPR_TCE_CREATE: 4 GiB window of %u KiB pages at 0x%" PRIx64,
+               "[spapr ddw] VFIO_IOMMU_SPAPR_TCE_CREATE: "
+               "4 GiB window of %u KiB pages at 0x%" PRIx64,
                1u << (shift - 10), (uint64_t)cr.start_addr)) {
         return;
     }
@@ -717,7 +761,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1) {
 usage:
-        fprintf(stderr, "usage: vfio-dma [-w default|ddw|all] [-s NVME_SERIAL] BDF\n");
+        fprintf(stderr,
+                "usage: vfio-dma [-w default|ddw|all] [-s NVME_SERIAL] BDF\n");
         return 2;
     }
     open_device(argv[optind]);
@@ -745,7 +790,8 @@ usage:
     }
 out:
     if (failures || !checks) {
-        printf("VFIO-DMA RESULT: FAIL (%u of %u checks failed)\n", failures, checks);
+        printf("VFIO-DMA RESULT: FAIL (%u of %u checks failed)\n",
+               failures, checks);
         return 1;
     }
     printf("VFIO-DMA RESULT: PASS (%u checks)\n", checks);
