@@ -3,7 +3,7 @@
  * exactly what happened, so that IOMMU models can be tested from qtests
  * and from guest programs.  See docs/specs/viommu-testdev.rst.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -28,7 +28,7 @@
  * "-m perf" (make bench) the counts are sized for stable numbers and a
  * table is printed at the end.  Nothing here asserts on time.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -6,7 +6,7 @@
  * docs/specs/viommu-testdev.rst rather than taken from the device's header,
  * so that a change to the guest-visible ABI makes these tests fail.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

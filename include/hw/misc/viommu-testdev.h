@@ -4,7 +4,7 @@
  * The layout is specified in docs/specs/viommu-testdev.rst; guest programs
  * are written against that document, so any change here is an ABI change.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

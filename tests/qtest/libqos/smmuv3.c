@@ -1,7 +1,7 @@
 /*
  * Programming an Arm SMMUv3 from qtest; see smmuv3.h.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -7,7 +7,7 @@
  * translation table format; only what the fork's tests and benchmarks
  * program is named here.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

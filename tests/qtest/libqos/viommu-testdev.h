@@ -5,7 +5,7 @@
  * the device's own header, so that a change to the ABI makes the tests
  * that use these values fail instead of silently following the device.
  *
- * Copyright (c) 2025 The viommu-qemu authors
+ * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
