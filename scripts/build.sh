@@ -41,6 +41,9 @@ args=(--target-list="${TARGETS:-aarch64-softmmu,ppc64-softmmu}"
       --python="$python")
 if command -v ccache >/dev/null; then
     args+=(--cc="ccache cc" --cxx="ccache c++")
+    # Let every clone share one cache: CI builds a fresh clone each time,
+    # at a path of its own.
+    export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=true
 fi
 args+=(${QEMU_CONFIGURE_ARGS:-})
 mkdir -p build
