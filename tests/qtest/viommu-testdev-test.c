@@ -785,6 +785,70 @@ static void test_virt_migration(void)
     qtest_quit(dst);
 }
 
+/*
+ * Registers and doorbells are guest input.  Throw seeded random values at
+ * every register, in 1-, 2-, 4- and 8-byte accesses, and ring the doorbell
+ * with whatever results: every ring must complete exactly once, and the
+ * device must afterwards still move exactly the bytes asked for.
+ */
+static void test_virt_hostile_registers(void)
+{
+    TestDev *t = td_start_virt(",iommu=smmuv3", "");
+    g_autoptr(GRand) rng = g_rand_new_with_seed(0x7e57d3);
+    uint32_t rings = 0, before = rd(t, R_COMPLETIONS);
+    uint64_t dst = VIRT_RAM_BASE + 0x400000;
+    uint8_t got[8];
+
+    for (int i = 0; i < 3000; i++) {
+        unsigned size = 1 << g_rand_int_range(rng, 0, 4);
+        uint64_t off = g_rand_int_range(rng, 0, 0x80) & ~(uint64_t)(size - 1);
+        uint64_t val = ((uint64_t)g_rand_int(rng) << 32) | g_rand_int(rng);
+
+        /* Rings are counted below; a random write must not ring */
+        if (off < R_DOORBELL + 4 && off + size > R_DOORBELL) {
+            continue;
+        }
+        switch (size) {
+        case 1:
+            qpci_io_writeb(t->dev, t->bar, off, val);
+            break;
+        case 2:
+            qpci_io_writew(t->dev, t->bar, off, val);
+            break;
+        case 4:
+            qpci_io_writel(t->dev, t->bar, off, val);
+            break;
+        default:
+            qpci_io_writeq(t->dev, t->bar, off, val);
+            break;
+        }
+        /* Keep bursts short enough for a test, and aim some DMA at RAM */
+        if (g_rand_boolean(rng)) {
+            wr(t, R_BURST_COUNT, rd(t, R_BURST_COUNT) & 0x3ff);
+        }
+        if (g_rand_int_range(rng, 0, 4) == 0) {
+            wr64(t, R_DMA_ADDR, VIRT_RAM_BASE + g_rand_int(rng) % 0x1000000);
+        }
+        if (g_rand_int_range(rng, 0, 3) == 0) {
+            wr(t, R_BURST_COUNT, rd(t, R_BURST_COUNT) & 0x3ff);
+            wr(t, R_DOORBELL, g_rand_int(rng));
+            rings++;
+            g_assert_cmphex(rd(t, R_STATUS) & STATUS_BUSY, ==, 0);
+        }
+    }
+    g_assert_cmpuint(rd(t, R_COMPLETIONS), ==, before + rings);
+
+    wr(t, R_IRQ_ACK, 1);
+    wr(t, R_ATTR, 0);
+    wr(t, R_PATTERN, 0xa0b0c0d0);
+    qtest_memset(t->qts, dst, 0x11, sizeof(got));
+    g_assert_cmpuint(run(t, OP_FILL, dst + 2, 4), ==, RES_OK);
+    assert_outcome(t, 0, 0, 4);
+    qtest_memread(t->qts, dst, got, sizeof(got));
+    g_assert_cmphex(ldq_le_p(got), ==, 0x1111a0b0c0d01111ull);
+    td_stop(t);
+}
+
 int main(int argc, char **argv)
 {
     const char *arch = qtest_get_arch();
@@ -824,6 +888,8 @@ int main(int argc, char **argv)
         qtest_add_func("/viommu-testdev/virt/no-iommu/"
                        "migration-keeps-registers-and-buffer",
                        test_virt_migration);
+        qtest_add_func("/viommu-testdev/virt/smmuv3/hostile-registers",
+                       test_virt_hostile_registers);
         qtest_add_func("/viommu-testdev/virt/smmuv3/disabled-gbpa-bypass-ok",
                        test_smmuv3_disabled_bypass);
         qtest_add_func("/viommu-testdev/virt/smmuv3/"
