@@ -75,6 +75,8 @@ while read -r link; do
     rm -f "$link"
     rel=${link#"$src"/}
     # an upstream file we had replaced comes back, newer than any object
-    [ -e "$base/$rel" ] && cp "$base/$rel" "$link"
+    if [ -e "$base/$rel" ]; then
+        cp "$base/$rel" "$link"
+    fi
 done
 exit 0
