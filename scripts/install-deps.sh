@@ -35,8 +35,8 @@ for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
         missing+=("$p")
 done
-if dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson 2>/dev/null || echo 0)" lt 1.5 &&
-   [[ " ${want[*]} " == *" meson "* ]]; then
+if [[ " ${want[*]} " == *" meson "* && " ${missing[*]} " != *" meson "* ]] &&
+   dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson 2>/dev/null)" lt 1.5; then
     missing+=(meson)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -49,10 +49,15 @@ fi
 codename=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
 state=$FORK_CACHE/apt/host
 mkdir -p "$state/lists/partial"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
-     "$(debian_archive_uri) $codename-backports main" > "$state/backports.list"
+# The private list replaces /etc/apt/sources.list for this call, so it
+# carries that file's lines too; sources.list.d/ is still read as usual.
+{
+    [ -f /etc/apt/sources.list ] && cat /etc/apt/sources.list
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+         "$(debian_archive_uri) $codename-backports main"
+} > "$state/sources.list"
 opts=(-o "Dir::State::Lists=$state/lists"
-      -o "Dir::Etc::SourceList=$state/backports.list"
+      -o "Dir::Etc::SourceList=$state/sources.list"
       -o "Acquire::Languages=none")
 
 note "installing: ${missing[*]}"
