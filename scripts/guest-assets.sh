@@ -4,7 +4,9 @@
 # From Debian's archive (through the private apt state of debian-apt.sh,
 # nothing in the system's apt configuration changes), for each guest
 # architecture: the distribution kernel (linux-image-6.12.*) and
-# busybox-static.  Both are cached under $FORK_CACHE/guest and fetched once.
+# busybox-static, at the versions assets.conf pins (or what stands in for
+# them, see there).  Both are cached under $FORK_CACHE/guest and fetched
+# again only when their pins change.
 #
 # Then, per architecture, an initramfs holding busybox, the kernel modules
 # the tests load (with their dependencies, decompressed, in load order), the
@@ -12,7 +14,9 @@
 # tests/guest/init.  It is rebuilt only when one of its inputs changed.
 #
 # Usage: guest-assets.sh [arm64|ppc64el]...      (default: both)
-# Prints one line per architecture on stdout:   ARCH KERNEL INITRAMFS
+# Prints one line per architecture on stdout:
+#   ARCH KERNEL INITRAMFS PROVENANCE
+# where PROVENANCE is a file naming the packages taken (see asset_fetch).
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -21,19 +25,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 . "$here/debian-apt.sh"
 
-GUEST_SUITE=${GUEST_SUITE:-trixie}
+load_assets
 G=$FORK_CACHE/guest
 src=$top/tests/guest
+# viommu-testdev's register ABI, shared with the qtests
+abi=$top/tests/qtest/libqos/viommu-testdev.h
 
-# arch_settings ARCH: the kernel metapackage, the kernel image's name in
-# /boot, the cross-compiler prefix and the modules the tests need.
+# arch_settings ARCH: the kernel image's name in /boot, the cross-compiler
+# prefix and the modules the tests need.
 arch_settings()
 {
     local common="vfio vfio_pci nvme virtio_pci virtio_blk"
     case $1 in
-    arm64)   kmeta=linux-image-arm64 kimg=vmlinuz cross=aarch64-linux-gnu
+    arm64)   kimg=vmlinuz cross=aarch64-linux-gnu
              mods="$common vfio_iommu_type1" ;;
-    ppc64el) kmeta=linux-image-powerpc64le kimg=vmlinux cross=powerpc64le-linux-gnu
+    ppc64el) kimg=vmlinux cross=powerpc64le-linux-gnu
              mods="$common vfio_iommu_spapr_tce" ;;
     *)       die "unknown guest architecture '$1'" ;;
     esac
@@ -46,39 +52,38 @@ done
 
 # --- fetch: kernel + busybox-static per architecture -----------------------
 
-# fetch ARCH: leaves $G/$ARCH/root with the unpacked packages and
-# $G/$ARCH/kver with the kernel version.
+# fetch ARCH: leaves $G/$ARCH/root with the unpacked packages,
+# $G/$ARCH/kver with the kernel version and $G/$ARCH/provenance with the
+# packages taken.  Fetched again only when their pins change.
 fetch()
 {
-    local arch=$1 kpkg deb d=$G/$1
+    local arch=$1 d=$G/$1 kvar deb kinfo binfo
     arch_settings "$arch"
-    if [ -f "$d/fetched" ]; then
+    kvar=GUEST_KERNEL_${arch^^}
+    if [ -f "$d/fetched" ] && [ "$(cat "$d/pins")" = "${!kvar} $GUEST_BUSYBOX" ]; then
         return
     fi
     if [ -z "${APT_STATE:-}" ]; then
-        apt_state "guest-$GUEST_SUITE" arm64,ppc64el \
-            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] @ARCHIVE@ $GUEST_SUITE main"
+        apt_state "guest-$ASSET_SUITE" arm64,ppc64el \
+            "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] @ARCHIVE@ $ASSET_SUITE main"
         apt_update
     fi
-    # The metapackage depends on the versioned image package.
-    kpkg=$(apt-cache "${APT_OPTS[@]}" -o "Dir::State::status=$APT_STATE/status.empty" \
-               depends "$kmeta:$arch" 2>/dev/null |
-           awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.12\./ { sub(/:.*/, "", $2); print $2; exit }')
-    [ -n "$kpkg" ] || die "no linux-image-6.12.* behind $kmeta:$arch in $GUEST_SUITE"
-    note "fetching $kpkg and busybox-static for $arch"
+    note "fetching the $arch guest kernel and busybox-static"
     rm -rf "$d"
-    mkdir -p "$d/debs" "$d/root"
-    apt_download "$d/debs" "$kpkg:$arch" "busybox-static:$arch" ||
-        die "could not download $kpkg:$arch busybox-static:$arch"
-    for deb in "$d"/debs/*.deb; do
+    mkdir -p "$d/root"
+    kinfo=$(asset_fetch "$kvar" "$arch" "$d/debs/kernel")
+    binfo=$(asset_fetch GUEST_BUSYBOX "$arch" "$d/debs/busybox")
+    for deb in "$d"/debs/*/*.deb; do
         dpkg-deb -x "$deb" "$d/root"
     done
     ls "$d/root/usr/lib/modules" > "$d/kver"
-    [ "$(wc -l < "$d/kver")" = 1 ] || die "expected one kernel in $kpkg"
+    [ "$(wc -l < "$d/kver")" = 1 ] || die "expected one kernel in ${kinfo%% *}"
     # modules.dep is made at install time, not shipped: make it here.
     mkdir -p "$d/root/lib"
     ln -s ../usr/lib/modules "$d/root/lib/modules"
-    depmod -b "$d/root" "$(cat "$d/kver")" || die "depmod failed for $kpkg"
+    depmod -b "$d/root" "$(cat "$d/kver")" || die "depmod failed for ${kinfo%% *}"
+    printf '%s\n' "kernel $kinfo" "busybox $binfo" > "$d/provenance"
+    echo "${!kvar} $GUEST_BUSYBOX" > "$d/pins"
     touch "$d/fetched"
 }
 
@@ -128,8 +133,8 @@ build_initramfs()
     command -v "$cc" > /dev/null || die "$cc not found (scripts/install-deps.sh guest installs it)"
 
     # Everything the image depends on, hashed.
-    stamp=$( { echo "$kver"; ls "$d/debs"; modules_in_order "$arch";
-               cat "$0" "$src/init" "$src"/*.c; } | sha256sum | cut -c1-16)
+    stamp=$( { echo "$kver"; ls "$d"/debs/*; modules_in_order "$arch";
+               cat "$0" "$src/init" "$src"/*.c "$abi"; } | sha256sum | cut -c1-16)
     if [ -f "$d/initramfs.cpio.gz" ] && [ "$(cat "$d/initramfs.stamp" 2>/dev/null)" = "$stamp" ]; then
         return
     fi
@@ -142,7 +147,7 @@ build_initramfs()
 
     for f in "$src"/*.c; do
         name=$(basename "$f" .c)
-        "$cc" -static -O2 -Wall -Wextra -o "$st/bin/$name" "$f" ||
+        "$cc" -static -O2 -Wall -Wextra -I "$(dirname "$abi")" -o "$st/bin/$name" "$f" ||
             die "cross-compiling $f for $arch failed"
     done
 
@@ -172,5 +177,5 @@ for a in "${archs[@]}"; do
     fetch "$a"
     build_initramfs "$a"
     arch_settings "$a"
-    echo "$a $G/$a/root/boot/$kimg-$(cat "$G/$a/kver") $G/$a/initramfs.cpio.gz"
+    echo "$a $G/$a/root/boot/$kimg-$(cat "$G/$a/kver") $G/$a/initramfs.cpio.gz $G/$a/provenance"
 done
