@@ -15,7 +15,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/debian-apt.sh"
 base=$(realpath "$1")
 src=$2
-overlay_dirs=(hw include tests/qtest tests/unit docs)
+overlay_dirs=(hw include tests/qtest docs)
 
 patches=()
 if [ -f "$repo/patches/series" ]; then
@@ -41,7 +41,9 @@ if [ ! -f "$src/.overlay-stamp" ] || [ "$(cat "$src/.overlay-stamp")" != "$stamp
     cp -a "$base" "$src.new"
     rm -f "$src.new/.unpacked"
     for p in "${patches[@]}"; do
-        patch -s -p1 -d "$src.new" --no-backup-if-mismatch < "$p" ||
+        # No fuzz: a patch that no longer applies exactly must be refreshed,
+        # not slid into place
+        patch -s -p1 --fuzz=0 -d "$src.new" --no-backup-if-mismatch < "$p" ||
             die "patches/$(basename "$p") does not apply to the base"
     done
     mapfile -t new_touched < <(touched_by "${patches[@]}")
