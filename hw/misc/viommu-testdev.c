@@ -18,6 +18,7 @@
 #include "hw/pci/pcie.h"
 #include "hw/pci/msi.h"
 #include "hw/qdev-properties.h"
+#include "hw/iommu/side-effect-free-lookup.h"
 #include "migration/vmstate.h"
 #include "system/dma.h"
 #include "system/memory.h"
@@ -81,17 +82,6 @@ struct ViommuTestdevState {
     uint8_t buf[VIOMMU_TESTDEV_BUF_SIZE];
     /* Staging area for FILL; its contents never outlive a command */
     uint8_t scratch[VIOMMU_TESTDEV_BUF_SIZE];
-};
-
-/*
- * IOMMU models whose translate() may be called with IOMMU_NONE without
- * leaving a trace the guest can see.  Models that record a fault for such
- * a lookup (upstream SMMUv3, VT-d, virtio-iommu, RISC-V) are not listed:
- * asking them would put records in the guest's fault queues that no DMA
- * caused.
- */
-static const char *const vt_side_effect_free_iommus[] = {
-    "spapr-iommu-memory-region",
 };
 
 static inline uint8_t vt_pattern_byte(uint32_t seed, uint32_t i)
@@ -245,7 +235,6 @@ static ViommuTestdevResult vt_classify_decode_error(ViommuTestdevState *s,
     IOMMUTLBEntry entry;
     IOMMUAccessFlags need = is_write ? IOMMU_WO : IOMMU_RO;
     ViommuTestdevResult res;
-    bool peekable = false;
     int idx;
 
     if (!(pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
@@ -266,14 +255,12 @@ static ViommuTestdevResult vt_classify_decode_error(ViommuTestdevState *s,
         return VIOMMU_TESTDEV_RES_DECODE_ERROR;
     }
 
-    for (int i = 0; i < ARRAY_SIZE(vt_side_effect_free_iommus); i++) {
-        if (object_dynamic_cast(OBJECT(iommu_mr),
-                                vt_side_effect_free_iommus[i])) {
-            peekable = true;
-            break;
-        }
-    }
-    if (!peekable) {
+    /*
+     * Models that record a fault for every refused lookup (upstream
+     * SMMUv3, VT-d, virtio-iommu, RISC-V) must not be asked: that would
+     * put records in the guest's fault queues that no DMA caused.
+     */
+    if (!iommu_lookup_is_side_effect_free(iommu_mr)) {
         trace_viommu_testdev_no_peek(addr, object_get_typename(
                                                OBJECT(iommu_mr)));
         memory_region_unref(sec.mr);

@@ -22,6 +22,7 @@
 #include "libqos/viommu-testdev.h"
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 
 /* -M virt memory map, as seen by a device without an IOMMU in front */
 #define VIRT_RAM_BASE       0x40000000ull
@@ -680,6 +681,51 @@ static void test_pseries_no_tce(void)
     td_stop(t);
 }
 
+/*
+ * The TCE table declares that looking it up leaves no trace, so the
+ * device may ask it why a request was refused.  Every IOMMU that records
+ * refused lookups (here SMMUv3, on virt) must not declare it.
+ */
+static bool type_implements(QTestState *qts, const char *type,
+                            const char *iface)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-list-types', "
+                           "'arguments': { 'implements': %s } }", iface);
+    QList *types = qdict_get_qlist(rsp, "return");
+    QListEntry *e;
+    bool found = false;
+
+    g_assert(types);
+    QLIST_FOREACH_ENTRY(types, e) {
+        QDict *ti = qobject_to(QDict, qlist_entry_obj(e));
+
+        found |= g_str_equal(qdict_get_str(ti, "name"), type);
+    }
+    qobject_unref(rsp);
+    return found;
+}
+
+static void check_side_effect_free(const char *type, bool want)
+{
+    QTestState *qts = qtest_init("-M none");
+
+    g_assert_true(type_implements(qts, type, "iommu-memory-region"));
+    g_assert_cmpint(type_implements(qts, type,
+                                    "iommu-side-effect-free-lookup"),
+                    ==, want);
+    qtest_quit(qts);
+}
+
+static void test_pseries_tce_lookup_side_effect_free(void)
+{
+    check_side_effect_free("spapr-iommu-memory-region", true);
+}
+
+static void test_smmuv3_lookup_not_side_effect_free(void)
+{
+    check_side_effect_free("smmuv3-iommu-memory-region", false);
+}
+
 /* ---- migration ---- */
 
 static void wait_migration_completed(QTestState *qts)
@@ -898,11 +944,17 @@ int main(int argc, char **argv)
         qtest_add_func("/viommu-testdev/virt/smmuv3/"
                        "gbpa-abort-translation-fault-no-event",
                        test_smmuv3_gbpa_abort);
+        qtest_add_func("/viommu-testdev/virt/smmuv3/"
+                       "lookup-not-side-effect-free",
+                       test_smmuv3_lookup_not_side_effect_free);
     } else if (g_str_equal(arch, "ppc64")) {
         qtest_add_func("/viommu-testdev/pseries/identity-little-endian",
                        test_pseries_identity);
         qtest_add_func("/viommu-testdev/pseries/no-tce-translation-fault",
                        test_pseries_no_tce);
+        qtest_add_func("/viommu-testdev/pseries/"
+                       "tce-lookup-side-effect-free",
+                       test_pseries_tce_lookup_side_effect_free);
     }
 
     return g_test_run();
