@@ -22,17 +22,44 @@
 #include "migration/vmstate.h"
 #include "system/dma.h"
 #include "system/memory.h"
+#include "system/runstate.h"
 #include "hw/misc/viommu-testdev.h"
 #include "trace.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(ViommuTestdevState, VIOMMU_TESTDEV)
 
-/* Extended capability layout when the device sits on a PCIe bus */
-#define VT_EXT_ATS_OFFSET       0x100
-#define VT_EXT_PASID_OFFSET     (VT_EXT_ATS_OFFSET + PCI_EXT_CAP_ATS_SIZEOF)
-#define VT_EXT_PRI_OFFSET       (VT_EXT_PASID_OFFSET + PCI_EXT_CAP_PASID_SIZEOF)
-#define VT_PASID_WIDTH          20
-#define VT_PRI_OUTSTANDING      1
+#define VIOMMU_TESTDEV_PASID_WIDTH      20
+#define VIOMMU_TESTDEV_PRI_OUTSTANDING  1
+
+/*
+ * One command, as the doorbell found the registers.  A command's own DMA
+ * can reach the device's configuration space, or reset the device through
+ * a bridge above it, so it never reads the registers again: it works on
+ * this copy and publishes its outcome when it completes.
+ */
+typedef struct ViommuTestdevCommand {
+    ViommuTestdevOpcode opcode;
+    bool no_write;
+    uint64_t dma_addr;
+    uint64_t dst_addr;
+    uint32_t len;
+    uint32_t attr;
+    uint32_t pasid;
+    uint32_t pattern;
+    uint32_t burst_count;
+    uint32_t burst_stride;
+    uint32_t burst_span;
+    /* The device's epoch when the doorbell rang; a reset moves it on */
+    uint32_t epoch;
+
+    /* Outcome, published by viommu_testdev_complete() */
+    uint32_t memtx;
+    uint64_t fault_addr;
+    uint32_t done_bytes;
+    uint32_t burst_done;
+    /* A request was refused because bus mastering is off on the way up */
+    bool master_blocked;
+} ViommuTestdevCommand;
 
 struct ViommuTestdevState {
     PCIDevice parent_obj;
@@ -40,11 +67,13 @@ struct ViommuTestdevState {
     MemoryRegion bar;
     MemoryRegion regs;
     MemoryRegion bufmr;
+    VMChangeStateEntry *vm_state_change;
 
     /* Properties */
     bool has_ats;
     bool has_pri;
     bool has_pasid;
+    bool secure_dma;
 
     /* Guest-visible registers */
     uint32_t ctrl;
@@ -69,27 +98,51 @@ struct ViommuTestdevState {
     uint32_t ats_perm;
     uint32_t pri_resp;
     uint32_t burst_done;
+    uint32_t buf_attrs;
+    uint32_t iommu_req_status;
+
+    /* Counts resets, so that a command that spans one never completes */
+    uint32_t epoch;
 
     /* Page request in flight: STATUS.BUSY is pri_pending */
     bool pri_pending;
     uint32_t pri_pasid;
     uint16_t pri_prgi;
-    /* Which PASID the notifier is registered for; rebuilt after migration */
+    /* Which PASID the notifier is registered for; not migrated */
     bool pri_registered;
     uint32_t pri_registered_pasid;
+    /* Loaded with a request outstanding: register for it when the VM runs */
+    bool pri_rearm;
     IOMMUPRINotifier pri_notifier;
 
     uint8_t buf[VIOMMU_TESTDEV_BUF_SIZE];
-    /* Staging area for FILL; its contents never outlive a command */
-    uint8_t scratch[VIOMMU_TESTDEV_BUF_SIZE];
 };
 
-static inline uint8_t vt_pattern_byte(uint32_t seed, uint32_t i)
+static inline uint8_t viommu_testdev_pattern_byte(uint32_t seed, uint32_t i)
 {
     return (seed + (i >> 2)) >> ((i & 3) * 8);
 }
 
-static void vt_update_intx(ViommuTestdevState *s)
+static void viommu_testdev_pattern(uint32_t seed, uint32_t offset,
+                                   uint8_t *out, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++) {
+        out[i] = viommu_testdev_pattern_byte(seed, offset + i);
+    }
+}
+
+static uint32_t viommu_testdev_attr_mask(ViommuTestdevState *s)
+{
+    uint32_t mask = VIOMMU_TESTDEV_ATTR_MASK;
+
+    /* Secure-world DMA is the machine's to grant, not the guest's */
+    if (!s->secure_dma) {
+        mask &= ~R_ATTR_SECURE_MASK;
+    }
+    return mask;
+}
+
+static void viommu_testdev_update_intx(ViommuTestdevState *s)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     bool level = !msi_enabled(pdev) && s->irq_pending &&
@@ -98,49 +151,81 @@ static void vt_update_intx(ViommuTestdevState *s)
     pci_set_irq(pdev, level);
 }
 
-static void vt_complete(ViommuTestdevState *s, ViommuTestdevResult result)
+/* Set RESULT, count the completion and interrupt as CTRL asks */
+static void viommu_testdev_signal(ViommuTestdevState *s, uint32_t opcode,
+                                  ViommuTestdevResult result)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
     s->result = result;
     s->completions++;
     s->irq_pending = true;
-    trace_viommu_testdev_complete(FIELD_EX32(s->op, OP, OPCODE), result,
-                                  s->memtx, s->fault_addr, s->done_bytes,
-                                  s->burst_done);
+    trace_viommu_testdev_complete(opcode, result, s->memtx, s->fault_addr,
+                                  s->done_bytes, s->burst_done);
 
     if (FIELD_EX32(s->ctrl, CTRL, IRQ_EN) && msi_enabled(pdev)) {
         msi_notify(pdev, 0);
     }
-    vt_update_intx(s);
+    viommu_testdev_update_intx(s);
 }
 
-static void vt_bad_command(ViommuTestdevState *s, const char *why)
+static bool viommu_testdev_cancelled(ViommuTestdevState *s,
+                                     const ViommuTestdevCommand *cmd)
 {
-    qemu_log_mask(LOG_GUEST_ERROR, "%s: rejected command 0x%x: %s\n",
-                  TYPE_VIOMMU_TESTDEV, s->op, why);
-    vt_complete(s, VIOMMU_TESTDEV_RES_BAD_COMMAND);
+    return cmd->epoch != s->epoch;
+}
+
+static void viommu_testdev_complete(ViommuTestdevState *s,
+                                    const ViommuTestdevCommand *cmd,
+                                    ViommuTestdevResult result)
+{
+    if (viommu_testdev_cancelled(s, cmd)) {
+        /* The device was reset under the command: it never happened */
+        trace_viommu_testdev_cancelled(cmd->opcode, result);
+        return;
+    }
+    s->memtx = cmd->memtx;
+    s->fault_addr = cmd->fault_addr;
+    s->done_bytes = cmd->done_bytes;
+    s->burst_done = cmd->burst_done;
+    viommu_testdev_signal(s, cmd->opcode, result);
+}
+
+static void viommu_testdev_bad_command(ViommuTestdevState *s,
+                                       const ViommuTestdevCommand *cmd,
+                                       const char *why)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: rejected command %u: %s\n",
+                  TYPE_VIOMMU_TESTDEV, cmd->opcode, why);
+    viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_BAD_COMMAND);
 }
 
 /*
- * Work out the transaction attributes and the PASID of a request from
- * ATTR and PASID.  Returns false, with @why set, when the device cannot
- * issue such a request.
+ * Work out the transaction attributes and the PASID of a request.
+ * Returns false, with @why set, when the device cannot issue it.
  */
-static bool vt_request_attrs(ViommuTestdevState *s, bool for_dma,
-                             MemTxAttrs *attrs, uint32_t *pasid,
-                             const char **why)
+static bool viommu_testdev_request_attrs(ViommuTestdevState *s,
+                                         const ViommuTestdevCommand *cmd,
+                                         bool for_dma, MemTxAttrs *attrs,
+                                         uint32_t *pasid, const char **why)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
 
     *attrs = (MemTxAttrs) {
-        .user = !FIELD_EX32(s->attr, ATTR, PRIV),
-        .secure = FIELD_EX32(s->attr, ATTR, SECURE),
+        .user = !FIELD_EX32(cmd->attr, ATTR, PRIV),
+        .secure = FIELD_EX32(cmd->attr, ATTR, SECURE),
         .requester_id = pci_requester_id(pdev),
     };
     *pasid = PCI_NO_PASID;
 
-    if (!FIELD_EX32(s->attr, ATTR, PASID_EN)) {
+    if (!FIELD_EX32(cmd->attr, ATTR, PASID_EN)) {
+        /*
+         * QEMU's memory API has no "PASID valid" bit: its IOMMU models
+         * read a request without a PASID as one whose attributes are
+         * unspecified, as pci_dma_rw() issues them.  pid 0 alone would be
+         * PASID 0.
+         */
+        attrs->unspecified = true;
         return true;
     }
     if (!s->has_pasid) {
@@ -151,7 +236,7 @@ static bool vt_request_attrs(ViommuTestdevState *s, bool for_dma,
         *why = "PASID_EN set but the PASID capability is not enabled";
         return false;
     }
-    *pasid = FIELD_EX32(s->pasid, PASID, PASID);
+    *pasid = FIELD_EX32(cmd->pasid, PASID, PASID);
     if (for_dma) {
         /* The memory API carries fewer PASID bits than PCIe does */
         attrs->pid = *pasid;
@@ -164,10 +249,36 @@ static bool vt_request_attrs(ViommuTestdevState *s, bool for_dma,
 }
 
 /*
+ * The device itself, or a bridge between it and its root bus, whose Bus
+ * Master Enable is clear, or NULL.  A bridge forwards no upstream request
+ * without it; QEMU's bus-master address space follows only the device's
+ * own bit.
+ */
+static PCIDevice *viommu_testdev_master_blocker(ViommuTestdevState *s)
+{
+    PCIDevice *d = PCI_DEVICE(s);
+
+    for (;;) {
+        PCIBus *bus = pci_get_bus(d);
+
+        if (!d->is_master) {
+            return d;
+        }
+        if (pci_bus_is_root(bus) || !bus->parent_dev) {
+            return NULL;
+        }
+        d = bus->parent_dev;
+    }
+}
+
+/*
  * Move @len bytes between @buf and bus address @addr as a sequence of
  * requests that each stay within one VIOMMU_TESTDEV_REQ_BOUNDARY block.
- * Stops at the first request that fails: *@moved counts the bytes of the
- * requests that completed and *@fail is the bus address of the failing one.
+ * With @buf NULL, write the command's pattern instead, made one request
+ * at a time.  Stops at the first request that fails, or when the device
+ * has been reset under the command: *@moved counts the bytes of the
+ * requests that completed, and *@fail is the bus address of the first
+ * request not completed.
  *
  * Each request is looked up once, as a device with an address translation
  * cache would do, and then moved in the address space the lookup names.
@@ -176,75 +287,91 @@ static bool vt_request_attrs(ViommuTestdevState *s, bool for_dma,
  * could not move, and an IOMMU records a fault for every lookup: one
  * refused transaction must give one fault record, as on real hardware.
  */
-static MemTxResult vt_dma(ViommuTestdevState *s, uint64_t addr, uint8_t *buf,
-                          uint32_t len, DMADirection dir, MemTxAttrs attrs,
-                          uint32_t *moved, uint64_t *fail)
+static MemTxResult viommu_testdev_dma(ViommuTestdevState *s,
+                                      ViommuTestdevCommand *cmd,
+                                      uint64_t addr, uint8_t *buf,
+                                      uint32_t len, DMADirection dir,
+                                      MemTxAttrs attrs, uint32_t *moved,
+                                      uint64_t *fail)
 {
-    AddressSpace *as = pci_get_address_space(PCI_DEVICE(s));
+    PCIDevice *pdev = PCI_DEVICE(s);
+    AddressSpace *as = pci_get_address_space(pdev);
     bool is_write = dir == DMA_DIRECTION_FROM_DEVICE;
     IOMMUAccessFlags need = is_write ? IOMMU_WO : IOMMU_RO;
+    uint8_t pattern[VIOMMU_TESTDEV_REQ_BOUNDARY];
+    MemTxResult r = MEMTX_OK;
     uint32_t done = 0;
 
     RCU_READ_LOCK_GUARD();
-    while (done < len) {
+    while (done < len && !viommu_testdev_cancelled(s, cmd)) {
         uint64_t cur = addr + done;
         uint32_t room = VIOMMU_TESTDEV_REQ_BOUNDARY -
                         (cur & (VIOMMU_TESTDEV_REQ_BOUNDARY - 1));
         uint32_t chunk = MIN(len - done, room);
+        PCIDevice *blocker = viommu_testdev_master_blocker(s);
+        uint8_t *data = buf ? buf + done : pattern;
         IOMMUTLBEntry entry;
-        MemTxResult r;
+        uint64_t offset;
 
+        if (blocker) {
+            qemu_log_mask(LOG_GUEST_ERROR, "%s: DMA at 0x%" PRIx64
+                          " refused: bus mastering is off in %02x:%02x.%x\n",
+                          TYPE_VIOMMU_TESTDEV, cur, pci_dev_bus_num(blocker),
+                          PCI_SLOT(blocker->devfn), PCI_FUNC(blocker->devfn));
+            trace_viommu_testdev_master_off(cur, pci_dev_bus_num(blocker),
+                                            blocker->devfn);
+            cmd->master_blocked = true;
+            r = MEMTX_DECODE_ERROR;
+            break;
+        }
         entry = address_space_get_iotlb_entry(as, cur, is_write, attrs);
         if ((entry.perm & need) != need) {
             r = MEMTX_DECODE_ERROR;
-        } else {
-            uint64_t offset = cur & entry.addr_mask;
-
-            if (entry.addr_mask - offset < chunk - 1) {
-                chunk = entry.addr_mask - offset + 1;
-            }
-            r = dma_memory_rw(entry.target_as,
-                              entry.translated_addr | offset,
-                              buf + done, chunk, dir, attrs);
+            break;
         }
+        offset = cur & entry.addr_mask;
+        if (entry.addr_mask - offset < chunk - 1) {
+            chunk = entry.addr_mask - offset + 1;
+        }
+        if (!buf) {
+            viommu_testdev_pattern(cmd->pattern, done, pattern, chunk);
+        }
+        r = dma_memory_rw(entry.target_as, entry.translated_addr | offset,
+                          data, chunk, dir, attrs);
         if (r != MEMTX_OK) {
-            *moved = done;
-            *fail = cur;
-            return r;
+            break;
         }
         done += chunk;
     }
     *moved = done;
-    return MEMTX_OK;
+    *fail = addr + done;
+    return r;
 }
 
 /*
  * A refused IOMMU lookup and an address nobody decodes both surface as
- * MEMTX_DECODE_ERROR; only the IOMMU itself can tell which one it was.
+ * MEMTX_DECODE_ERROR; only the IOMMU itself can tell which one it was,
+ * and only one that keeps no record of lookups may be asked.
  */
-static ViommuTestdevResult vt_classify_decode_error(ViommuTestdevState *s,
-                                                    uint64_t addr,
-                                                    bool is_write,
-                                                    MemTxAttrs attrs)
+static ViommuTestdevResult
+viommu_testdev_classify_decode_error(ViommuTestdevState *s,
+                                     const ViommuTestdevCommand *cmd,
+                                     uint64_t addr, bool is_write,
+                                     MemTxAttrs attrs)
 {
-    PCIDevice *pdev = PCI_DEVICE(s);
-    AddressSpace *as;
-    MemoryRegionSection sec;
-    IOMMUMemoryRegion *iommu_mr;
-    IOMMUMemoryRegionClass *imrc;
-    IOMMUTLBEntry entry;
+    AddressSpace *as = pci_device_iommu_address_space(PCI_DEVICE(s));
     IOMMUAccessFlags need = is_write ? IOMMU_WO : IOMMU_RO;
+    IOMMUMemoryRegionClass *imrc;
+    IOMMUMemoryRegion *iommu_mr;
+    MemoryRegionSection sec;
     ViommuTestdevResult res;
+    IOMMUTLBEntry entry;
     int idx;
 
-    if (!(pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "%s: DMA attempted with bus mastering disabled\n",
-                      TYPE_VIOMMU_TESTDEV);
+    if (cmd->master_blocked) {
         return VIOMMU_TESTDEV_RES_DECODE_ERROR;
     }
 
-    as = pci_device_iommu_address_space(pdev);
     sec = memory_region_find(as->root, addr, 1);
     if (!sec.mr) {
         return VIOMMU_TESTDEV_RES_DECODE_ERROR;
@@ -254,15 +381,9 @@ static ViommuTestdevResult vt_classify_decode_error(ViommuTestdevState *s,
         memory_region_unref(sec.mr);
         return VIOMMU_TESTDEV_RES_DECODE_ERROR;
     }
-
-    /*
-     * Models that record a fault for every refused lookup (upstream
-     * SMMUv3, VT-d, virtio-iommu, RISC-V) must not be asked: that would
-     * put records in the guest's fault queues that no DMA caused.
-     */
     if (!iommu_lookup_is_side_effect_free(iommu_mr)) {
-        trace_viommu_testdev_no_peek(addr, object_get_typename(
-                                               OBJECT(iommu_mr)));
+        trace_viommu_testdev_no_peek(addr,
+                                     object_get_typename(OBJECT(iommu_mr)));
         memory_region_unref(sec.mr);
         return VIOMMU_TESTDEV_RES_TRANSLATION_FAULT;
     }
@@ -285,77 +406,71 @@ static ViommuTestdevResult vt_classify_decode_error(ViommuTestdevState *s,
     return res;
 }
 
-static ViommuTestdevResult vt_classify(ViommuTestdevState *s, uint64_t addr,
-                                       bool is_write, MemTxAttrs attrs,
-                                       MemTxResult r)
-{
-    if (r & MEMTX_DECODE_ERROR) {
-        return vt_classify_decode_error(s, addr, is_write, attrs);
-    }
-    if (r & MEMTX_ACCESS_ERROR) {
-        return VIOMMU_TESTDEV_RES_ACCESS_ERROR;
-    }
-    return VIOMMU_TESTDEV_RES_BUS_ERROR;
-}
-
-/* Record a failed transfer in MEMTX/FAULT_ADDR and pick its result code */
-static ViommuTestdevResult vt_dma_failed(ViommuTestdevState *s,
-                                         MemTxResult r, uint64_t fail,
-                                         DMADirection dir, MemTxAttrs attrs)
+/* Record a failed request in the outcome and complete with its result */
+static void viommu_testdev_dma_failed(ViommuTestdevState *s,
+                                      ViommuTestdevCommand *cmd,
+                                      MemTxResult r, uint64_t fail,
+                                      DMADirection dir, MemTxAttrs attrs)
 {
     bool is_write = dir == DMA_DIRECTION_FROM_DEVICE;
+    ViommuTestdevResult res;
 
-    s->memtx = r;
-    s->fault_addr = fail;
+    cmd->memtx = r;
+    cmd->fault_addr = fail;
     trace_viommu_testdev_dma_fault(fail, is_write, r);
-    return vt_classify(s, fail, is_write, attrs, r);
+    if (r & MEMTX_DECODE_ERROR) {
+        res = viommu_testdev_classify_decode_error(s, cmd, fail, is_write,
+                                                   attrs);
+    } else if (r & MEMTX_ACCESS_ERROR) {
+        res = VIOMMU_TESTDEV_RES_ACCESS_ERROR;
+    } else {
+        res = VIOMMU_TESTDEV_RES_BUS_ERROR;
+    }
+    viommu_testdev_complete(s, cmd, res);
 }
 
-static bool vt_range_wraps(uint64_t addr, uint32_t len)
+static bool viommu_testdev_range_wraps(uint64_t addr, uint64_t len)
 {
-    return addr + len - 1 < addr;
+    return len && addr + (len - 1) < addr;
 }
 
-static void vt_cmd_transfer(ViommuTestdevState *s, ViommuTestdevOpcode cmd)
+static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
+                                        ViommuTestdevCommand *cmd)
 {
-    DMADirection dir;
-    MemTxAttrs attrs;
-    uint32_t pasid, moved;
-    uint64_t fail;
     const char *why = NULL;
-    uint8_t *src;
+    uint32_t pasid, moved;
+    MemTxAttrs attrs;
+    uint64_t fail;
     MemTxResult r;
 
-    if (s->len == 0 || s->len > VIOMMU_TESTDEV_BUF_SIZE) {
-        vt_bad_command(s, "LEN out of range");
+    if (cmd->len == 0 || cmd->len > VIOMMU_TESTDEV_BUF_SIZE) {
+        viommu_testdev_bad_command(s, cmd, "LEN out of range");
         return;
     }
-    if (vt_range_wraps(s->dma_addr, s->len) ||
-        (cmd == VIOMMU_TESTDEV_OP_COPY &&
-         vt_range_wraps(s->dst_addr, s->len))) {
-        vt_bad_command(s, "transfer wraps around the bus address space");
+    if (viommu_testdev_range_wraps(cmd->dma_addr, cmd->len) ||
+        (cmd->opcode == VIOMMU_TESTDEV_OP_COPY &&
+         viommu_testdev_range_wraps(cmd->dst_addr, cmd->len))) {
+        viommu_testdev_bad_command(s, cmd, "transfer wraps around the bus "
+                                   "address space");
         return;
     }
-    if (!vt_request_attrs(s, true, &attrs, &pasid, &why)) {
-        vt_bad_command(s, why);
+    if (!viommu_testdev_request_attrs(s, cmd, true, &attrs, &pasid, &why)) {
+        viommu_testdev_bad_command(s, cmd, why);
         return;
     }
 
-    switch (cmd) {
+    switch (cmd->opcode) {
     case VIOMMU_TESTDEV_OP_WRITE:
     case VIOMMU_TESTDEV_OP_FILL:
-        dir = DMA_DIRECTION_FROM_DEVICE;
-        src = s->buf;
-        if (cmd == VIOMMU_TESTDEV_OP_FILL) {
-            for (uint32_t i = 0; i < s->len; i++) {
-                s->scratch[i] = vt_pattern_byte(s->pattern, i);
-            }
-            src = s->scratch;
-        }
-        r = vt_dma(s, s->dma_addr, src, s->len, dir, attrs, &moved, &fail);
-        s->done_bytes = moved;
+        r = viommu_testdev_dma(s, cmd, cmd->dma_addr,
+                               cmd->opcode == VIOMMU_TESTDEV_OP_FILL ?
+                               NULL : s->buf,
+                               cmd->len, DMA_DIRECTION_FROM_DEVICE, attrs,
+                               &moved, &fail);
+        cmd->done_bytes = moved;
         if (r != MEMTX_OK) {
-            vt_complete(s, vt_dma_failed(s, r, fail, dir, attrs));
+            viommu_testdev_dma_failed(s, cmd, r, fail,
+                                      DMA_DIRECTION_FROM_DEVICE, attrs);
             return;
         }
         break;
@@ -363,31 +478,39 @@ static void vt_cmd_transfer(ViommuTestdevState *s, ViommuTestdevOpcode cmd)
     case VIOMMU_TESTDEV_OP_READ:
     case VIOMMU_TESTDEV_OP_COMPARE:
     case VIOMMU_TESTDEV_OP_COPY:
-        dir = DMA_DIRECTION_TO_DEVICE;
-        r = vt_dma(s, s->dma_addr, s->buf, s->len, dir, attrs, &moved, &fail);
-        s->done_bytes = moved;
+        r = viommu_testdev_dma(s, cmd, cmd->dma_addr, s->buf, cmd->len,
+                               DMA_DIRECTION_TO_DEVICE, attrs, &moved, &fail);
+        cmd->done_bytes = moved;
         if (r != MEMTX_OK) {
-            vt_complete(s, vt_dma_failed(s, r, fail, dir, attrs));
+            viommu_testdev_dma_failed(s, cmd, r, fail,
+                                      DMA_DIRECTION_TO_DEVICE, attrs);
             return;
         }
-        if (cmd == VIOMMU_TESTDEV_OP_COMPARE) {
-            for (uint32_t i = 0; i < s->len; i++) {
-                if (s->buf[i] != vt_pattern_byte(s->pattern, i)) {
-                    s->fault_addr = s->dma_addr + i;
-                    s->done_bytes = i;
-                    trace_viommu_testdev_mismatch(s->fault_addr, s->buf[i],
-                                            vt_pattern_byte(s->pattern, i));
-                    vt_complete(s, VIOMMU_TESTDEV_RES_MISMATCH);
+        if (viommu_testdev_cancelled(s, cmd)) {
+            break;
+        }
+        if (cmd->opcode == VIOMMU_TESTDEV_OP_COMPARE) {
+            for (uint32_t i = 0; i < cmd->len; i++) {
+                uint8_t want = viommu_testdev_pattern_byte(cmd->pattern, i);
+
+                if (s->buf[i] != want) {
+                    cmd->fault_addr = cmd->dma_addr + i;
+                    cmd->done_bytes = i;
+                    trace_viommu_testdev_mismatch(cmd->fault_addr, s->buf[i],
+                                                  want);
+                    viommu_testdev_complete(s, cmd,
+                                            VIOMMU_TESTDEV_RES_MISMATCH);
                     return;
                 }
             }
-        } else if (cmd == VIOMMU_TESTDEV_OP_COPY) {
-            dir = DMA_DIRECTION_FROM_DEVICE;
-            r = vt_dma(s, s->dst_addr, s->buf, s->len, dir, attrs, &moved,
-                       &fail);
-            s->done_bytes = moved;
+        } else if (cmd->opcode == VIOMMU_TESTDEV_OP_COPY) {
+            r = viommu_testdev_dma(s, cmd, cmd->dst_addr, s->buf, cmd->len,
+                                   DMA_DIRECTION_FROM_DEVICE, attrs, &moved,
+                                   &fail);
+            cmd->done_bytes = moved;
             if (r != MEMTX_OK) {
-                vt_complete(s, vt_dma_failed(s, r, fail, dir, attrs));
+                viommu_testdev_dma_failed(s, cmd, r, fail,
+                                          DMA_DIRECTION_FROM_DEVICE, attrs);
                 return;
             }
         }
@@ -397,108 +520,145 @@ static void vt_cmd_transfer(ViommuTestdevState *s, ViommuTestdevOpcode cmd)
         g_assert_not_reached();
     }
 
-    vt_complete(s, VIOMMU_TESTDEV_RES_OK);
+    viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_OK);
 }
 
-static void vt_cmd_burst(ViommuTestdevState *s, bool is_write)
+/*
+ * The bytes a burst may touch, [DMA_ADDR, DMA_ADDR + reach + LEN), where
+ * reach bounds every access's offset: must not wrap past 2^64.
+ */
+static bool viommu_testdev_burst_wraps(const ViommuTestdevCommand *cmd)
+{
+    uint64_t reach = 0;
+
+    if (cmd->burst_count) {
+        reach = (uint64_t)(cmd->burst_count - 1) * cmd->burst_stride;
+    }
+    if (cmd->burst_span) {
+        reach = MIN(reach, cmd->burst_span - 1);
+    }
+    return cmd->dma_addr + reach < cmd->dma_addr ||
+           viommu_testdev_range_wraps(cmd->dma_addr + reach, cmd->len);
+}
+
+static void viommu_testdev_cmd_burst(ViommuTestdevState *s,
+                                     ViommuTestdevCommand *cmd, bool is_write)
 {
     DMADirection dir = is_write ? DMA_DIRECTION_FROM_DEVICE :
                                   DMA_DIRECTION_TO_DEVICE;
-    MemTxAttrs attrs;
+    const char *why = NULL;
     uint32_t pasid, moved;
     uint64_t total = 0, fail;
-    const char *why = NULL;
+    MemTxAttrs attrs;
     MemTxResult r;
 
-    if (s->len == 0 || s->len > VIOMMU_TESTDEV_BUF_SIZE) {
-        vt_bad_command(s, "LEN out of range");
+    if (cmd->len == 0 || cmd->len > VIOMMU_TESTDEV_BUF_SIZE) {
+        viommu_testdev_bad_command(s, cmd, "LEN out of range");
         return;
     }
-    if (s->burst_count > VIOMMU_TESTDEV_BURST_MAX_COUNT ||
-        (uint64_t)s->burst_count * s->len > VIOMMU_TESTDEV_BURST_MAX_BYTES) {
-        vt_bad_command(s, "burst too long");
+    if (cmd->burst_count > VIOMMU_TESTDEV_BURST_MAX_COUNT ||
+        (uint64_t)cmd->burst_count * cmd->len >
+        VIOMMU_TESTDEV_BURST_MAX_BYTES) {
+        viommu_testdev_bad_command(s, cmd, "burst too long");
         return;
     }
-    if (!vt_request_attrs(s, true, &attrs, &pasid, &why)) {
-        vt_bad_command(s, why);
+    if (viommu_testdev_burst_wraps(cmd)) {
+        viommu_testdev_bad_command(s, cmd, "burst wraps around the bus "
+                                   "address space");
+        return;
+    }
+    if (!viommu_testdev_request_attrs(s, cmd, true, &attrs, &pasid, &why)) {
+        viommu_testdev_bad_command(s, cmd, why);
         return;
     }
 
-    for (uint32_t i = 0; i < s->burst_count; i++) {
+    for (uint32_t i = 0; i < cmd->burst_count; i++) {
         /* i < 2^20 and the stride < 2^32, so this cannot overflow */
-        uint64_t off = (uint64_t)i * s->burst_stride;
-        uint64_t addr;
+        uint64_t off = (uint64_t)i * cmd->burst_stride;
 
-        if (s->burst_span) {
-            off %= s->burst_span;
+        if (viommu_testdev_cancelled(s, cmd)) {
+            break;
         }
-        addr = s->dma_addr + off;
-        if (vt_range_wraps(addr, s->len)) {
-            s->fault_addr = addr;
-            s->done_bytes = total;
-            vt_bad_command(s, "burst access wraps around the bus address "
-                           "space");
-            return;
+        if (cmd->burst_span) {
+            off %= cmd->burst_span;
         }
-        r = vt_dma(s, addr, s->buf, s->len, dir, attrs, &moved, &fail);
+        r = viommu_testdev_dma(s, cmd, cmd->dma_addr + off, s->buf, cmd->len,
+                               dir, attrs, &moved, &fail);
         total += moved;
         if (r != MEMTX_OK) {
-            s->done_bytes = total;
-            vt_complete(s, vt_dma_failed(s, r, fail, dir, attrs));
+            cmd->done_bytes = total;
+            viommu_testdev_dma_failed(s, cmd, r, fail, dir, attrs);
             return;
         }
-        s->burst_done++;
+        cmd->burst_done++;
     }
     /* The byte limit above keeps this within 32 bits */
-    s->done_bytes = total;
-    vt_complete(s, VIOMMU_TESTDEV_RES_OK);
+    cmd->done_bytes = total;
+    viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_OK);
 }
 
-static void vt_cmd_ats(ViommuTestdevState *s)
+/* What the PCI core's answer to an ATS or PRI request says about it */
+static uint32_t viommu_testdev_req_status(ssize_t ret)
+{
+    switch (ret) {
+    case -EPERM:
+        return VIOMMU_TESTDEV_REQ_NOT_ENABLED;
+    case -ENODEV:
+        return VIOMMU_TESTDEV_REQ_NO_IOMMU;
+    default:
+        return ret < 0 ? VIOMMU_TESTDEV_REQ_ERROR : VIOMMU_TESTDEV_REQ_ANSWERED;
+    }
+}
+
+static void viommu_testdev_cmd_ats(ViommuTestdevState *s,
+                                   ViommuTestdevCommand *cmd)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     IOMMUTLBEntry entry = { .perm = IOMMU_NONE };
-    MemTxAttrs attrs;
     uint32_t pasid, err_count = 0;
     const char *why = NULL;
+    MemTxAttrs attrs;
     ssize_t n;
 
     if (!s->has_ats) {
-        vt_bad_command(s, "the device has no ATS capability");
+        viommu_testdev_bad_command(s, cmd, "the device has no ATS capability");
         return;
     }
-    if (!vt_request_attrs(s, false, &attrs, &pasid, &why)) {
-        vt_bad_command(s, why);
+    if (!viommu_testdev_request_attrs(s, cmd, false, &attrs, &pasid, &why)) {
+        viommu_testdev_bad_command(s, cmd, why);
         return;
     }
 
-    s->ats_addr = 0;
-    s->ats_mask = 0;
-    s->ats_perm = 0;
     n = pci_ats_request_translation(pdev, pasid,
-                                    FIELD_EX32(s->attr, ATTR, PRIV),
-                                    FIELD_EX32(s->attr, ATTR, EXEC),
-                                    s->dma_addr, 1,
-                                    FIELD_EX32(s->op, OP, NO_WRITE),
+                                    FIELD_EX32(cmd->attr, ATTR, PRIV),
+                                    FIELD_EX32(cmd->attr, ATTR, EXEC),
+                                    cmd->dma_addr, 1, cmd->no_write,
                                     &entry, 1, &err_count);
-    trace_viommu_testdev_ats(s->dma_addr, pasid, n, err_count,
+    trace_viommu_testdev_ats(cmd->dma_addr, pasid, n, err_count,
                              entry.translated_addr, entry.addr_mask,
                              entry.perm);
+    if (viommu_testdev_cancelled(s, cmd)) {
+        return;
+    }
+    s->iommu_req_status = viommu_testdev_req_status(n);
     if (n < 1 || err_count || entry.perm == IOMMU_NONE) {
-        vt_complete(s, VIOMMU_TESTDEV_RES_ATS_FAILED);
+        s->ats_addr = 0;
+        s->ats_mask = 0;
+        s->ats_perm = 0;
+        viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_ATS_FAILED);
         return;
     }
 
     s->ats_mask = entry.addr_mask;
     s->ats_addr = (entry.translated_addr & ~entry.addr_mask) |
-                  (s->dma_addr & entry.addr_mask);
+                  (cmd->dma_addr & entry.addr_mask);
     s->ats_perm = FIELD_DP32(0, ATS_PERM, READ, !!(entry.perm & IOMMU_RO));
     s->ats_perm = FIELD_DP32(s->ats_perm, ATS_PERM, WRITE,
                              !!(entry.perm & IOMMU_WO));
-    vt_complete(s, VIOMMU_TESTDEV_RES_OK);
+    viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_OK);
 }
 
-static void vt_pri_unregister(ViommuTestdevState *s)
+static void viommu_testdev_pri_unregister(ViommuTestdevState *s)
 {
     if (s->pri_registered) {
         pci_pri_unregister_notifier(PCI_DEVICE(s), s->pri_registered_pasid);
@@ -506,14 +666,14 @@ static void vt_pri_unregister(ViommuTestdevState *s)
     }
 }
 
-static int vt_pri_register(ViommuTestdevState *s, uint32_t pasid)
+static int viommu_testdev_pri_register(ViommuTestdevState *s, uint32_t pasid)
 {
     int ret;
 
     if (s->pri_registered && s->pri_registered_pasid == pasid) {
         return 0;
     }
-    vt_pri_unregister(s);
+    viommu_testdev_pri_unregister(s);
     ret = pci_pri_register_notifier(PCI_DEVICE(s), pasid, &s->pri_notifier);
     if (ret == 0) {
         s->pri_registered = true;
@@ -522,8 +682,8 @@ static int vt_pri_register(ViommuTestdevState *s, uint32_t pasid)
     return ret;
 }
 
-static void vt_pri_notify(IOMMUPRINotifier *notifier,
-                          IOMMUPRIResponse *response)
+static void viommu_testdev_pri_notify(IOMMUPRINotifier *notifier,
+                                      IOMMUPRIResponse *response)
 {
     ViommuTestdevState *s = container_of(notifier, ViommuTestdevState,
                                          pri_notifier);
@@ -551,33 +711,39 @@ static void vt_pri_notify(IOMMUPRINotifier *notifier,
     }
     s->pri_resp = FIELD_DP32(code, PRI_RESP, VALID, 1);
     s->pri_pending = false;
-    vt_complete(s, code == VIOMMU_TESTDEV_PRI_SUCCESS ?
-                   VIOMMU_TESTDEV_RES_OK : VIOMMU_TESTDEV_RES_PRI_FAILED);
+    viommu_testdev_signal(s, VIOMMU_TESTDEV_OP_PRI_REQUEST,
+                          code == VIOMMU_TESTDEV_PRI_SUCCESS ?
+                          VIOMMU_TESTDEV_RES_OK :
+                          VIOMMU_TESTDEV_RES_PRI_FAILED);
 }
 
-static void vt_cmd_pri(ViommuTestdevState *s)
+static void viommu_testdev_cmd_pri(ViommuTestdevState *s,
+                                   ViommuTestdevCommand *cmd)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
+    const char *why = NULL;
     MemTxAttrs attrs;
     uint32_t pasid;
     uint16_t prgi;
-    const char *why = NULL;
     int ret;
 
     if (!s->has_pri) {
-        vt_bad_command(s, "the device has no PRI capability");
+        viommu_testdev_bad_command(s, cmd, "the device has no PRI capability");
         return;
     }
-    if (!vt_request_attrs(s, false, &attrs, &pasid, &why)) {
-        vt_bad_command(s, why);
+    if (!viommu_testdev_request_attrs(s, cmd, false, &attrs, &pasid, &why)) {
+        viommu_testdev_bad_command(s, cmd, why);
         return;
     }
 
     s->pri_resp = 0;
-    ret = vt_pri_register(s, pasid);
+    /* A function whose PRI is off sends no page request at all */
+    ret = pcie_pri_enabled(pdev) ? viommu_testdev_pri_register(s, pasid) :
+                                   -EPERM;
+    s->iommu_req_status = viommu_testdev_req_status(ret);
     if (ret) {
-        trace_viommu_testdev_pri_request(s->dma_addr, pasid, 0, ret);
-        vt_complete(s, VIOMMU_TESTDEV_RES_PRI_FAILED);
+        trace_viommu_testdev_pri_request(cmd->dma_addr, pasid, 0, ret);
+        viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_PRI_FAILED);
         return;
     }
 
@@ -585,21 +751,38 @@ static void vt_cmd_pri(ViommuTestdevState *s)
     s->pri_prgi = prgi;
     s->pri_pasid = pasid;
     s->pri_pending = true;
-    ret = pci_pri_request_page(pdev, pasid, FIELD_EX32(s->attr, ATTR, PRIV),
-                               FIELD_EX32(s->attr, ATTR, EXEC),
-                               s->dma_addr & ~(uint64_t)0xfff, true, prgi,
-                               true, !FIELD_EX32(s->op, OP, NO_WRITE));
-    trace_viommu_testdev_pri_request(s->dma_addr, pasid, prgi, ret);
+    ret = pci_pri_request_page(pdev, pasid, FIELD_EX32(cmd->attr, ATTR, PRIV),
+                               FIELD_EX32(cmd->attr, ATTR, EXEC),
+                               cmd->dma_addr & ~(uint64_t)0xfff, true, prgi,
+                               true, !cmd->no_write);
+    trace_viommu_testdev_pri_request(cmd->dma_addr, pasid, prgi, ret);
+    if (viommu_testdev_cancelled(s, cmd)) {
+        return;
+    }
+    s->iommu_req_status = viommu_testdev_req_status(ret);
     /* The response may already have arrived from inside the request */
     if (ret && s->pri_pending) {
         s->pri_pending = false;
-        vt_complete(s, VIOMMU_TESTDEV_RES_PRI_FAILED);
+        viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_PRI_FAILED);
     }
 }
 
-static void vt_doorbell(ViommuTestdevState *s)
+static void viommu_testdev_doorbell(ViommuTestdevState *s)
 {
-    ViommuTestdevOpcode cmd = FIELD_EX32(s->op, OP, OPCODE);
+    ViommuTestdevCommand cmd = {
+        .opcode = FIELD_EX32(s->op, OP, OPCODE),
+        .no_write = FIELD_EX32(s->op, OP, NO_WRITE),
+        .dma_addr = s->dma_addr,
+        .dst_addr = s->dst_addr,
+        .len = s->len,
+        .attr = s->attr,
+        .pasid = s->pasid,
+        .pattern = s->pattern,
+        .burst_count = s->burst_count,
+        .burst_stride = s->burst_stride,
+        .burst_span = s->burst_span,
+        .epoch = s->epoch,
+    };
 
     if (s->pri_pending) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: doorbell while busy ignored\n",
@@ -608,53 +791,54 @@ static void vt_doorbell(ViommuTestdevState *s)
         return;
     }
 
-    trace_viommu_testdev_command(s->op, s->dma_addr, s->dst_addr, s->len,
-                                 s->attr, s->pasid);
+    trace_viommu_testdev_command(s->op, cmd.dma_addr, cmd.dst_addr, cmd.len,
+                                 cmd.attr, cmd.pasid);
     s->memtx = MEMTX_OK;
     s->fault_addr = 0;
     s->done_bytes = 0;
     s->burst_done = 0;
 
-    switch (cmd) {
+    switch (cmd.opcode) {
     case VIOMMU_TESTDEV_OP_NOP:
-        vt_complete(s, VIOMMU_TESTDEV_RES_OK);
+        viommu_testdev_complete(s, &cmd, VIOMMU_TESTDEV_RES_OK);
         break;
     case VIOMMU_TESTDEV_OP_READ:
     case VIOMMU_TESTDEV_OP_WRITE:
     case VIOMMU_TESTDEV_OP_FILL:
     case VIOMMU_TESTDEV_OP_COMPARE:
     case VIOMMU_TESTDEV_OP_COPY:
-        vt_cmd_transfer(s, cmd);
+        viommu_testdev_cmd_transfer(s, &cmd);
         break;
     case VIOMMU_TESTDEV_OP_ATS_TRANSLATE:
-        vt_cmd_ats(s);
+        viommu_testdev_cmd_ats(s, &cmd);
         break;
     case VIOMMU_TESTDEV_OP_PRI_REQUEST:
-        vt_cmd_pri(s);
+        viommu_testdev_cmd_pri(s, &cmd);
         break;
     case VIOMMU_TESTDEV_OP_BURST_READ:
-        vt_cmd_burst(s, false);
+        viommu_testdev_cmd_burst(s, &cmd, false);
         break;
     case VIOMMU_TESTDEV_OP_BURST_WRITE:
-        vt_cmd_burst(s, true);
+        viommu_testdev_cmd_burst(s, &cmd, true);
         break;
     default:
-        vt_bad_command(s, "unknown opcode");
+        viommu_testdev_bad_command(s, &cmd, "unknown opcode");
         break;
     }
 }
 
-static uint32_t vt_cap(ViommuTestdevState *s)
+static uint32_t viommu_testdev_cap(ViommuTestdevState *s)
 {
     uint32_t cap = 0;
 
     cap = FIELD_DP32(cap, CAP, ATS, s->has_ats);
     cap = FIELD_DP32(cap, CAP, PRI, s->has_pri);
     cap = FIELD_DP32(cap, CAP, PASID, s->has_pasid);
+    cap = FIELD_DP32(cap, CAP, SECURE_DMA, s->secure_dma);
     return FIELD_DP32(cap, CAP, BUF_SHIFT, VIOMMU_TESTDEV_BUF_SHIFT);
 }
 
-static uint32_t vt_status(ViommuTestdevState *s)
+static uint32_t viommu_testdev_status(ViommuTestdevState *s)
 {
     uint32_t st = 0;
 
@@ -663,7 +847,8 @@ static uint32_t vt_status(ViommuTestdevState *s)
     return FIELD_DP32(st, STATUS, RESULT, s->result);
 }
 
-static uint64_t vt_regs_read(void *opaque, hwaddr addr, unsigned size)
+static uint64_t viommu_testdev_regs_read(void *opaque, hwaddr addr,
+                                         unsigned size)
 {
     ViommuTestdevState *s = opaque;
     uint64_t val;
@@ -676,7 +861,7 @@ static uint64_t vt_regs_read(void *opaque, hwaddr addr, unsigned size)
         val = VIOMMU_TESTDEV_VERSION;
         break;
     case A_CAP:
-        val = vt_cap(s);
+        val = viommu_testdev_cap(s);
         break;
     case A_CTRL:
         val = s->ctrl;
@@ -718,7 +903,7 @@ static uint64_t vt_regs_read(void *opaque, hwaddr addr, unsigned size)
         val = s->burst_span;
         break;
     case A_STATUS:
-        val = vt_status(s);
+        val = viommu_testdev_status(s);
         break;
     case A_MEMTX:
         val = s->memtx;
@@ -756,6 +941,12 @@ static uint64_t vt_regs_read(void *opaque, hwaddr addr, unsigned size)
     case A_BURST_DONE:
         val = s->burst_done;
         break;
+    case A_BUF_ATTRS:
+        val = s->buf_attrs;
+        break;
+    case A_IOMMU_REQ_STATUS:
+        val = s->iommu_req_status;
+        break;
     default:
         /* DOORBELL, IRQ_ACK and reserved offsets */
         val = 0;
@@ -766,8 +957,8 @@ static uint64_t vt_regs_read(void *opaque, hwaddr addr, unsigned size)
     return val;
 }
 
-static void vt_regs_write(void *opaque, hwaddr addr, uint64_t val64,
-                          unsigned size)
+static void viommu_testdev_regs_write(void *opaque, hwaddr addr,
+                                      uint64_t val64, unsigned size)
 {
     ViommuTestdevState *s = opaque;
     uint32_t val = val64;
@@ -777,7 +968,7 @@ static void vt_regs_write(void *opaque, hwaddr addr, uint64_t val64,
     switch (addr) {
     case A_CTRL:
         s->ctrl = val & R_CTRL_IRQ_EN_MASK;
-        vt_update_intx(s);
+        viommu_testdev_update_intx(s);
         break;
     case A_DMA_ADDR_LO:
         s->dma_addr = deposit64(s->dma_addr, 0, 32, val);
@@ -798,7 +989,7 @@ static void vt_regs_write(void *opaque, hwaddr addr, uint64_t val64,
         s->op = val & VIOMMU_TESTDEV_OP_MASK;
         break;
     case A_ATTR:
-        s->attr = val & VIOMMU_TESTDEV_ATTR_MASK;
+        s->attr = val & viommu_testdev_attr_mask(s);
         break;
     case A_PASID:
         s->pasid = val & R_PASID_PASID_MASK;
@@ -816,11 +1007,11 @@ static void vt_regs_write(void *opaque, hwaddr addr, uint64_t val64,
         s->burst_span = val;
         break;
     case A_DOORBELL:
-        vt_doorbell(s);
+        viommu_testdev_doorbell(s);
         break;
     case A_IRQ_ACK:
         s->irq_pending = false;
-        vt_update_intx(s);
+        viommu_testdev_update_intx(s);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR,
@@ -831,9 +1022,9 @@ static void vt_regs_write(void *opaque, hwaddr addr, uint64_t val64,
     }
 }
 
-static const MemoryRegionOps vt_regs_ops = {
-    .read = vt_regs_read,
-    .write = vt_regs_write,
+static const MemoryRegionOps viommu_testdev_regs_ops = {
+    .read = viommu_testdev_regs_read,
+    .write = viommu_testdev_regs_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid.min_access_size = 4,
     .valid.max_access_size = 8,
@@ -842,24 +1033,43 @@ static const MemoryRegionOps vt_regs_ops = {
     .impl.max_access_size = 4,
 };
 
-static uint64_t vt_buf_read(void *opaque, hwaddr addr, unsigned size)
+/* What BUF_ATTRS shows of the attributes of an access to the buffer */
+static uint32_t viommu_testdev_buf_attrs(MemTxAttrs attrs)
+{
+    uint32_t v = 0;
+
+    v = FIELD_DP32(v, BUF_ATTRS, UNSPECIFIED, attrs.unspecified);
+    v = FIELD_DP32(v, BUF_ATTRS, SECURE, attrs.secure);
+    v = FIELD_DP32(v, BUF_ATTRS, USER, attrs.user);
+    v = FIELD_DP32(v, BUF_ATTRS, PID, attrs.pid);
+    return FIELD_DP32(v, BUF_ATTRS, REQUESTER_ID, attrs.requester_id);
+}
+
+static MemTxResult viommu_testdev_buf_read(void *opaque, hwaddr addr,
+                                           uint64_t *data, unsigned size,
+                                           MemTxAttrs attrs)
 {
     ViommuTestdevState *s = opaque;
 
-    return ldn_le_p(s->buf + addr, size);
+    s->buf_attrs = viommu_testdev_buf_attrs(attrs);
+    *data = ldn_le_p(s->buf + addr, size);
+    return MEMTX_OK;
 }
 
-static void vt_buf_write(void *opaque, hwaddr addr, uint64_t val,
-                         unsigned size)
+static MemTxResult viommu_testdev_buf_write(void *opaque, hwaddr addr,
+                                            uint64_t data, unsigned size,
+                                            MemTxAttrs attrs)
 {
     ViommuTestdevState *s = opaque;
 
-    stn_le_p(s->buf + addr, size, val);
+    s->buf_attrs = viommu_testdev_buf_attrs(attrs);
+    stn_le_p(s->buf + addr, size, data);
+    return MEMTX_OK;
 }
 
-static const MemoryRegionOps vt_buf_ops = {
-    .read = vt_buf_read,
-    .write = vt_buf_write,
+static const MemoryRegionOps viommu_testdev_buf_ops = {
+    .read_with_attrs = viommu_testdev_buf_read,
+    .write_with_attrs = viommu_testdev_buf_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid.min_access_size = 1,
     .valid.max_access_size = 8,
@@ -867,13 +1077,37 @@ static const MemoryRegionOps vt_buf_ops = {
     .impl.max_access_size = 8,
 };
 
-static void vt_realize(PCIDevice *pdev, Error **errp)
+/*
+ * A page request that was outstanding when the VM was saved is waited
+ * for again once the VM runs: registering the response notifier calls
+ * into the IOMMU, which may not have loaded yet while the device loads.
+ */
+static void viommu_testdev_vm_state_change(void *opaque, bool running,
+                                           RunState state)
 {
-    ERRP_GUARD();
+    ViommuTestdevState *s = opaque;
+
+    if (!running || !s->pri_rearm) {
+        return;
+    }
+    s->pri_rearm = false;
+    /* A registration made before the load may no longer be the IOMMU's */
+    viommu_testdev_pri_unregister(s);
+    if (s->pri_pending && viommu_testdev_pri_register(s, s->pri_pasid)) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "%s: page request lost in migration\n",
+                      TYPE_VIOMMU_TESTDEV);
+        s->pri_pending = false;
+        viommu_testdev_signal(s, VIOMMU_TESTDEV_OP_PRI_REQUEST,
+                              VIOMMU_TESTDEV_RES_PRI_FAILED);
+    }
+}
+
+static void viommu_testdev_realize(PCIDevice *pdev, Error **errp)
+{
     ViommuTestdevState *s = VIOMMU_TESTDEV(pdev);
     uint8_t *conf = pdev->config;
     bool express = pci_bus_is_express(pci_get_bus(pdev));
-    int ret;
 
     if ((s->has_ats || s->has_pri || s->has_pasid) && !express) {
         error_setg(errp, "ats, pri and pasid need the device on a PCIe bus");
@@ -887,42 +1121,44 @@ static void vt_realize(PCIDevice *pdev, Error **errp)
 
     pci_config_set_interrupt_pin(conf, 1);
 
-    ret = msi_init(pdev, 0, 1, true, false, errp);
-    if (ret == -ENOTSUP) {
-        /* No MSI controller on this machine: INTx still works */
-        error_free(*errp);
-        *errp = NULL;
-    } else if (ret) {
+    /* Kconfig builds the device only where the machine can do MSI */
+    if (msi_init(pdev, 0, 1, true, false, errp)) {
         return;
     }
 
     if (express) {
-        ret = pcie_endpoint_cap_init(pdev, 0);
-        if (ret < 0) {
+        uint16_t next = PCI_CONFIG_SPACE_SIZE;
+
+        if (pcie_endpoint_cap_init(pdev, 0) < 0) {
             error_setg(errp, "cannot add the PCIe capability");
             msi_uninit(pdev);
             return;
         }
+        /* Extended capabilities from 0x100 on, in this order, each present */
         if (s->has_ats) {
-            pcie_ats_init(pdev, VT_EXT_ATS_OFFSET, true);
+            pcie_ats_init(pdev, next, true);
+            next += PCI_EXT_CAP_ATS_SIZEOF;
         }
         if (s->has_pasid) {
-            pcie_pasid_init(pdev, VT_EXT_PASID_OFFSET, VT_PASID_WIDTH,
+            pcie_pasid_init(pdev, next, VIOMMU_TESTDEV_PASID_WIDTH,
                             true, true);
+            next += PCI_EXT_CAP_PASID_SIZEOF;
         }
         if (s->has_pri) {
-            pcie_pri_init(pdev, VT_EXT_PRI_OFFSET, VT_PRI_OUTSTANDING,
+            pcie_pri_init(pdev, next, VIOMMU_TESTDEV_PRI_OUTSTANDING,
                           s->has_pasid);
         }
     }
 
-    s->pri_notifier.notify = vt_pri_notify;
+    s->pri_notifier.notify = viommu_testdev_pri_notify;
+    s->vm_state_change =
+        qemu_add_vm_change_state_handler(viommu_testdev_vm_state_change, s);
 
     memory_region_init(&s->bar, OBJECT(s), "viommu-testdev-bar0",
                        VIOMMU_TESTDEV_BAR_SIZE);
-    memory_region_init_io(&s->regs, OBJECT(s), &vt_regs_ops, s,
+    memory_region_init_io(&s->regs, OBJECT(s), &viommu_testdev_regs_ops, s,
                           "viommu-testdev-regs", VIOMMU_TESTDEV_REGS_SIZE);
-    memory_region_init_io(&s->bufmr, OBJECT(s), &vt_buf_ops, s,
+    memory_region_init_io(&s->bufmr, OBJECT(s), &viommu_testdev_buf_ops, s,
                           "viommu-testdev-buf", VIOMMU_TESTDEV_BUF_SIZE);
     memory_region_add_subregion(&s->bar, 0, &s->regs);
     memory_region_add_subregion(&s->bar, VIOMMU_TESTDEV_BUF_OFFSET,
@@ -931,11 +1167,12 @@ static void vt_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_MEM_TYPE_64, &s->bar);
 }
 
-static void vt_exit(PCIDevice *pdev)
+static void viommu_testdev_exit(PCIDevice *pdev)
 {
     ViommuTestdevState *s = VIOMMU_TESTDEV(pdev);
 
-    vt_pri_unregister(s);
+    qemu_del_vm_change_state_handler(s->vm_state_change);
+    viommu_testdev_pri_unregister(s);
     msi_uninit(pdev);
     if (pci_find_capability(pdev, PCI_CAP_ID_EXP)) {
         pcie_cap_exit(pdev);
@@ -948,17 +1185,19 @@ static void vt_exit(PCIDevice *pdev)
  * realize runs, so always provide the extended space and decide about the
  * PCIe capabilities in realize.
  */
-static void vt_instance_init(Object *obj)
+static void viommu_testdev_instance_init(Object *obj)
 {
     PCI_DEVICE(obj)->cap_present |= QEMU_PCI_CAP_EXPRESS;
 }
 
-static void vt_reset_hold(Object *obj, ResetType type)
+static void viommu_testdev_reset_hold(Object *obj, ResetType type)
 {
     ViommuTestdevState *s = VIOMMU_TESTDEV(obj);
 
     trace_viommu_testdev_reset(s->pri_pending);
-    vt_pri_unregister(s);
+    /* A command that is running now must not complete after the reset */
+    s->epoch++;
+    viommu_testdev_pri_unregister(s);
     s->pri_pending = false;
     s->pri_pasid = 0;
     s->pri_prgi = 0;
@@ -985,49 +1224,48 @@ static void vt_reset_hold(Object *obj, ResetType type)
     s->ats_perm = 0;
     s->pri_resp = 0;
     s->burst_done = 0;
+    s->buf_attrs = 0;
+    s->iommu_req_status = 0;
     memset(s->buf, 0, sizeof(s->buf));
-    pci_set_irq(PCI_DEVICE(s), 0);
 }
 
-static int vt_post_load(void *opaque, int version_id)
+static int viommu_testdev_post_load(void *opaque, int version_id)
 {
     ViommuTestdevState *s = opaque;
 
-    if (s->result > VIOMMU_TESTDEV_RES_PRI_FAILED) {
+    if (s->result > VIOMMU_TESTDEV_RES_PRI_FAILED ||
+        s->iommu_req_status > VIOMMU_TESTDEV_REQ_ERROR ||
+        (s->pri_pending && !s->has_pri)) {
         return -EINVAL;
     }
     s->ctrl &= R_CTRL_IRQ_EN_MASK;
     s->op &= VIOMMU_TESTDEV_OP_MASK;
-    s->attr &= VIOMMU_TESTDEV_ATTR_MASK;
+    s->attr &= viommu_testdev_attr_mask(s);
     s->pasid &= R_PASID_PASID_MASK;
+    s->pri_pasid &= R_PASID_PASID_MASK;
     s->pri_prgi &= PCI_PRI_PRGI_MASK;
 
-    /* The IOMMU forgot our notifier: only our side knows it is waiting */
-    s->pri_registered = false;
-    if (s->pri_pending && vt_pri_register(s, s->pri_pasid)) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "%s: page request lost in migration\n",
-                      TYPE_VIOMMU_TESTDEV);
-        s->pri_pending = false;
-        s->result = VIOMMU_TESTDEV_RES_PRI_FAILED;
-        s->completions++;
-        s->irq_pending = true;
-    }
+    /*
+     * The INTx level needs nothing here: the PCI core migrates it with
+     * the device, the bus and the interrupt controller.  The page
+     * request notifier is registered again when the VM runs.
+     */
+    s->pri_rearm = true;
     return 0;
 }
 
-static bool vt_pri_needed(void *opaque)
+static bool viommu_testdev_pri_needed(void *opaque)
 {
     ViommuTestdevState *s = opaque;
 
     return s->pri_pending;
 }
 
-static const VMStateDescription vmstate_vt_pri = {
+static const VMStateDescription vmstate_viommu_testdev_pri = {
     .name = "viommu-testdev/pri",
     .version_id = 1,
     .minimum_version_id = 1,
-    .needed = vt_pri_needed,
+    .needed = viommu_testdev_pri_needed,
     .fields = (const VMStateField[]) {
         VMSTATE_BOOL(pri_pending, ViommuTestdevState),
         VMSTATE_UINT32(pri_pasid, ViommuTestdevState),
@@ -1035,11 +1273,11 @@ static const VMStateDescription vmstate_vt_pri = {
     },
 };
 
-static const VMStateDescription vmstate_vt = {
+static const VMStateDescription vmstate_viommu_testdev = {
     .name = TYPE_VIOMMU_TESTDEV,
-    .version_id = 1,
+    .version_id = 2,
     .minimum_version_id = 1,
-    .post_load = vt_post_load,
+    .post_load = viommu_testdev_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, ViommuTestdevState),
         VMSTATE_UINT32(ctrl, ViommuTestdevState),
@@ -1066,46 +1304,49 @@ static const VMStateDescription vmstate_vt = {
         VMSTATE_UINT32(burst_done, ViommuTestdevState),
         VMSTATE_UINT16(pri_prgi, ViommuTestdevState),
         VMSTATE_BUFFER(buf, ViommuTestdevState),
+        VMSTATE_UINT32_V(buf_attrs, ViommuTestdevState, 2),
+        VMSTATE_UINT32_V(iommu_req_status, ViommuTestdevState, 2),
         VMSTATE_END_OF_LIST()
     },
     .subsections = (const VMStateDescription * const []) {
-        &vmstate_vt_pri,
+        &vmstate_viommu_testdev_pri,
         NULL
     },
 };
 
-static const Property vt_properties[] = {
+static const Property viommu_testdev_properties[] = {
     DEFINE_PROP_BOOL("ats", ViommuTestdevState, has_ats, false),
     DEFINE_PROP_BOOL("pri", ViommuTestdevState, has_pri, false),
     DEFINE_PROP_BOOL("pasid", ViommuTestdevState, has_pasid, false),
+    DEFINE_PROP_BOOL("secure-dma", ViommuTestdevState, secure_dma, false),
 };
 
-static void vt_class_init(ObjectClass *klass, const void *data)
+static void viommu_testdev_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
     ResettableClass *rc = RESETTABLE_CLASS(klass);
 
-    k->realize = vt_realize;
-    k->exit = vt_exit;
+    k->realize = viommu_testdev_realize;
+    k->exit = viommu_testdev_exit;
     k->vendor_id = VIOMMU_TESTDEV_VENDOR_ID;
     k->device_id = VIOMMU_TESTDEV_DEVICE_ID;
     k->revision = VIOMMU_TESTDEV_VERSION;
     k->class_id = PCI_CLASS_OTHERS;
-    rc->phases.hold = vt_reset_hold;
-    dc->vmsd = &vmstate_vt;
+    rc->phases.hold = viommu_testdev_reset_hold;
+    dc->vmsd = &vmstate_viommu_testdev;
     dc->desc = "DMA test device for IOMMU models";
-    device_class_set_props(dc, vt_properties);
+    device_class_set_props(dc, viommu_testdev_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 
-static const TypeInfo vt_types[] = {
+static const TypeInfo viommu_testdev_types[] = {
     {
         .name = TYPE_VIOMMU_TESTDEV,
         .parent = TYPE_PCI_DEVICE,
         .instance_size = sizeof(ViommuTestdevState),
-        .instance_init = vt_instance_init,
-        .class_init = vt_class_init,
+        .instance_init = viommu_testdev_instance_init,
+        .class_init = viommu_testdev_class_init,
         .interfaces = (const InterfaceInfo[]) {
             { INTERFACE_PCIE_DEVICE },
             { INTERFACE_CONVENTIONAL_PCI_DEVICE },
@@ -1114,4 +1355,4 @@ static const TypeInfo vt_types[] = {
     },
 };
 
-DEFINE_TYPES(vt_types)
+DEFINE_TYPES(viommu_testdev_types)

@@ -5,6 +5,9 @@
  * the device's own header, so that a change to the ABI makes the tests
  * that use these values fail instead of silently following the device.
  *
+ * Plain #defines only: the guest-side programs of tests/guest/ include it
+ * too.
+ *
  * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -43,19 +46,42 @@
 #define R_ATS_PERM      0x070
 #define R_PRI_RESP      0x074
 #define R_BURST_DONE    0x078
+#define R_BUF_ATTRS     0x07c
+#define R_IOMMU_REQ_STATUS 0x080
 #define BUF_OFFSET      0x10000
 #define BUF_SIZE        0x10000
 
 #define ID_VALUE        0x54414d44
+#define VERSION_VALUE   1
+
+#define CAP_ATS         (1u << 0)
+#define CAP_PRI         (1u << 1)
+#define CAP_PASID       (1u << 2)
+#define CAP_SECURE_DMA  (1u << 3)
+#define CAP_BUF_SHIFT(c) (((c) >> 8) & 0xff)
+
+#define CTRL_IRQ_EN     (1u << 0)
 
 #define STATUS_BUSY     (1u << 0)
 #define STATUS_IRQ      (1u << 1)
 #define STATUS_RESULT(s) (((s) >> 8) & 0xff)
 
+#define OP_NO_WRITE     (1u << 4)
+
+#define ATTR_PRIV       (1u << 0)
+#define ATTR_EXEC       (1u << 1)
+#define ATTR_SECURE     (1u << 2)
 #define ATTR_PASID_EN   (1u << 3)
 
-/* Largest BURST_COUNT the device accepts */
+#define BUF_ATTRS_UNSPECIFIED   (1u << 0)
+#define BUF_ATTRS_SECURE        (1u << 1)
+#define BUF_ATTRS_USER          (1u << 2)
+#define BUF_ATTRS_PID(p)        (((p) & 0xffu) << 8)
+#define BUF_ATTRS_REQUESTER(r)  (((r) & 0xffffu) << 16)
+
+/* Largest burst the device accepts: BURST_COUNT, and BURST_COUNT * LEN */
 #define BURST_MAX_COUNT (1u << 20)
+#define BURST_MAX_BYTES (8u << 20)
 
 enum {
     OP_NOP = 0, OP_READ, OP_WRITE, OP_FILL, OP_COMPARE, OP_COPY,
@@ -66,6 +92,10 @@ enum {
     RES_OK = 0, RES_TRANSLATION_FAULT, RES_PERMISSION_FAULT,
     RES_DECODE_ERROR, RES_ACCESS_ERROR, RES_BUS_ERROR, RES_MISMATCH,
     RES_BAD_COMMAND, RES_ATS_FAILED, RES_PRI_FAILED,
+};
+
+enum {
+    REQ_ANSWERED = 0, REQ_NOT_ENABLED, REQ_NO_IOMMU, REQ_ERROR,
 };
 
 /* MemTxResult bits as the MEMTX register reports them */
