@@ -41,6 +41,9 @@
 #include <unistd.h>
 #include <linux/vfio.h>
 
+/* viommu-testdev's registers, shared with the qtests (tests/qtest/libqos) */
+#include "viommu-testdev.h"
+
 #define KiB 1024ULL
 #define MiB (1024 * KiB)
 
@@ -279,17 +282,6 @@ static void spapr_unregister(void *va, uint64_t size)
 
 /* ---- viommu-testdev ----------------------------------------------------- */
 
-enum {
-    R_ID = 0x00, R_VERSION = 0x04, R_CAP = 0x08, R_CTRL = 0x0c,
-    R_DMA_ADDR = 0x10, R_DST_ADDR = 0x18, R_LEN = 0x20, R_OP = 0x24,
-    R_ATTR = 0x28, R_PATTERN = 0x30, R_DOORBELL = 0x40, R_STATUS = 0x44,
-    R_MEMTX = 0x4c, R_FAULT_ADDR = 0x50, R_DONE_BYTES = 0x58,
-    R_COMPLETIONS = 0x5c, R_BUFFER = 0x10000,
-};
-enum { OP_NOP, OP_READ, OP_WRITE, OP_FILL, OP_COMPARE, OP_COPY };
-enum { RES_OK, RES_TRANSLATION_FAULT, RES_PERMISSION_FAULT, RES_DECODE_ERROR,
-       RES_ACCESS_ERROR, RES_BUS_ERROR, RES_MISMATCH, RES_BAD_COMMAND };
-
 static const char *const result_names[] = {
     "OK", "TRANSLATION_FAULT", "PERMISSION_FAULT", "DECODE_ERROR",
     "ACCESS_ERROR", "BUS_ERROR", "MISMATCH", "BAD_COMMAND", "ATS_FAILED",
@@ -304,6 +296,7 @@ static const char *rname(unsigned r)
 
 struct cmd_result {
     unsigned result;
+    uint32_t memtx;
     uint64_t fault_addr;
     uint32_t done;
 };
@@ -322,14 +315,15 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     wr32(R_ATTR, 0);
     wr32(R_OP, op);
     wr32(R_DOORBELL, 1);
-    while ((st = rd32(R_STATUS)) & 1) {
+    while ((st = rd32(R_STATUS)) & STATUS_BUSY) {
         if (++spins > 100000) {
             errno = 0;
             fatal("device stays BUSY");
         }
         usleep(10);
     }
-    r.result = (st >> 8) & 0xff;
+    r.result = STATUS_RESULT(st);
+    r.memtx = rd32(R_MEMTX);
     r.fault_addr = rd64(R_FAULT_ADDR);
     r.done = rd32(R_DONE_BYTES);
     return r;
@@ -432,10 +426,12 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     }
     memset(buf + 0x8000, SENTINEL, 0x2000);
     r = td_run(OP_COPY, base + 0x4000, base + 0x8000, 0x1000, 0);
-    check(r.result == RES_OK && !memcmp(buf + 0x4000, buf + 0x8000, 0x1000) &&
+    check(r.result == RES_OK && r.done == 0x1000 && r.fault_addr == 0 &&
+          !memcmp(buf + 0x4000, buf + 0x8000, 0x1000) &&
           first_not(buf, 0x9000, 0xa000, SENTINEL) < 0,
-          "[%s] COPY 4096 random bytes 0x%" PRIx64 " -> 0x%" PRIx64 ": %s, %s",
-          win, base + 0x4000, base + 0x8000, rname(r.result),
+          "[%s] COPY 4096 random bytes 0x%" PRIx64 " -> 0x%" PRIx64
+          ": %s, %u bytes, %s",
+          win, base + 0x4000, base + 0x8000, rname(r.result), r.done,
           memcmp(buf + 0x4000, buf + 0x8000, 0x1000) ?
           "DIFFERENT" : "identical");
 
@@ -444,23 +440,27 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
         uint8_t dbuf[256];
 
         r = td_run(OP_READ, base + 0x4000, 0, sizeof(dbuf), 0);
-        dev_rw(0, bar0_off + R_BUFFER, dbuf, sizeof(dbuf));
-        check(r.result == RES_OK && !memcmp(dbuf, buf + 0x4000, sizeof(dbuf)),
-              "[%s] READ 256 bytes into the device buffer: %s, %s",
-              win, rname(r.result),
+        dev_rw(0, bar0_off + BUF_OFFSET, dbuf, sizeof(dbuf));
+        check(r.result == RES_OK && r.done == sizeof(dbuf) &&
+              r.fault_addr == 0 &&
+              !memcmp(dbuf, buf + 0x4000, sizeof(dbuf)),
+              "[%s] READ 256 bytes into the device buffer: %s, %u bytes, %s",
+              win, rname(r.result), r.done,
               memcmp(dbuf, buf + 0x4000, sizeof(dbuf)) ?
               "DIFFERENT" : "identical");
         /* WRITE the device buffer after changing it through BAR0. */
         for (i = 0; i < sizeof(dbuf); i++) {
             dbuf[i] = (uint8_t)(i * 7 + 3);
         }
-        dev_rw(1, bar0_off + R_BUFFER, dbuf, sizeof(dbuf));
+        dev_rw(1, bar0_off + BUF_OFFSET, dbuf, sizeof(dbuf));
         memset(buf + 0xa000, SENTINEL, 0x200);
         r = td_run(OP_WRITE, base + 0xa000, 0, sizeof(dbuf), 0);
-        check(r.result == RES_OK && !memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) &&
+        check(r.result == RES_OK && r.done == sizeof(dbuf) &&
+              r.fault_addr == 0 &&
+              !memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) &&
               first_not(buf, 0xa100, 0xa200, SENTINEL) < 0,
-              "[%s] WRITE 256 bytes from the device buffer: %s, %s",
-              win, rname(r.result),
+              "[%s] WRITE 256 bytes from the device buffer: %s, %u bytes, %s",
+              win, rname(r.result), r.done,
               memcmp(dbuf, buf + 0xa000, sizeof(dbuf)) ?
               "DIFFERENT" : "identical");
     }
@@ -476,6 +476,7 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
      */
     check((r.result == RES_PERMISSION_FAULT ||
            (!spapr && r.result == RES_TRANSLATION_FAULT)) &&
+          r.memtx == MEMTX_DECODE_ERROR &&
           r.fault_addr == ro_iova && r.done == 0 &&
           first_not(ro, 0, size, 0x5a) < 0,
           "[%s] FILL into the read-only mapping: %s at 0x%" PRIx64
@@ -483,13 +484,14 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
           win, rname(r.result), r.fault_addr, r.done,
           first_not(ro, 0, size, 0x5a) < 0 ? "untouched" : "CHANGED");
     r = td_run(OP_READ, ro_iova, 0, 256, 0);
-    check(r.result == RES_OK, "[%s] READ from the read-only mapping: %s",
-          win, rname(r.result));
+    check(r.result == RES_OK && r.done == 256,
+          "[%s] READ from the read-only mapping: %s, %u bytes",
+          win, rname(r.result), r.done);
 
     /* Unmapped IOVA. */
     r = td_run(OP_FILL, hole, 0, 64, seed);
-    check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == hole &&
-          r.done == 0,
+    check(r.result == RES_TRANSLATION_FAULT && r.memtx == MEMTX_DECODE_ERROR &&
+          r.fault_addr == hole && r.done == 0,
           "[%s] FILL at unmapped IOVA 0x%" PRIx64 ": %s at 0x%" PRIx64
           ", %u bytes done",
           win, hole, rname(r.result), r.fault_addr, r.done);
@@ -507,8 +509,9 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     if (bad < 0 && off + r.done < size) {
         bad = first_not(buf, off + r.done, size, SENTINEL);
     }
+    /* Requests stop at 4 KiB boundaries: the first ends at the mapping's */
     check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == base + size &&
-          r.done <= 0x800 && bad < 0,
+          r.done == 0x800 && bad < 0,
           "[%s] FILL across the end of the mapping: %s at 0x%" PRIx64
           " (want 0x%" PRIx64 "), %u bytes done, memory %s",
           win, rname(r.result), r.fault_addr, base + size, r.done,
@@ -520,10 +523,11 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     }
     memset(buf, SENTINEL, size);
     r = td_run(OP_FILL, base, 0, 256, seed);
-    check(r.result == RES_TRANSLATION_FAULT &&
-          first_not(buf, 0, size, SENTINEL) < 0,
-          "[%s] FILL at IOVA 0x%" PRIx64 " after unmap: %s, old buffer %s",
-          win, base, rname(r.result),
+    check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == base &&
+          r.done == 0 && first_not(buf, 0, size, SENTINEL) < 0,
+          "[%s] FILL at IOVA 0x%" PRIx64 " after unmap: %s at 0x%" PRIx64
+          ", %u bytes, old buffer %s",
+          win, base, rname(r.result), r.fault_addr, r.done,
           first_not(buf, 0, size, SENTINEL) < 0 ? "untouched" : "CHANGED");
 
     if (spapr) {
@@ -681,7 +685,7 @@ static void spapr_windows(const char *which)
     struct vfio_iommu_spapr_tce_info info = { .argsz = sizeof(info) };
     struct vfio_iommu_spapr_tce_create cr = { .argsz = sizeof(cr) };
     struct vfio_iommu_spapr_tce_remove rm = { .argsz = sizeof(rm) };
-    unsigned shift, ps = (unsigned)__builtin_ctzl(sysconf(_SC_PAGESIZE));
+    unsigned shift, ps = (unsigned)__builtin_ctz(getpagesize());
     int rc;
 
     if (ioctl(container_fd, VFIO_IOMMU_SPAPR_TCE_GET_INFO, &info) < 0) {
@@ -768,11 +772,12 @@ usage:
     open_device(argv[optind]);
     vendor = cfg_rd16(0);
     devid = cfg_rd16(2);
-    if (vendor == 0x1234 && devid == 0x11f0) {
+    if (vendor == VIOMMU_TESTDEV_PCI_VENDOR_ID &&
+        devid == VIOMMU_TESTDEV_PCI_DEVICE_ID) {
         uint32_t idr = rd32(R_ID), ver = rd32(R_VERSION);
 
         is_testdev = 1;
-        if (!check(idr == 0x54414d44 && ver == 1,
+        if (!check(idr == ID_VALUE && ver == VERSION_VALUE,
                    "viommu-testdev: ID 0x%08x VERSION %u, BAR0 %" PRIu64 " KiB",
                    idr, ver, bar0_size / KiB)) {
             goto out;
