@@ -68,6 +68,9 @@ struct ViommuTestdevState {
     MemoryRegion regs;
     MemoryRegion bufmr;
     VMChangeStateEntry *vm_state_change;
+    /* The bridges between the device and its root bus, nearest first */
+    PCIDevice **upstream_bridges;
+    unsigned nr_upstream_bridges;
 
     /* Properties */
     bool has_ats;
@@ -129,6 +132,26 @@ static void viommu_testdev_pattern(uint32_t seed, uint32_t offset,
     for (uint32_t i = 0; i < len; i++) {
         out[i] = viommu_testdev_pattern_byte(seed, offset + i);
     }
+}
+
+/*
+ * Write one request's share of the FILL pattern.  The staging buffer lives
+ * here, not in viommu_testdev_dma(): QEMU builds with
+ * -ftrivial-auto-var-init=zero, which would clear it for every request of
+ * every command otherwise.
+ */
+static MemTxResult viommu_testdev_write_pattern(AddressSpace *as,
+                                                dma_addr_t addr,
+                                                uint32_t seed,
+                                                uint32_t offset,
+                                                uint32_t len,
+                                                MemTxAttrs attrs)
+{
+    uint8_t piece[VIOMMU_TESTDEV_REQ_BOUNDARY];
+
+    len = MIN(len, sizeof(piece));
+    viommu_testdev_pattern(seed, offset, piece, len);
+    return dma_memory_write(as, addr, piece, len, attrs);
 }
 
 static uint32_t viommu_testdev_attr_mask(ViommuTestdevState *s)
@@ -252,23 +275,33 @@ static bool viommu_testdev_request_attrs(ViommuTestdevState *s,
  * The device itself, or a bridge between it and its root bus, whose Bus
  * Master Enable is clear, or NULL.  A bridge forwards no upstream request
  * without it; QEMU's bus-master address space follows only the device's
- * own bit.
+ * own bit.  Asked for every request, so it only reads cached state.
  */
 static PCIDevice *viommu_testdev_master_blocker(ViommuTestdevState *s)
 {
-    PCIDevice *d = PCI_DEVICE(s);
-
-    for (;;) {
-        PCIBus *bus = pci_get_bus(d);
-
-        if (!d->is_master) {
-            return d;
-        }
-        if (pci_bus_is_root(bus) || !bus->parent_dev) {
-            return NULL;
-        }
-        d = bus->parent_dev;
+    if (!s->parent_obj.is_master) {
+        return &s->parent_obj;
     }
+    for (unsigned i = 0; i < s->nr_upstream_bridges; i++) {
+        if (!s->upstream_bridges[i]->is_master) {
+            return s->upstream_bridges[i];
+        }
+    }
+    return NULL;
+}
+
+/* The bridges above the device cannot change while it is plugged in */
+static void viommu_testdev_find_upstream_bridges(ViommuTestdevState *s)
+{
+    PCIBus *bus = pci_get_bus(PCI_DEVICE(s));
+    GPtrArray *bridges = g_ptr_array_new();
+
+    while (!pci_bus_is_root(bus) && bus->parent_dev) {
+        g_ptr_array_add(bridges, bus->parent_dev);
+        bus = pci_get_bus(bus->parent_dev);
+    }
+    s->nr_upstream_bridges = bridges->len;
+    s->upstream_bridges = (PCIDevice **)g_ptr_array_free(bridges, false);
 }
 
 /*
@@ -298,7 +331,6 @@ static MemTxResult viommu_testdev_dma(ViommuTestdevState *s,
     AddressSpace *as = pci_get_address_space(pdev);
     bool is_write = dir == DMA_DIRECTION_FROM_DEVICE;
     IOMMUAccessFlags need = is_write ? IOMMU_WO : IOMMU_RO;
-    uint8_t pattern[VIOMMU_TESTDEV_REQ_BOUNDARY];
     MemTxResult r = MEMTX_OK;
     uint32_t done = 0;
 
@@ -309,7 +341,6 @@ static MemTxResult viommu_testdev_dma(ViommuTestdevState *s,
                         (cur & (VIOMMU_TESTDEV_REQ_BOUNDARY - 1));
         uint32_t chunk = MIN(len - done, room);
         PCIDevice *blocker = viommu_testdev_master_blocker(s);
-        uint8_t *data = buf ? buf + done : pattern;
         IOMMUTLBEntry entry;
         uint64_t offset;
 
@@ -333,11 +364,16 @@ static MemTxResult viommu_testdev_dma(ViommuTestdevState *s,
         if (entry.addr_mask - offset < chunk - 1) {
             chunk = entry.addr_mask - offset + 1;
         }
-        if (!buf) {
-            viommu_testdev_pattern(cmd->pattern, done, pattern, chunk);
+        if (buf) {
+            r = dma_memory_rw(entry.target_as,
+                              entry.translated_addr | offset, buf + done,
+                              chunk, dir, attrs);
+        } else {
+            r = viommu_testdev_write_pattern(entry.target_as,
+                                             entry.translated_addr | offset,
+                                             cmd->pattern, done, chunk,
+                                             attrs);
         }
-        r = dma_memory_rw(entry.target_as, entry.translated_addr | offset,
-                          data, chunk, dir, attrs);
         if (r != MEMTX_OK) {
             break;
         }
@@ -1150,6 +1186,7 @@ static void viommu_testdev_realize(PCIDevice *pdev, Error **errp)
         }
     }
 
+    viommu_testdev_find_upstream_bridges(s);
     s->pri_notifier.notify = viommu_testdev_pri_notify;
     s->vm_state_change =
         qemu_add_vm_change_state_handler(viommu_testdev_vm_state_change, s);
@@ -1172,6 +1209,8 @@ static void viommu_testdev_exit(PCIDevice *pdev)
     ViommuTestdevState *s = VIOMMU_TESTDEV(pdev);
 
     qemu_del_vm_change_state_handler(s->vm_state_change);
+    g_free(s->upstream_bridges);
+    s->upstream_bridges = NULL;
     viommu_testdev_pri_unregister(s);
     msi_uninit(pdev);
     if (pci_find_capability(pdev, PCI_CAP_ID_EXP)) {
