@@ -31,6 +31,20 @@ OBJECT_DECLARE_SIMPLE_TYPE(ViommuTestdevState, VIOMMU_TESTDEV)
 #define VIOMMU_TESTDEV_PASID_WIDTH      20
 #define VIOMMU_TESTDEV_PRI_OUTSTANDING  1
 
+/* The registers that make up a command */
+typedef struct ViommuTestdevCommandRegs {
+    uint64_t dma_addr;
+    uint64_t dst_addr;
+    uint32_t len;
+    uint32_t op;
+    uint32_t attr;
+    uint32_t pasid;
+    uint32_t pattern;
+    uint32_t burst_count;
+    uint32_t burst_stride;
+    uint32_t burst_span;
+} ViommuTestdevCommandRegs;
+
 /*
  * One command, as the doorbell found the registers.  A command's own DMA
  * can reach the device's configuration space, or reset the device through
@@ -38,17 +52,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(ViommuTestdevState, VIOMMU_TESTDEV)
  * this copy and publishes its outcome when it completes.
  */
 typedef struct ViommuTestdevCommand {
+    ViommuTestdevCommandRegs regs;
     ViommuTestdevOpcode opcode;
     bool no_write;
-    uint64_t dma_addr;
-    uint64_t dst_addr;
-    uint32_t len;
-    uint32_t attr;
-    uint32_t pasid;
-    uint32_t pattern;
-    uint32_t burst_count;
-    uint32_t burst_stride;
-    uint32_t burst_span;
     /* The device's epoch when the doorbell rang; a reset moves it on */
     uint32_t epoch;
 
@@ -80,16 +86,7 @@ struct ViommuTestdevState {
 
     /* Guest-visible registers */
     uint32_t ctrl;
-    uint64_t dma_addr;
-    uint64_t dst_addr;
-    uint32_t len;
-    uint32_t op;
-    uint32_t attr;
-    uint32_t pasid;
-    uint32_t pattern;
-    uint32_t burst_count;
-    uint32_t burst_stride;
-    uint32_t burst_span;
+    ViommuTestdevCommandRegs cmd_regs;
     uint8_t result;
     bool irq_pending;
     uint32_t memtx;
@@ -235,13 +232,13 @@ static bool viommu_testdev_request_attrs(ViommuTestdevState *s,
     PCIDevice *pdev = PCI_DEVICE(s);
 
     *attrs = (MemTxAttrs) {
-        .user = !FIELD_EX32(cmd->attr, ATTR, PRIV),
-        .secure = FIELD_EX32(cmd->attr, ATTR, SECURE),
+        .user = !FIELD_EX32(cmd->regs.attr, ATTR, PRIV),
+        .secure = FIELD_EX32(cmd->regs.attr, ATTR, SECURE),
         .requester_id = pci_requester_id(pdev),
     };
     *pasid = PCI_NO_PASID;
 
-    if (!FIELD_EX32(cmd->attr, ATTR, PASID_EN)) {
+    if (!FIELD_EX32(cmd->regs.attr, ATTR, PASID_EN)) {
         /*
          * QEMU's memory API has no "PASID valid" bit: its IOMMU models
          * read a request without a PASID as one whose attributes are
@@ -259,7 +256,7 @@ static bool viommu_testdev_request_attrs(ViommuTestdevState *s,
         *why = "PASID_EN set but the PASID capability is not enabled";
         return false;
     }
-    *pasid = FIELD_EX32(cmd->pasid, PASID, PASID);
+    *pasid = FIELD_EX32(cmd->regs.pasid, PASID, PASID);
     if (for_dma) {
         /* The memory API carries fewer PASID bits than PCIe does */
         attrs->pid = *pasid;
@@ -371,7 +368,7 @@ static MemTxResult viommu_testdev_dma(ViommuTestdevState *s,
         } else {
             r = viommu_testdev_write_pattern(entry.target_as,
                                              entry.translated_addr | offset,
-                                             cmd->pattern, done, chunk,
+                                             cmd->regs.pattern, done, chunk,
                                              attrs);
         }
         if (r != MEMTX_OK) {
@@ -479,13 +476,13 @@ static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
     uint64_t fail;
     MemTxResult r;
 
-    if (cmd->len == 0 || cmd->len > VIOMMU_TESTDEV_BUF_SIZE) {
+    if (cmd->regs.len == 0 || cmd->regs.len > VIOMMU_TESTDEV_BUF_SIZE) {
         viommu_testdev_bad_command(s, cmd, "LEN out of range");
         return;
     }
-    if (viommu_testdev_range_wraps(cmd->dma_addr, cmd->len) ||
+    if (viommu_testdev_range_wraps(cmd->regs.dma_addr, cmd->regs.len) ||
         (cmd->opcode == VIOMMU_TESTDEV_OP_COPY &&
-         viommu_testdev_range_wraps(cmd->dst_addr, cmd->len))) {
+         viommu_testdev_range_wraps(cmd->regs.dst_addr, cmd->regs.len))) {
         viommu_testdev_bad_command(s, cmd, "transfer wraps around the bus "
                                    "address space");
         return;
@@ -498,10 +495,10 @@ static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
     switch (cmd->opcode) {
     case VIOMMU_TESTDEV_OP_WRITE:
     case VIOMMU_TESTDEV_OP_FILL:
-        r = viommu_testdev_dma(s, cmd, cmd->dma_addr,
+        r = viommu_testdev_dma(s, cmd, cmd->regs.dma_addr,
                                cmd->opcode == VIOMMU_TESTDEV_OP_FILL ?
                                NULL : s->buf,
-                               cmd->len, DMA_DIRECTION_FROM_DEVICE, attrs,
+                               cmd->regs.len, DMA_DIRECTION_FROM_DEVICE, attrs,
                                &moved, &fail);
         cmd->done_bytes = moved;
         if (r != MEMTX_OK) {
@@ -514,8 +511,9 @@ static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
     case VIOMMU_TESTDEV_OP_READ:
     case VIOMMU_TESTDEV_OP_COMPARE:
     case VIOMMU_TESTDEV_OP_COPY:
-        r = viommu_testdev_dma(s, cmd, cmd->dma_addr, s->buf, cmd->len,
-                               DMA_DIRECTION_TO_DEVICE, attrs, &moved, &fail);
+        r = viommu_testdev_dma(s, cmd, cmd->regs.dma_addr, s->buf,
+                               cmd->regs.len, DMA_DIRECTION_TO_DEVICE, attrs,
+                               &moved, &fail);
         cmd->done_bytes = moved;
         if (r != MEMTX_OK) {
             viommu_testdev_dma_failed(s, cmd, r, fail,
@@ -526,11 +524,12 @@ static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
             break;
         }
         if (cmd->opcode == VIOMMU_TESTDEV_OP_COMPARE) {
-            for (uint32_t i = 0; i < cmd->len; i++) {
-                uint8_t want = viommu_testdev_pattern_byte(cmd->pattern, i);
+            for (uint32_t i = 0; i < cmd->regs.len; i++) {
+                uint8_t want = viommu_testdev_pattern_byte(cmd->regs.pattern,
+                                                           i);
 
                 if (s->buf[i] != want) {
-                    cmd->fault_addr = cmd->dma_addr + i;
+                    cmd->fault_addr = cmd->regs.dma_addr + i;
                     cmd->done_bytes = i;
                     trace_viommu_testdev_mismatch(cmd->fault_addr, s->buf[i],
                                                   want);
@@ -540,9 +539,9 @@ static void viommu_testdev_cmd_transfer(ViommuTestdevState *s,
                 }
             }
         } else if (cmd->opcode == VIOMMU_TESTDEV_OP_COPY) {
-            r = viommu_testdev_dma(s, cmd, cmd->dst_addr, s->buf, cmd->len,
-                                   DMA_DIRECTION_FROM_DEVICE, attrs, &moved,
-                                   &fail);
+            r = viommu_testdev_dma(s, cmd, cmd->regs.dst_addr, s->buf,
+                                   cmd->regs.len, DMA_DIRECTION_FROM_DEVICE,
+                                   attrs, &moved, &fail);
             cmd->done_bytes = moved;
             if (r != MEMTX_OK) {
                 viommu_testdev_dma_failed(s, cmd, r, fail,
@@ -567,14 +566,15 @@ static bool viommu_testdev_burst_wraps(const ViommuTestdevCommand *cmd)
 {
     uint64_t reach = 0;
 
-    if (cmd->burst_count) {
-        reach = (uint64_t)(cmd->burst_count - 1) * cmd->burst_stride;
+    if (cmd->regs.burst_count) {
+        reach = (uint64_t)(cmd->regs.burst_count - 1) * cmd->regs.burst_stride;
     }
-    if (cmd->burst_span) {
-        reach = MIN(reach, cmd->burst_span - 1);
+    if (cmd->regs.burst_span) {
+        reach = MIN(reach, cmd->regs.burst_span - 1);
     }
-    return cmd->dma_addr + reach < cmd->dma_addr ||
-           viommu_testdev_range_wraps(cmd->dma_addr + reach, cmd->len);
+    return cmd->regs.dma_addr + reach < cmd->regs.dma_addr ||
+           viommu_testdev_range_wraps(cmd->regs.dma_addr + reach,
+                                      cmd->regs.len);
 }
 
 static void viommu_testdev_cmd_burst(ViommuTestdevState *s,
@@ -588,12 +588,12 @@ static void viommu_testdev_cmd_burst(ViommuTestdevState *s,
     MemTxAttrs attrs;
     MemTxResult r;
 
-    if (cmd->len == 0 || cmd->len > VIOMMU_TESTDEV_BUF_SIZE) {
+    if (cmd->regs.len == 0 || cmd->regs.len > VIOMMU_TESTDEV_BUF_SIZE) {
         viommu_testdev_bad_command(s, cmd, "LEN out of range");
         return;
     }
-    if (cmd->burst_count > VIOMMU_TESTDEV_BURST_MAX_COUNT ||
-        (uint64_t)cmd->burst_count * cmd->len >
+    if (cmd->regs.burst_count > VIOMMU_TESTDEV_BURST_MAX_COUNT ||
+        (uint64_t)cmd->regs.burst_count * cmd->regs.len >
         VIOMMU_TESTDEV_BURST_MAX_BYTES) {
         viommu_testdev_bad_command(s, cmd, "burst too long");
         return;
@@ -608,18 +608,18 @@ static void viommu_testdev_cmd_burst(ViommuTestdevState *s,
         return;
     }
 
-    for (uint32_t i = 0; i < cmd->burst_count; i++) {
+    for (uint32_t i = 0; i < cmd->regs.burst_count; i++) {
         /* i < 2^20 and the stride < 2^32, so this cannot overflow */
-        uint64_t off = (uint64_t)i * cmd->burst_stride;
+        uint64_t off = (uint64_t)i * cmd->regs.burst_stride;
 
         if (viommu_testdev_cancelled(s, cmd)) {
             break;
         }
-        if (cmd->burst_span) {
-            off %= cmd->burst_span;
+        if (cmd->regs.burst_span) {
+            off %= cmd->regs.burst_span;
         }
-        r = viommu_testdev_dma(s, cmd, cmd->dma_addr + off, s->buf, cmd->len,
-                               dir, attrs, &moved, &fail);
+        r = viommu_testdev_dma(s, cmd, cmd->regs.dma_addr + off, s->buf,
+                               cmd->regs.len, dir, attrs, &moved, &fail);
         total += moved;
         if (r != MEMTX_OK) {
             cmd->done_bytes = total;
@@ -666,11 +666,11 @@ static void viommu_testdev_cmd_ats(ViommuTestdevState *s,
     }
 
     n = pci_ats_request_translation(pdev, pasid,
-                                    FIELD_EX32(cmd->attr, ATTR, PRIV),
-                                    FIELD_EX32(cmd->attr, ATTR, EXEC),
-                                    cmd->dma_addr, 1, cmd->no_write,
+                                    FIELD_EX32(cmd->regs.attr, ATTR, PRIV),
+                                    FIELD_EX32(cmd->regs.attr, ATTR, EXEC),
+                                    cmd->regs.dma_addr, 1, cmd->no_write,
                                     &entry, 1, &err_count);
-    trace_viommu_testdev_ats(cmd->dma_addr, pasid, n, err_count,
+    trace_viommu_testdev_ats(cmd->regs.dma_addr, pasid, n, err_count,
                              entry.translated_addr, entry.addr_mask,
                              entry.perm);
     if (viommu_testdev_cancelled(s, cmd)) {
@@ -687,7 +687,7 @@ static void viommu_testdev_cmd_ats(ViommuTestdevState *s,
 
     s->ats_mask = entry.addr_mask;
     s->ats_addr = (entry.translated_addr & ~entry.addr_mask) |
-                  (cmd->dma_addr & entry.addr_mask);
+                  (cmd->regs.dma_addr & entry.addr_mask);
     s->ats_perm = FIELD_DP32(0, ATS_PERM, READ, !!(entry.perm & IOMMU_RO));
     s->ats_perm = FIELD_DP32(s->ats_perm, ATS_PERM, WRITE,
                              !!(entry.perm & IOMMU_WO));
@@ -778,7 +778,7 @@ static void viommu_testdev_cmd_pri(ViommuTestdevState *s,
                                    -EPERM;
     s->iommu_req_status = viommu_testdev_req_status(ret);
     if (ret) {
-        trace_viommu_testdev_pri_request(cmd->dma_addr, pasid, 0, ret);
+        trace_viommu_testdev_pri_request(cmd->regs.dma_addr, pasid, 0, ret);
         viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_PRI_FAILED);
         return;
     }
@@ -787,11 +787,12 @@ static void viommu_testdev_cmd_pri(ViommuTestdevState *s,
     s->pri_prgi = prgi;
     s->pri_pasid = pasid;
     s->pri_pending = true;
-    ret = pci_pri_request_page(pdev, pasid, FIELD_EX32(cmd->attr, ATTR, PRIV),
-                               FIELD_EX32(cmd->attr, ATTR, EXEC),
-                               cmd->dma_addr & ~(uint64_t)0xfff, true, prgi,
-                               true, !cmd->no_write);
-    trace_viommu_testdev_pri_request(cmd->dma_addr, pasid, prgi, ret);
+    ret = pci_pri_request_page(pdev, pasid,
+                               FIELD_EX32(cmd->regs.attr, ATTR, PRIV),
+                               FIELD_EX32(cmd->regs.attr, ATTR, EXEC),
+                               cmd->regs.dma_addr & ~(uint64_t)0xfff, true,
+                               prgi, true, !cmd->no_write);
+    trace_viommu_testdev_pri_request(cmd->regs.dma_addr, pasid, prgi, ret);
     if (viommu_testdev_cancelled(s, cmd)) {
         return;
     }
@@ -806,29 +807,22 @@ static void viommu_testdev_cmd_pri(ViommuTestdevState *s,
 static void viommu_testdev_doorbell(ViommuTestdevState *s)
 {
     ViommuTestdevCommand cmd = {
-        .opcode = FIELD_EX32(s->op, OP, OPCODE),
-        .no_write = FIELD_EX32(s->op, OP, NO_WRITE),
-        .dma_addr = s->dma_addr,
-        .dst_addr = s->dst_addr,
-        .len = s->len,
-        .attr = s->attr,
-        .pasid = s->pasid,
-        .pattern = s->pattern,
-        .burst_count = s->burst_count,
-        .burst_stride = s->burst_stride,
-        .burst_span = s->burst_span,
+        .regs = s->cmd_regs,
+        .opcode = FIELD_EX32(s->cmd_regs.op, OP, OPCODE),
+        .no_write = FIELD_EX32(s->cmd_regs.op, OP, NO_WRITE),
         .epoch = s->epoch,
     };
 
     if (s->pri_pending) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: doorbell while busy ignored\n",
                       TYPE_VIOMMU_TESTDEV);
-        trace_viommu_testdev_busy(s->op);
+        trace_viommu_testdev_busy(s->cmd_regs.op);
         return;
     }
 
-    trace_viommu_testdev_command(s->op, cmd.dma_addr, cmd.dst_addr, cmd.len,
-                                 cmd.attr, cmd.pasid);
+    trace_viommu_testdev_command(cmd.regs.op, cmd.regs.dma_addr,
+                                 cmd.regs.dst_addr, cmd.regs.len,
+                                 cmd.regs.attr, cmd.regs.pasid);
     s->memtx = MEMTX_OK;
     s->fault_addr = 0;
     s->done_bytes = 0;
@@ -903,40 +897,40 @@ static uint64_t viommu_testdev_regs_read(void *opaque, hwaddr addr,
         val = s->ctrl;
         break;
     case A_DMA_ADDR_LO:
-        val = extract64(s->dma_addr, 0, 32);
+        val = extract64(s->cmd_regs.dma_addr, 0, 32);
         break;
     case A_DMA_ADDR_HI:
-        val = extract64(s->dma_addr, 32, 32);
+        val = extract64(s->cmd_regs.dma_addr, 32, 32);
         break;
     case A_DST_ADDR_LO:
-        val = extract64(s->dst_addr, 0, 32);
+        val = extract64(s->cmd_regs.dst_addr, 0, 32);
         break;
     case A_DST_ADDR_HI:
-        val = extract64(s->dst_addr, 32, 32);
+        val = extract64(s->cmd_regs.dst_addr, 32, 32);
         break;
     case A_LEN:
-        val = s->len;
+        val = s->cmd_regs.len;
         break;
     case A_OP:
-        val = s->op;
+        val = s->cmd_regs.op;
         break;
     case A_ATTR:
-        val = s->attr;
+        val = s->cmd_regs.attr;
         break;
     case A_PASID:
-        val = s->pasid;
+        val = s->cmd_regs.pasid;
         break;
     case A_PATTERN:
-        val = s->pattern;
+        val = s->cmd_regs.pattern;
         break;
     case A_BURST_COUNT:
-        val = s->burst_count;
+        val = s->cmd_regs.burst_count;
         break;
     case A_BURST_STRIDE:
-        val = s->burst_stride;
+        val = s->cmd_regs.burst_stride;
         break;
     case A_BURST_SPAN:
-        val = s->burst_span;
+        val = s->cmd_regs.burst_span;
         break;
     case A_STATUS:
         val = viommu_testdev_status(s);
@@ -1007,40 +1001,40 @@ static void viommu_testdev_regs_write(void *opaque, hwaddr addr,
         viommu_testdev_update_intx(s);
         break;
     case A_DMA_ADDR_LO:
-        s->dma_addr = deposit64(s->dma_addr, 0, 32, val);
+        s->cmd_regs.dma_addr = deposit64(s->cmd_regs.dma_addr, 0, 32, val);
         break;
     case A_DMA_ADDR_HI:
-        s->dma_addr = deposit64(s->dma_addr, 32, 32, val);
+        s->cmd_regs.dma_addr = deposit64(s->cmd_regs.dma_addr, 32, 32, val);
         break;
     case A_DST_ADDR_LO:
-        s->dst_addr = deposit64(s->dst_addr, 0, 32, val);
+        s->cmd_regs.dst_addr = deposit64(s->cmd_regs.dst_addr, 0, 32, val);
         break;
     case A_DST_ADDR_HI:
-        s->dst_addr = deposit64(s->dst_addr, 32, 32, val);
+        s->cmd_regs.dst_addr = deposit64(s->cmd_regs.dst_addr, 32, 32, val);
         break;
     case A_LEN:
-        s->len = val;
+        s->cmd_regs.len = val;
         break;
     case A_OP:
-        s->op = val & VIOMMU_TESTDEV_OP_MASK;
+        s->cmd_regs.op = val & VIOMMU_TESTDEV_OP_MASK;
         break;
     case A_ATTR:
-        s->attr = val & viommu_testdev_attr_mask(s);
+        s->cmd_regs.attr = val & viommu_testdev_attr_mask(s);
         break;
     case A_PASID:
-        s->pasid = val & R_PASID_PASID_MASK;
+        s->cmd_regs.pasid = val & R_PASID_PASID_MASK;
         break;
     case A_PATTERN:
-        s->pattern = val;
+        s->cmd_regs.pattern = val;
         break;
     case A_BURST_COUNT:
-        s->burst_count = val;
+        s->cmd_regs.burst_count = val;
         break;
     case A_BURST_STRIDE:
-        s->burst_stride = val;
+        s->cmd_regs.burst_stride = val;
         break;
     case A_BURST_SPAN:
-        s->burst_span = val;
+        s->cmd_regs.burst_span = val;
         break;
     case A_DOORBELL:
         viommu_testdev_doorbell(s);
@@ -1242,16 +1236,7 @@ static void viommu_testdev_reset_hold(Object *obj, ResetType type)
     s->pri_prgi = 0;
 
     s->ctrl = 0;
-    s->dma_addr = 0;
-    s->dst_addr = 0;
-    s->len = 0;
-    s->op = 0;
-    s->attr = 0;
-    s->pasid = 0;
-    s->pattern = 0;
-    s->burst_count = 0;
-    s->burst_stride = 0;
-    s->burst_span = 0;
+    s->cmd_regs = (ViommuTestdevCommandRegs) { 0 };
     s->result = VIOMMU_TESTDEV_RES_OK;
     s->irq_pending = false;
     s->memtx = MEMTX_OK;
@@ -1278,9 +1263,9 @@ static int viommu_testdev_post_load(void *opaque, int version_id)
         return -EINVAL;
     }
     s->ctrl &= R_CTRL_IRQ_EN_MASK;
-    s->op &= VIOMMU_TESTDEV_OP_MASK;
-    s->attr &= viommu_testdev_attr_mask(s);
-    s->pasid &= R_PASID_PASID_MASK;
+    s->cmd_regs.op &= VIOMMU_TESTDEV_OP_MASK;
+    s->cmd_regs.attr &= viommu_testdev_attr_mask(s);
+    s->cmd_regs.pasid &= R_PASID_PASID_MASK;
     s->pri_pasid &= R_PASID_PASID_MASK;
     s->pri_prgi &= PCI_PRI_PRGI_MASK;
 
@@ -1320,16 +1305,16 @@ static const VMStateDescription vmstate_viommu_testdev = {
     .fields = (const VMStateField[]) {
         VMSTATE_PCI_DEVICE(parent_obj, ViommuTestdevState),
         VMSTATE_UINT32(ctrl, ViommuTestdevState),
-        VMSTATE_UINT64(dma_addr, ViommuTestdevState),
-        VMSTATE_UINT64(dst_addr, ViommuTestdevState),
-        VMSTATE_UINT32(len, ViommuTestdevState),
-        VMSTATE_UINT32(op, ViommuTestdevState),
-        VMSTATE_UINT32(attr, ViommuTestdevState),
-        VMSTATE_UINT32(pasid, ViommuTestdevState),
-        VMSTATE_UINT32(pattern, ViommuTestdevState),
-        VMSTATE_UINT32(burst_count, ViommuTestdevState),
-        VMSTATE_UINT32(burst_stride, ViommuTestdevState),
-        VMSTATE_UINT32(burst_span, ViommuTestdevState),
+        VMSTATE_UINT64(cmd_regs.dma_addr, ViommuTestdevState),
+        VMSTATE_UINT64(cmd_regs.dst_addr, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.len, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.op, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.attr, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.pasid, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.pattern, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.burst_count, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.burst_stride, ViommuTestdevState),
+        VMSTATE_UINT32(cmd_regs.burst_span, ViommuTestdevState),
         VMSTATE_UINT8(result, ViommuTestdevState),
         VMSTATE_BOOL(irq_pending, ViommuTestdevState),
         VMSTATE_UINT32(memtx, ViommuTestdevState),
