@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Run the fork's tests and close with one line: "N passed, N failed".
 #
-#   qtest: our qtests, plus the base's qtests that cover what the fork
-#          replaces or plugs into (rtas-test, qos-test on virt and pseries,
-#          the aarch64 IORT/VIOT tables of bios-tables-test)
+#   qtest: our unit tests and qtests, plus the base's qtests that cover
+#          what the fork replaces or plugs into (rtas-test, qos-test on virt
+#          and pseries, the aarch64 IORT/VIOT tables of bios-tables-test)
 #   guest: real Linux guests (tests/guest/run check)
 #
 # Each test program speaks TAP; every "ok"/"not ok" line counts once.  A
@@ -63,7 +63,9 @@ run_qtests()
     local t
     ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/rtas-test \
         tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
-        storage-daemon/qemu-storage-daemon >/dev/null || { failed=$((failed + 1)); return; }
+        storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
+        >/dev/null || { failed=$((failed + 1)); return; }
+    tap "unit/test-viommu-iotlb" 120 tests/unit/test-viommu-iotlb --tap -k
     for arch in aarch64 ppc64; do
         qtest "$arch" viommu-testdev-test 300
     done

@@ -15,7 +15,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 . "$repo/scripts/debian-apt.sh"
 base=$(realpath "$1")
 src=$2
-overlay_dirs=(hw include tests/qtest docs)
+overlay_dirs=(hw include tests/qtest tests/unit docs)
 
 patches=()
 if [ -f "$repo/patches/series" ]; then
