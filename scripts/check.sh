@@ -61,7 +61,8 @@ qtest()
 run_qtests()
 {
     local t
-    ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/rtas-test \
+    ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/smmuv3-test \
+        tests/qtest/rtas-test \
         tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
         storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
         >/dev/null || { failed=$((failed + 1)); return; }
@@ -69,6 +70,7 @@ run_qtests()
     for arch in aarch64 ppc64; do
         qtest "$arch" viommu-testdev-test 300
     done
+    qtest aarch64 smmuv3-test 300
     qtest ppc64 rtas-test 300
     # qos-test's graph on these two binaries is the virt and pseries paths
     # (and a single xlnx-zcu102 case); its -p cannot select a subtree.

@@ -19,7 +19,7 @@
 #include "libqos/pci-spapr.h"
 #include "libqos/malloc-spapr.h"
 #include "libqos/smmuv3.h"
-#include "libqos/viommu-testdev.h"
+#include "libqos/viommu-testdev-pci.h"
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
@@ -48,8 +48,7 @@ typedef struct TestDev {
     QTestState *qts;
     QGenericPCIBus gbus;
     QPCIBus *bus;
-    QPCIDevice *dev;
-    QPCIBar bar;
+    QViommuTestdev td;
     int devfn;
     bool spapr;
     /* Guest memory for the RTAS calls that reach sPAPR config space */
@@ -59,20 +58,6 @@ typedef struct TestDev {
 static uint64_t ecam(int devfn)
 {
     return VIRT_ECAM_BASE + ((uint64_t)devfn << 12);
-}
-
-static QPCIDevice *td_find(QPCIBus *bus, int devfn, QPCIBar *bar)
-{
-    QPCIDevice *dev = qpci_device_find(bus, devfn);
-
-    g_assert(dev);
-    g_assert_cmphex(qpci_config_readw(dev, PCI_VENDOR_ID), ==,
-                    VIOMMU_TESTDEV_PCI_VENDOR_ID);
-    g_assert_cmphex(qpci_config_readw(dev, PCI_DEVICE_ID), ==,
-                    VIOMMU_TESTDEV_PCI_DEVICE_ID);
-    *bar = qpci_iomap(dev, 0, NULL);
-    qpci_device_enable(dev);
-    return dev;
 }
 
 static TestDev *td_start_virt_at(const char *machine_opts,
@@ -85,7 +70,7 @@ static TestDev *td_start_virt_at(const char *machine_opts,
     qpci_init_generic(&t->gbus, t->qts, NULL, false);
     t->bus = &t->gbus.bus;
     t->devfn = devfn;
-    t->dev = td_find(t->bus, devfn, &t->bar);
+    qvtd_init(&t->td, t->bus, devfn);
     return t;
 }
 
@@ -124,7 +109,7 @@ static TestDev *td_start_virt_behind_root_port(void)
                        PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
     g_free(rp);
     t->devfn = BEHIND_RP_DEVFN;
-    t->dev = td_find(t->bus, t->devfn, &t->bar);
+    qvtd_init(&t->td, t->bus, t->devfn);
     return t;
 }
 
@@ -138,13 +123,13 @@ static TestDev *td_start_pseries(void)
     t->bus = qpci_new_spapr(t->qts, &t->alloc);
     t->spapr = true;
     t->devfn = DEV_DEVFN;
-    t->dev = td_find(t->bus, DEV_DEVFN, &t->bar);
+    qvtd_init(&t->td, t->bus, DEV_DEVFN);
     return t;
 }
 
 static void td_stop(TestDev *t)
 {
-    g_free(t->dev);
+    qvtd_free(&t->td);
     if (t->spapr) {
         qpci_free_spapr(t->bus);
         alloc_destroy(&t->alloc);
@@ -155,49 +140,38 @@ static void td_stop(TestDev *t)
 
 static uint32_t rd(TestDev *t, uint64_t off)
 {
-    return qpci_io_readl(t->dev, t->bar, off);
+    return qvtd_rd(&t->td, off);
 }
 
 static void wr(TestDev *t, uint64_t off, uint32_t val)
 {
-    qpci_io_writel(t->dev, t->bar, off, val);
+    qvtd_wr(&t->td, off, val);
 }
 
 static uint64_t rd64(TestDev *t, uint64_t off)
 {
-    return rd(t, off) | ((uint64_t)rd(t, off + 4) << 32);
+    return qvtd_rd64(&t->td, off);
 }
 
 static void wr64(TestDev *t, uint64_t off, uint64_t val)
 {
-    wr(t, off, (uint32_t)val);
-    wr(t, off + 4, val >> 32);
+    qvtd_wr64(&t->td, off, val);
 }
 
 /* Run one command and return STATUS.RESULT, checking it completed once */
 static uint32_t run(TestDev *t, uint32_t op, uint64_t addr, uint32_t len)
 {
-    uint32_t before = rd(t, R_COMPLETIONS);
-    uint32_t st;
-
-    wr64(t, R_DMA_ADDR, addr);
-    wr(t, R_LEN, len);
-    wr(t, R_OP, op);
-    wr(t, R_DOORBELL, 1);
-    st = rd(t, R_STATUS);
-    g_assert_cmphex(st & STATUS_BUSY, ==, 0);
-    g_assert_cmpuint(rd(t, R_COMPLETIONS), ==, before + 1);
-    return STATUS_RESULT(st);
+    return qvtd_run(&t->td, op, addr, len);
 }
 
 static void buf_write(TestDev *t, uint32_t off, const void *data, size_t len)
 {
-    qpci_memwrite(t->dev, t->bar, BUF_OFFSET + off, data, len);
+    qpci_memwrite(t->td.dev, t->td.bar, BUF_OFFSET + off, data, len);
 }
 
 static void buf_read(TestDev *t, uint32_t off, void *data, size_t len)
 {
-    qpci_memread(t->dev, t->bar, BUF_OFFSET + off, data, len);
+    qpci_memread(t->td.dev, t->td.bar, BUF_OFFSET + off, data, len);
 }
 
 static uint8_t pattern_byte(uint32_t seed, uint32_t i)
@@ -215,9 +189,7 @@ static void fill_bytes(uint8_t *p, size_t len, uint8_t seed)
 static void assert_outcome(TestDev *t, uint32_t memtx, uint64_t fault,
                            uint32_t done)
 {
-    g_assert_cmphex(rd(t, R_MEMTX), ==, memtx);
-    g_assert_cmphex(rd64(t, R_FAULT_ADDR), ==, fault);
-    g_assert_cmpuint(rd(t, R_DONE_BYTES), ==, done);
+    qvtd_assert_outcome(&t->td, memtx, fault, done);
 }
 
 static void assert_ram(TestDev *t, uint64_t addr, uint8_t val, size_t len)
@@ -253,7 +225,7 @@ static void test_virt_identity(void)
     uint8_t raw[4];
 
     g_assert_cmphex(rd(t, R_ID), ==, ID_VALUE);
-    qpci_memread(t->dev, t->bar, R_ID, raw, 4);
+    qpci_memread(t->td.dev, t->td.bar, R_ID, raw, 4);
     g_assert(memcmp(raw, "DMAT", 4) == 0);
     g_assert_cmphex(rd(t, R_VERSION), ==, VERSION_VALUE);
     g_assert_cmphex(rd(t, R_CAP), ==, 16 << 8);
@@ -262,10 +234,10 @@ static void test_virt_identity(void)
     g_assert_cmphex(rd(t, R_BUF_ATTRS), ==, 0);
     g_assert_cmphex(rd(t, R_IOMMU_REQ_STATUS), ==, 0);
     /* 64-bit registers take one 8-byte access as well as two halves */
-    qpci_io_writeq(t->dev, t->bar, R_DMA_ADDR, 0x0123456789abcdefull);
+    qpci_io_writeq(t->td.dev, t->td.bar, R_DMA_ADDR, 0x0123456789abcdefull);
     g_assert_cmphex(rd(t, R_DMA_ADDR), ==, 0x89abcdef);
     g_assert_cmphex(rd(t, R_DMA_ADDR + 4), ==, 0x01234567);
-    g_assert_cmphex(qpci_io_readq(t->dev, t->bar, R_DMA_ADDR), ==,
+    g_assert_cmphex(qpci_io_readq(t->td.dev, t->td.bar, R_DMA_ADDR), ==,
                     0x0123456789abcdefull);
     /* Only the defined bits are kept; SECURE only with secure-dma=on */
     wr(t, R_OP, 0xffffffff);
@@ -464,7 +436,7 @@ static void test_virt_cross_into_unassigned(void)
 static void test_virt_access_error_own_bar(void)
 {
     TestDev *t = td_start_virt("", "");
-    uint64_t own = t->bar.addr + BUF_OFFSET;
+    uint64_t own = t->td.bar.addr + BUF_OFFSET;
 
     /* A device may not reach its own registers while it is handling one */
     g_assert_cmpuint(run(t, OP_READ, own, 16), ==, RES_ACCESS_ERROR);
@@ -603,16 +575,16 @@ static void test_virt_msi_on_completion(void)
 {
     TestDev *t = td_start_virt("", "");
     uint64_t msi_addr = VIRT_RAM_BASE + 0xa00000;
-    uint8_t cap = qpci_find_capability(t->dev, PCI_CAP_ID_MSI, 0);
+    uint8_t cap = qpci_find_capability(t->td.dev, PCI_CAP_ID_MSI, 0);
     uint16_t flags;
 
     g_assert_cmpuint(cap, !=, 0);
-    flags = qpci_config_readw(t->dev, cap + PCI_MSI_FLAGS);
+    flags = qpci_config_readw(t->td.dev, cap + PCI_MSI_FLAGS);
     g_assert(flags & PCI_MSI_FLAGS_64BIT);
-    qpci_config_writel(t->dev, cap + PCI_MSI_ADDRESS_LO, (uint32_t)msi_addr);
-    qpci_config_writel(t->dev, cap + PCI_MSI_ADDRESS_HI, msi_addr >> 32);
-    qpci_config_writew(t->dev, cap + PCI_MSI_DATA_64, 0x4321);
-    qpci_config_writew(t->dev, cap + PCI_MSI_FLAGS,
+    qpci_config_writel(t->td.dev, cap + PCI_MSI_ADDRESS_LO, (uint32_t)msi_addr);
+    qpci_config_writel(t->td.dev, cap + PCI_MSI_ADDRESS_HI, msi_addr >> 32);
+    qpci_config_writew(t->td.dev, cap + PCI_MSI_DATA_64, 0x4321);
+    qpci_config_writew(t->td.dev, cap + PCI_MSI_FLAGS,
                        flags | PCI_MSI_FLAGS_ENABLE);
     qtest_writel(t->qts, msi_addr, 0);
 
@@ -638,7 +610,7 @@ static void test_virt_intx(void)
 {
     TestDev *t = td_start_virt("", "");
 
-    g_assert_cmphex(qpci_config_readb(t->dev, PCI_INTERRUPT_PIN), ==, 1);
+    g_assert_cmphex(qpci_config_readb(t->td.dev, PCI_INTERRUPT_PIN), ==, 1);
     g_assert_false(intx_level(t));
 
     /* A completion without IRQ_EN raises nothing */
@@ -647,7 +619,7 @@ static void test_virt_intx(void)
     /* Enabling IRQ_EN with a completion pending raises the line */
     wr(t, R_CTRL, CTRL_IRQ_EN);
     g_assert_true(intx_level(t));
-    g_assert_cmphex(qpci_config_readw(t->dev, PCI_STATUS) &
+    g_assert_cmphex(qpci_config_readw(t->td.dev, PCI_STATUS) &
                     PCI_STATUS_INTERRUPT, ==, PCI_STATUS_INTERRUPT);
     /* IRQ_ACK lowers it; the next completion raises it again */
     wr(t, R_IRQ_ACK, 1);
@@ -655,12 +627,12 @@ static void test_virt_intx(void)
     g_assert_cmpuint(run(t, OP_FILL, VIRT_RAM_BASE, 4), ==, RES_OK);
     g_assert_true(intx_level(t));
     /* INTx Disable in the command register masks it */
-    qpci_config_writew(t->dev, PCI_COMMAND,
-                       qpci_config_readw(t->dev, PCI_COMMAND) |
+    qpci_config_writew(t->td.dev, PCI_COMMAND,
+                       qpci_config_readw(t->td.dev, PCI_COMMAND) |
                        PCI_COMMAND_INTX_DISABLE);
     g_assert_false(intx_level(t));
-    qpci_config_writew(t->dev, PCI_COMMAND,
-                       qpci_config_readw(t->dev, PCI_COMMAND) &
+    qpci_config_writew(t->td.dev, PCI_COMMAND,
+                       qpci_config_readw(t->td.dev, PCI_COMMAND) &
                        ~PCI_COMMAND_INTX_DISABLE);
     g_assert_true(intx_level(t));
     /* Clearing IRQ_EN lowers it with the completion still pending */
@@ -719,8 +691,8 @@ static void test_virt_reset_clears_everything(void)
 
     qtest_qmp_assert_success(t->qts, "{ 'execute': 'system_reset' }");
     /* The reset cleared the BAR too: map it again */
-    t->bar = qpci_iomap(t->dev, 0, NULL);
-    qpci_device_enable(t->dev);
+    t->td.bar = qpci_iomap(t->td.dev, 0, NULL);
+    qpci_device_enable(t->td.dev);
     assert_reset_state(t);
     td_stop(t);
 }
@@ -749,8 +721,8 @@ static void test_virt_reset_mid_command(void)
 
     /* Software ends the reset and sets the device up again */
     qtest_writew(t->qts, bridge_control + 2, 0);
-    t->bar = qpci_iomap(t->dev, 0, NULL);
-    qpci_device_enable(t->dev);
+    t->td.bar = qpci_iomap(t->td.dev, 0, NULL);
+    qpci_device_enable(t->td.dev);
     assert_reset_state(t);
     /* and it works as before */
     qtest_memset(t->qts, VIRT_RAM_BASE + 0x100000, 0, 8);
@@ -769,18 +741,18 @@ static void test_virt_bus_master_off(void)
     TestDev *t = td_start_virt_behind_root_port();
     uint64_t dst = VIRT_RAM_BASE + 0x100000;
     uint64_t rp_command = ecam(RP_DEVFN) + PCI_COMMAND;
-    uint16_t cmd = qpci_config_readw(t->dev, PCI_COMMAND);
+    uint16_t cmd = qpci_config_readw(t->td.dev, PCI_COMMAND);
 
     qtest_memset(t->qts, dst, 0x99, 64);
     wr(t, R_PATTERN, 0x12345678);
 
-    qpci_config_writew(t->dev, PCI_COMMAND, cmd & ~PCI_COMMAND_MASTER);
+    qpci_config_writew(t->td.dev, PCI_COMMAND, cmd & ~PCI_COMMAND_MASTER);
     g_assert_cmpuint(run(t, OP_FILL, dst, 64), ==, RES_DECODE_ERROR);
     assert_outcome(t, MEMTX_DECODE_ERROR, dst, 0);
     g_assert_cmpuint(run(t, OP_READ, dst, 64), ==, RES_DECODE_ERROR);
     assert_outcome(t, MEMTX_DECODE_ERROR, dst, 0);
     assert_ram(t, dst, 0x99, 64);
-    qpci_config_writew(t->dev, PCI_COMMAND, cmd);
+    qpci_config_writew(t->td.dev, PCI_COMMAND, cmd);
 
     qtest_writew(t->qts, rp_command, PCI_COMMAND_MEMORY);
     g_assert_cmpuint(run(t, OP_FILL, dst, 64), ==, RES_DECODE_ERROR);
@@ -803,8 +775,7 @@ static void test_virt_bus_master_off(void)
 
 typedef struct PeerPair {
     TestDev *t;         /* the device under test, in slot 4 */
-    QPCIDevice *peer;   /* a second one, in slot 5 */
-    QPCIBar peer_bar;
+    QViommuTestdev peer;    /* a second one, in slot 5 */
 } PeerPair;
 
 static void peer_start(PeerPair *p, const char *dev_opts)
@@ -814,12 +785,12 @@ static void peer_start(PeerPair *p, const char *dev_opts)
         "-device viommu-testdev,addr=%d.0", DEV_SLOT, dev_opts, PEER_SLOT);
 
     p->t = td_start_virt_at("", args, DEV_DEVFN);
-    p->peer = td_find(p->t->bus, PEER_DEVFN, &p->peer_bar);
+    qvtd_init(&p->peer, p->t->bus, PEER_DEVFN);
 }
 
 static void peer_stop(PeerPair *p)
 {
-    g_free(p->peer);
+    qvtd_free(&p->peer);
     td_stop(p->t);
 }
 
@@ -827,10 +798,10 @@ static void peer_stop(PeerPair *p)
 static uint32_t peer_fill_attrs(PeerPair *p, uint32_t attr)
 {
     wr(p->t, R_ATTR, attr);
-    g_assert_cmpuint(run(p->t, OP_FILL, p->peer_bar.addr + BUF_OFFSET, 4),
+    g_assert_cmpuint(run(p->t, OP_FILL, p->peer.bar.addr + BUF_OFFSET, 4),
                      ==, RES_OK);
     assert_outcome(p->t, 0, 0, 4);
-    return qpci_io_readl(p->peer, p->peer_bar, R_BUF_ATTRS);
+    return qvtd_rd(&p->peer, R_BUF_ATTRS);
 }
 
 static void test_virt_attrs_without_pasid(void)
@@ -840,8 +811,8 @@ static void test_virt_attrs_without_pasid(void)
 
     peer_start(&p, "");
     /* The CPU's own accesses (qtest's) carry no attributes */
-    qpci_io_readl(p.peer, p.peer_bar, BUF_OFFSET);
-    g_assert_cmphex(qpci_io_readl(p.peer, p.peer_bar, R_BUF_ATTRS), ==,
+    qvtd_rd(&p.peer, BUF_OFFSET);
+    g_assert_cmphex(qvtd_rd(&p.peer, R_BUF_ATTRS), ==,
                     BUF_ATTRS_UNSPECIFIED);
     /* Without PASID_EN a request has no PASID: unspecified, not pid 0 */
     g_assert_cmphex(peer_fill_attrs(&p, 0), ==,
@@ -851,9 +822,9 @@ static void test_virt_attrs_without_pasid(void)
                     BUF_ATTRS_UNSPECIFIED | BUF_ATTRS_REQUESTER(rid));
     /* Reads carry them as well */
     wr(p.t, R_ATTR, ATTR_PRIV);
-    g_assert_cmpuint(run(p.t, OP_READ, p.peer_bar.addr + BUF_OFFSET, 8), ==,
+    g_assert_cmpuint(run(p.t, OP_READ, p.peer.bar.addr + BUF_OFFSET, 8), ==,
                      RES_OK);
-    g_assert_cmphex(qpci_io_readl(p.peer, p.peer_bar, R_BUF_ATTRS), ==,
+    g_assert_cmphex(qvtd_rd(&p.peer, R_BUF_ATTRS), ==,
                     BUF_ATTRS_UNSPECIFIED | BUF_ATTRS_REQUESTER(rid));
     peer_stop(&p);
 }
@@ -928,7 +899,7 @@ static void check_ext_caps(const char *opts, const ExtCap *want, int n,
     int i = 0;
 
     g_assert_cmphex(rd(t, R_CAP), ==, (16 << 8) | cap_bits);
-    g_assert_cmpuint(qpci_find_capability(t->dev, PCI_CAP_ID_EXP, 0), !=, 0);
+    g_assert_cmpuint(qpci_find_capability(t->td.dev, PCI_CAP_ID_EXP, 0), !=, 0);
     while (off) {
         uint32_t hdr = qtest_readl(t->qts, cfg + off);
 
@@ -1213,7 +1184,7 @@ static void test_smmuv3_gbpa_abort(void)
 
 typedef struct RandomRun {
     unsigned rings;
-    unsigned results[RES_PRI_FAILED + 1];
+    unsigned results[256];      /* by STATUS.RESULT */
     unsigned moved;         /* commands that completed OK with bytes */
 } RandomRun;
 
@@ -1253,7 +1224,7 @@ static void random_commands(TestDev *t, GRand *rng, uint64_t dma_base,
         if (size == 4) {
             wr(t, off, val);
         } else {
-            qpci_io_writeq(t->dev, t->bar, off, val);
+            qpci_io_writeq(t->td.dev, t->td.bar, off, val);
         }
         if (g_rand_int_range(rng, 0, 3) != 0) {
             continue;
@@ -1374,14 +1345,14 @@ static void test_pseries_identity(void)
     uint8_t raw[4], bytes[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
     g_assert_cmphex(rd(t, R_ID), ==, ID_VALUE);
-    qpci_memread(t->dev, t->bar, R_ID, raw, 4);
+    qpci_memread(t->td.dev, t->td.bar, R_ID, raw, 4);
     g_assert(memcmp(raw, "DMAT", 4) == 0);
     g_assert_cmphex(rd(t, R_CAP), ==, 16 << 8);
     /* The buffer keeps byte order: byte i at offset i */
     buf_write(t, 0, bytes, sizeof(bytes));
-    g_assert_cmphex(qpci_io_readl(t->dev, t->bar, BUF_OFFSET), ==,
+    g_assert_cmphex(qpci_io_readl(t->td.dev, t->td.bar, BUF_OFFSET), ==,
                     0x04030201);
-    g_assert_cmphex(qpci_io_readq(t->dev, t->bar, BUF_OFFSET), ==,
+    g_assert_cmphex(qpci_io_readq(t->td.dev, t->td.bar, BUF_OFFSET), ==,
                     0x0807060504030201ull);
     td_stop(t);
 }
@@ -1476,7 +1447,7 @@ static TestDev *migrate_virt(TestDev *t, const char *dev_opts)
                                             g_get_tmp_dir(), getpid());
     g_autofree char *uri = g_strdup_printf("file:%s", path);
     TestDev *d = g_new0(TestDev, 1);
-    uint64_t bar_addr = t->bar.addr;
+    uint64_t bar_addr = t->td.bar.addr;
 
     qtest_qmp_assert_success(t->qts, "{ 'execute': 'stop' }");
     qtest_qmp_assert_success(t->qts, "{ 'execute': 'migrate', 'arguments':"
@@ -1493,12 +1464,12 @@ static TestDev *migrate_virt(TestDev *t, const char *dev_opts)
     qpci_init_generic(&d->gbus, d->qts, NULL, false);
     d->bus = &d->gbus.bus;
     d->devfn = DEV_DEVFN;
-    d->dev = qpci_device_find(d->bus, DEV_DEVFN);
-    g_assert(d->dev);
-    g_assert_cmphex(qpci_config_readl(d->dev, PCI_BASE_ADDRESS_0) &
+    d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
+    g_assert(d->td.dev);
+    g_assert_cmphex(qpci_config_readl(d->td.dev, PCI_BASE_ADDRESS_0) &
                     PCI_BASE_ADDRESS_MEM_MASK, ==, (uint32_t)bar_addr);
-    d->bar.addr = bar_addr;
-    d->bar.is_io = false;
+    d->td.bar.addr = bar_addr;
+    d->td.bar.is_io = false;
     return d;
 }
 
@@ -1558,7 +1529,7 @@ static void test_virt_migration(void)
     for (int i = 0; i < ARRAY_SIZE(regs); i++) {
         g_assert_cmphex(rd(t, regs[i].off), ==, regs[i].val);
     }
-    qpci_memread(t->dev, t->bar, BUF_OFFSET, got, BUF_SIZE);
+    qpci_memread(t->td.dev, t->td.bar, BUF_OFFSET, got, BUF_SIZE);
     g_assert(memcmp(got, buf, BUF_SIZE) == 0);
     td_stop(t);
 }

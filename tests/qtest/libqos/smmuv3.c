@@ -117,15 +117,70 @@ static void write_le64s(QTestState *qts, uint64_t addr, uint64_t *dw,
     qtest_memwrite(qts, addr, dw, n * sizeof(*dw));
 }
 
-static void write_ste(QSMMUv3 *s, uint32_t sid, uint64_t dw0, uint64_t dw1,
-                      uint64_t dw2, uint64_t dw3)
+void qsmmu_ste_raw(QSMMUv3 *s, uint32_t sid, const uint64_t dw[8])
 {
-    uint64_t ste[QSMMU_STE_SIZE / 8] = { dw0, dw1, dw2, dw3 };
+    uint64_t ste[QSMMU_STE_SIZE / 8];
 
     g_assert(s->strtab);
     g_assert_cmpuint(sid, <, 1u << s->strtab_log2size);
+    memcpy(ste, dw, sizeof(ste));
     write_le64s(s->qts, s->strtab + (uint64_t)sid * QSMMU_STE_SIZE, ste,
                 ARRAY_SIZE(ste));
+}
+
+static void write_ste(QSMMUv3 *s, uint32_t sid, uint64_t dw0, uint64_t dw1,
+                      uint64_t dw2, uint64_t dw3)
+{
+    const uint64_t ste[QSMMU_STE_SIZE / 8] = { dw0, dw1, dw2, dw3 };
+
+    qsmmu_ste_raw(s, sid, ste);
+}
+
+void qsmmu_setup_cmdq(QSMMUv3 *s, uint64_t cmdq, unsigned log2size)
+{
+    s->cmdq = cmdq;
+    s->cmdq_log2size = log2size;
+    s->cmdq_prod = 0;
+    qtest_memset(s->qts, cmdq, 0, 16 << log2size);
+    qtest_writeq(s->qts, s->base + SMMU_CMDQ_BASE, cmdq | log2size);
+    qsmmu_writel(s, SMMU_CMDQ_PROD, 0);
+    qsmmu_writel(s, SMMU_CMDQ_CONS, 0);
+    qsmmu_set_cr0(s, qsmmu_readl(s, SMMU_CR0) | SMMU_CR0_CMDQEN);
+}
+
+void qsmmu_cmd_write(QSMMUv3 *s, uint64_t w0, uint64_t w1)
+{
+    uint32_t idx = s->cmdq_prod & ((1u << s->cmdq_log2size) - 1);
+    uint64_t cmd[2] = { w0, w1 };
+
+    g_assert(s->cmdq);
+    write_le64s(s->qts, s->cmdq + idx * 16, cmd, 2);
+    s->cmdq_prod = (s->cmdq_prod + 1) & ((2u << s->cmdq_log2size) - 1);
+}
+
+void qsmmu_cmd_publish(QSMMUv3 *s)
+{
+    qsmmu_writel(s, SMMU_CMDQ_PROD, s->cmdq_prod);
+}
+
+void qsmmu_cmd(QSMMUv3 *s, uint64_t w0, uint64_t w1)
+{
+    qsmmu_cmd_write(s, w0, w1);
+    qsmmu_cmd_write(s, SMMU_CMD_SYNC, 0);
+    qsmmu_cmd_publish(s);
+    g_assert_cmphex(qsmmu_readl(s, SMMU_CMDQ_CONS), ==, s->cmdq_prod);
+    g_assert_cmphex((qsmmu_readl(s, SMMU_GERROR) ^
+                     qsmmu_readl(s, SMMU_GERRORN)) & SMMU_GERROR_CMDQ_ERR,
+                    ==, 0);
+}
+
+void qsmmu_event(QSMMUv3 *s, unsigned idx, uint64_t evt[4])
+{
+    qtest_memread(s->qts, s->eventq + (uint64_t)idx * QSMMU_EVT_SIZE, evt,
+                  QSMMU_EVT_SIZE);
+    for (int i = 0; i < 4; i++) {
+        evt[i] = le64_to_cpu(evt[i]);
+    }
 }
 
 void qsmmu_ste_bypass(QSMMUv3 *s, uint32_t sid)

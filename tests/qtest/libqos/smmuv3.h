@@ -21,21 +21,73 @@
 #define QSMMU_VIRT_BASE     0x09050000ull
 
 /* Register offsets (page 0, and page 1 for the queue pointers) */
+#define SMMU_IDR0           0x00
+#define SMMU_IDR1           0x04
+#define SMMU_IDR3           0x0c
+#define SMMU_IDR5           0x14
+#define SMMU_IIDR           0x18
+#define SMMU_AIDR           0x1c
 #define SMMU_CR0            0x20
 #define SMMU_CR0ACK         0x24
+#define SMMU_CR2            0x2c
 #define SMMU_GBPA           0x44
+#define SMMU_IRQ_CTRL       0x50
+#define SMMU_IRQ_CTRLACK    0x54
+#define SMMU_GERROR         0x60
+#define SMMU_GERRORN        0x64
+#define SMMU_GERROR_IRQ_CFG0 0x68
+#define SMMU_GERROR_IRQ_CFG1 0x70
 #define SMMU_STRTAB_BASE    0x80
 #define SMMU_STRTAB_CFG     0x88
+#define SMMU_CMDQ_BASE      0x90
+#define SMMU_CMDQ_PROD      0x98
+#define SMMU_CMDQ_CONS      0x9c
 #define SMMU_EVENTQ_BASE    0xa0
+#define SMMU_EVENTQ_IRQ_CFG0 0xb0
+#define SMMU_EVENTQ_IRQ_CFG1 0xb8
 #define SMMU_EVENTQ_PROD    0x100a8
 #define SMMU_EVENTQ_CONS    0x100ac
 #define SMMU_CR0_SMMUEN     (1u << 0)
 #define SMMU_CR0_EVENTQEN   (1u << 2)
+#define SMMU_CR0_CMDQEN     (1u << 3)
 #define SMMU_GBPA_ABORT     (1u << 20)
 #define SMMU_GBPA_UPDATE    (1u << 31)
+#define SMMU_IRQ_CTRL_GERROR_IRQEN  (1u << 0)
+#define SMMU_IRQ_CTRL_EVENTQ_IRQEN  (1u << 2)
+#define SMMU_GERROR_CMDQ_ERR        (1u << 0)
+#define SMMU_GERROR_EVENTQ_ABT_ERR  (1u << 2)
+#define SMMU_GERROR_MSI_CMDQ_ABT_ERR (1u << 4)
+#define SMMU_Q_OVF          (1u << 31)
+#define SMMU_CMDQ_CONS_ERR(c)   (((c) >> 24) & 0x7f)
+#define SMMU_CERROR_ILL     1
+#define SMMU_CERROR_ABT     2
 
-/* Event record type (first byte of an event) */
-#define SMMU_EVT_C_BAD_STE  0x04
+/* Command opcodes */
+#define SMMU_CMD_CFGI_STE       0x03
+#define SMMU_CMD_CFGI_STE_RANGE 0x04
+#define SMMU_CMD_CFGI_CD        0x05
+#define SMMU_CMD_TLBI_NH_ALL    0x10
+#define SMMU_CMD_TLBI_NH_ASID   0x11
+#define SMMU_CMD_TLBI_NH_VA     0x12
+#define SMMU_CMD_TLBI_NH_VAA    0x13
+#define SMMU_CMD_TLBI_S12_VMALL 0x28
+#define SMMU_CMD_TLBI_S2_IPA    0x2a
+#define SMMU_CMD_TLBI_NSNH_ALL  0x30
+#define SMMU_CMD_SYNC           0x46
+/* CMD_SYNC.CS */
+#define SMMU_SYNC_CS_IRQ        (1ull << 12)
+
+/* Event record types (first byte of an event) */
+#define SMMU_EVT_C_BAD_STREAMID 0x02
+#define SMMU_EVT_F_STE_FETCH    0x03
+#define SMMU_EVT_C_BAD_STE      0x04
+#define SMMU_EVT_F_CD_FETCH     0x09
+#define SMMU_EVT_C_BAD_CD       0x0a
+#define SMMU_EVT_F_WALK_EABT    0x0b
+#define SMMU_EVT_F_TRANSLATION  0x10
+#define SMMU_EVT_F_ADDR_SIZE    0x11
+#define SMMU_EVT_F_ACCESS       0x12
+#define SMMU_EVT_F_PERMISSION   0x13
 
 /* Sizes of the in-memory structures */
 #define QSMMU_STE_SIZE      64
@@ -53,6 +105,9 @@ typedef struct QSMMUv3 {
     unsigned strtab_log2size;
     uint64_t eventq;        /* event queue, in guest memory */
     unsigned eventq_log2size;
+    uint64_t cmdq;          /* command queue, in guest memory */
+    unsigned cmdq_log2size;
+    uint32_t cmdq_prod;     /* where the next command goes */
 } QSMMUv3;
 
 void qsmmu_init(QSMMUv3 *s, QTestState *qts, uint64_t base);
@@ -69,6 +124,30 @@ void qsmmu_set_cr0(QSMMUv3 *s, uint32_t val);
  */
 void qsmmu_setup_tables(QSMMUv3 *s, uint64_t strtab, unsigned strtab_log2size,
                         uint64_t eventq, unsigned eventq_log2size);
+
+/*
+ * Point the SMMU at an empty command queue of 2^log2size commands at
+ * @cmdq and enable it, with what CR0 already enables.
+ */
+void qsmmu_setup_cmdq(QSMMUv3 *s, uint64_t cmdq, unsigned log2size);
+
+/* Write a command where the next one goes, without telling the SMMU */
+void qsmmu_cmd_write(QSMMUv3 *s, uint64_t w0, uint64_t w1);
+
+/* Publish the commands written (CMDQ_PROD) */
+void qsmmu_cmd_publish(QSMMUv3 *s);
+
+/*
+ * Queue a command and a CMD_SYNC, publish them, and assert that the SMMU
+ * consumed both without error.
+ */
+void qsmmu_cmd(QSMMUv3 *s, uint64_t w0, uint64_t w1);
+
+/* The event record at index @idx of the event queue */
+void qsmmu_event(QSMMUv3 *s, unsigned idx, uint64_t evt[4]);
+
+/* An STE for @sid from eight raw words */
+void qsmmu_ste_raw(QSMMUv3 *s, uint32_t sid, const uint64_t dw[8]);
 
 /* STE for @sid that lets the stream through untranslated */
 void qsmmu_ste_bypass(QSMMUv3 *s, uint32_t sid);

@@ -1,0 +1,74 @@
+/*
+ * Driving viommu-testdev from qtests; see viommu-testdev-pci.h
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "hw/pci/pci_regs.h"
+#include "viommu-testdev-pci.h"
+
+void qvtd_init(QViommuTestdev *td, QPCIBus *bus, int devfn)
+{
+    td->dev = qpci_device_find(bus, devfn);
+    g_assert(td->dev);
+    g_assert_cmphex(qpci_config_readw(td->dev, PCI_VENDOR_ID), ==,
+                    VIOMMU_TESTDEV_PCI_VENDOR_ID);
+    g_assert_cmphex(qpci_config_readw(td->dev, PCI_DEVICE_ID), ==,
+                    VIOMMU_TESTDEV_PCI_DEVICE_ID);
+    td->bar = qpci_iomap(td->dev, 0, NULL);
+    qpci_device_enable(td->dev);
+}
+
+void qvtd_free(QViommuTestdev *td)
+{
+    g_free(td->dev);
+    td->dev = NULL;
+}
+
+uint32_t qvtd_rd(QViommuTestdev *td, uint64_t off)
+{
+    return qpci_io_readl(td->dev, td->bar, off);
+}
+
+void qvtd_wr(QViommuTestdev *td, uint64_t off, uint32_t val)
+{
+    qpci_io_writel(td->dev, td->bar, off, val);
+}
+
+uint64_t qvtd_rd64(QViommuTestdev *td, uint64_t off)
+{
+    return qvtd_rd(td, off) | ((uint64_t)qvtd_rd(td, off + 4) << 32);
+}
+
+void qvtd_wr64(QViommuTestdev *td, uint64_t off, uint64_t val)
+{
+    qvtd_wr(td, off, (uint32_t)val);
+    qvtd_wr(td, off + 4, val >> 32);
+}
+
+uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                  uint32_t len)
+{
+    uint32_t before = qvtd_rd(td, R_COMPLETIONS);
+    uint32_t st;
+
+    qvtd_wr64(td, R_DMA_ADDR, addr);
+    qvtd_wr(td, R_LEN, len);
+    qvtd_wr(td, R_OP, op);
+    qvtd_wr(td, R_DOORBELL, 1);
+    st = qvtd_rd(td, R_STATUS);
+    g_assert_cmphex(st & STATUS_BUSY, ==, 0);
+    g_assert_cmpuint(qvtd_rd(td, R_COMPLETIONS), ==, before + 1);
+    return STATUS_RESULT(st);
+}
+
+void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
+                         uint32_t done)
+{
+    g_assert_cmphex(qvtd_rd(td, R_MEMTX), ==, memtx);
+    g_assert_cmphex(qvtd_rd64(td, R_FAULT_ADDR), ==, fault);
+    g_assert_cmpuint(qvtd_rd(td, R_DONE_BYTES), ==, done);
+}

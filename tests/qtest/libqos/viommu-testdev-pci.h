@@ -1,0 +1,43 @@
+/*
+ * Driving viommu-testdev from qtests: find it, map its BAR, run commands
+ *
+ * The register ABI itself is in viommu-testdev.h, which guest programs
+ * share; this is the qtest side only.
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef LIBQOS_VIOMMU_TESTDEV_PCI_H
+#define LIBQOS_VIOMMU_TESTDEV_PCI_H
+
+#include "pci.h"
+#include "viommu-testdev.h"
+
+typedef struct QViommuTestdev {
+    QPCIDevice *dev;
+    QPCIBar bar;
+} QViommuTestdev;
+
+/* Find the device at @devfn, check its IDs, map BAR0 and enable it */
+void qvtd_init(QViommuTestdev *td, QPCIBus *bus, int devfn);
+void qvtd_free(QViommuTestdev *td);
+
+uint32_t qvtd_rd(QViommuTestdev *td, uint64_t off);
+void qvtd_wr(QViommuTestdev *td, uint64_t off, uint32_t val);
+uint64_t qvtd_rd64(QViommuTestdev *td, uint64_t off);
+void qvtd_wr64(QViommuTestdev *td, uint64_t off, uint64_t val);
+
+/*
+ * Run @op on @len bytes at bus address @addr; assert it completed once
+ * and did not stay busy, and return STATUS.RESULT.
+ */
+uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                  uint32_t len);
+
+/* Assert MEMTX, FAULT_ADDR and DONE_BYTES of the last command */
+void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
+                         uint32_t done);
+
+#endif
