@@ -22,7 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/debian-apt.sh"
 build=$1
 dest=$build/qemu-bundle/usr/local/share/qemu
-blobs=(slof.bin vof.bin vgabios-stdvga.bin vgabios-virtio.bin vgabios-ramfb.bin)
+blobs=(slof.bin vof.bin vgabios-stdvga.bin vgabios-virtio.bin vgabios-ramfb.bin
+       vgabios-bochs-display.bin)
 
 load_assets
 names=(FIRMWARE_QEMU_SYSTEM_DATA FIRMWARE_SEABIOS FIRMWARE_IPXE_QEMU
