@@ -31,7 +31,7 @@ bench: all
 	@scripts/bench.sh
 
 clean:
-	rm -rf build .qemu-src
+	rm -rf build .qemu-src build-ref
 
 distclean: clean
 	rm -f config.mk

@@ -8,6 +8,10 @@
 #
 # Usage: overlay.sh BASE SRC
 #
+# OVERLAY_SKIP (shell patterns of our files) and PATCH_SKIP (of patch
+# names) leave some out: scripts/reference.sh makes a tree with upstream's
+# models and only the test devices of ours that way.
+#
 # SPDX-License-Identifier: GPL-2.0-or-later
 
 set -euo pipefail
@@ -21,10 +25,13 @@ patches=()
 if [ -f "$repo/patches/series" ]; then
     while read -r p _; do
         case $p in ''|'#'*) continue ;; esac
+        # shellcheck disable=SC2254
+        case $p in ${PATCH_SKIP:-/}) continue ;; esac
         patches+=("$repo/patches/$p")
     done < "$repo/patches/series"
 fi
-stamp=$( (echo "$base"; cat "$repo/patches/series" "${patches[@]}" 2>/dev/null) | sha256sum | cut -d' ' -f1)
+stamp=$( (echo "$base"; echo "${OVERLAY_SKIP:-}";
+          cat "$repo/patches/series" "${patches[@]}" 2>/dev/null) | sha256sum | cut -d' ' -f1)
 
 touched_by() {
     local p
@@ -65,8 +72,19 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 else
     mapfile -t ours < <(find "${overlay_dirs[@]}" -type f 2>/dev/null)
 fi
+read -ra skip_patterns <<< "${OVERLAY_SKIP:-}"
+skipped()
+{
+    local pat
+    for pat in "${skip_patterns[@]}"; do
+        # shellcheck disable=SC2053
+        [[ $1 == $pat ]] && return 0
+    done
+    return 1
+}
 for f in "${ours[@]}"; do
     [ -f "$repo/$f" ] || continue
+    skipped "$f" && continue
     if [ "$(readlink "$src/$f" 2>/dev/null)" != "$repo/$f" ]; then
         mkdir -p "$(dirname "$src/$f")"
         ln -sfn "$repo/$f" "$src/$f"

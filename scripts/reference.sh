@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build the reference emulator that make bench measures ours against:
+# the pinned base with upstream's vIOMMU models, plus only the fork's
+# test devices (viommu-testdev, x-viommu-identity) and what they need.
+#
+# It lives in build-ref/, laid out like the top of the repository
+# (build-ref/.qemu-src, build-ref/build) and configured exactly as build/
+# is, so that every compiler command line matches build/'s relative to
+# its own root: ccache then serves all but the few objects that differ.
+#
+# Prints the path of its qemu-system-aarch64.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/debian-apt.sh"
+cd "$repo"
+
+base=$(cat build/qemu-base.path 2>/dev/null) || die "run make first"
+root=$repo/build-ref
+mkdir -p "$root"
+src=$root/.qemu-src
+out=$root/build
+
+# Upstream's SMMUv3 stays: none of our model's files, nor the patch that
+# swaps it in.
+OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h" \
+PATCH_SKIP="*-build-the-fork-s-SMMUv3-in-place-of-upstream-*" \
+    scripts/overlay.sh "$base" "$src" >&2
+
+args=$(cat build/.fork-configure) || die "run make first"
+if command -v ccache >/dev/null; then
+    export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=true
+fi
+mkdir -p "$out"
+if [ ! -f "$out/build.ninja" ] || [ "$(cat "$out/.fork-configure" 2>/dev/null)" != "$args" ]; then
+    note "configuring the reference emulator (upstream's vIOMMU models)"
+    # QEMU's config.status replays build/'s configure, quoted; point it at
+    # the reference tree
+    sed "s|'$repo/.qemu-src/configure'|'$src/configure'|" \
+        build/config.status > "$out/config.status.ref"
+    grep -q "'$src/configure'" "$out/config.status.ref" ||
+        die "cannot find the configure line in build/config.status"
+    (cd "$out" && sh config.status.ref >&2) || die "configure failed"
+    echo "$args" > "$out/.fork-configure"
+fi
+ninja -C "$out" ${NINJA_JOBS:+-j "$NINJA_JOBS"} qemu-system-aarch64 >&2
+echo "$out/qemu-system-aarch64"
