@@ -62,7 +62,7 @@ run_qtests()
 {
     local t
     ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/smmuv3-test \
-        tests/qtest/rtas-test \
+        tests/qtest/viommu-bench tests/qtest/rtas-test \
         tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
         storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
         >/dev/null || { failed=$((failed + 1)); return; }
@@ -71,6 +71,8 @@ run_qtests()
         qtest "$arch" viommu-testdev-test 300
     done
     qtest aarch64 smmuv3-test 300
+    # Without -m perf: every workload once, its DMA checked, nothing timed
+    qtest aarch64 viommu-bench 300
     qtest ppc64 rtas-test 300
     # qos-test's graph on these two binaries is the virt and pseries paths
     # (and a single xlnx-zcu102 case); its -p cannot select a subtree.

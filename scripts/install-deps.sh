@@ -5,7 +5,7 @@
 # backports suite is added through a private sources file for this one
 # apt-get call only: the system's apt configuration is left as it is.
 #
-# Usage: install-deps.sh [build|guest]...
+# Usage: install-deps.sh [build|guest|bench]...
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -20,12 +20,14 @@ bpo_pkgs=(meson python3-pycotap)
 guest_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross
             gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
             cpio kmod zstd xz-utils)
+bench_pkgs=(gnuplot-nox)
 
 want=()
 for what in "${@:-build}"; do
     case $what in
     build) want+=("${build_pkgs[@]}" "${bpo_pkgs[@]}") ;;
     guest) want+=("${guest_pkgs[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}") ;;
     *) die "unknown dependency set '$what'" ;;
     esac
 done

@@ -1,32 +1,50 @@
 /*
- * viommu-bench: what one DMA access costs through a vIOMMU
+ * viommu-bench: what one DMA access costs through each SMMUv3, side by side
  *
  * viommu-testdev's burst commands run BURST_COUNT accesses inside one
  * doorbell write, so timing that write and dividing by the count gives the
  * cost of one access: the device's request, the IOMMU's translate() and
- * the memory access.  Each scenario runs in its own -M virt:
+ * the memory access.  Each workload runs on up to four emulators at once,
+ * each a -M virt with the test device:
  *
- *   no-iommu            no IOMMU in front of the device
- *   smmuv3-off          SMMUv3 present, SMMUEN clear (GBPA bypass)
- *   smmuv3-ste-bypass   SMMUv3 enabled, the device's STE says bypass
- *   smmuv3-s1-hot       stage 1 through a CD and a 4-level 4 KiB table,
- *                       the burst cycling over 16 pages (IOTLB hits)
- *   smmuv3-s1-wide      the same over 4096 pages, more than a 256-entry
- *                       IOTLB holds
- *   smmuv3-s2-hot       stage 2 only (an SMMU with stage=2), 4-level 4 KiB
- *                       table over a 44-bit IPA space, 16 pages
- *   smmuv3-s2-wide      the same over 4096 pages
- *   no-iommu-wide       no IOMMU over 4096 pages, the baseline for -wide
+ *   none      no IOMMU in front of the device
+ *   floor     x-viommu-identity: an IOMMU region whose translate() returns
+ *             the address it was given; what QEMU's memory API costs for
+ *             any IOMMU, and so the least a vIOMMU can cost
+ *   upstream  upstream's SMMUv3, in the reference emulator that
+ *             scripts/reference.sh builds (QTEST_QEMU_BINARY_REF); left
+ *             out when that variable is unset
+ *   ours      this build's SMMUv3 (QTEST_QEMU_BINARY)
  *
- * Before timing, every scenario proves that the DMA lands where it should
- * (a translated IOVA reaches the expected, deliberately scrambled, PA), and
- * every timed burst must complete with OK and all its accesses done, so a
- * fault can never be timed as a fast access.
+ * VIOMMU_BENCH_IMPLS=ours (a comma-separated list) runs only those, as
+ * when profiling one of them.
+ * The repetitions alternate between the emulators, so that a change in the
+ * machine's load touches them all alike, and each result is the median.
+ *
+ * Workloads:
+ *   bypass-gbpa      SMMUEN=0, GBPA lets the stream through; 16 pages
+ *   bypass-ste       SMMU enabled, the device's STE says bypass; 16 pages
+ *   s1-N             stage 1 through a CD and a 4-level 4 KiB table, the
+ *                    bursts cycling over N pages (16, 256, 4096, 65536)
+ *   s2-N             stage 2 only, 44-bit IPA, 4-level 4 KiB table
+ *   nested-N         stage 1 and stage 2; the stage 1 tables and the CD
+ *                    are read at IPAs that a 1 GiB stage 2 block maps
+ *   tlbi-churn-256   what a strict-mode guest makes the SMMU do: for every
+ *                    16 pages a range TLBI_NH_VA and a CMD_SYNC, then DMA
+ *                    to all 256 pages again (every access a miss); the
+ *                    cost per page of the commands and the refill
+ *
+ * Before timing, every emulator proves that DMA lands where it should:
+ * through an SMMU the pages are mapped in reverse order, so only a real
+ * translation puts the bytes there.  Every timed burst must complete with
+ * OK and all its accesses done, and no event may be recorded, so a fault
+ * can never be timed as a fast access.
  *
  * By default (as under "meson test") the counts are tiny and the numbers
- * meaningless: the run only shows that every scenario works.  With
- * "-m perf" (make bench) the counts are sized for stable numbers and a
- * table is printed at the end.  Nothing here asserts on time.
+ * meaningless: the run only shows that every workload works.  With
+ * "-m perf" (make bench) the counts are sized for stable numbers, a table
+ * is printed, and with VIOMMU_BENCH_DIR set the results are written there
+ * as results.tsv and results.md.  Nothing here asserts on time.
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -34,14 +52,15 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/cutils.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/generic-pcihost.h"
 #include "libqos/smmuv3.h"
-#include "libqos/viommu-testdev.h"
-#include "hw/pci/pci_regs.h"
+#include "libqos/viommu-testdev-pci.h"
 
 #define VIRT_RAM_BASE       0x40000000ull
+#define RAM_SIZE            (1ull << 30)
 #define DEV_SLOT            4
 #define DEV_DEVFN           QPCI_DEVFN(DEV_SLOT, 0)
 #define DEV_SID             DEV_DEVFN   /* bus 0 */
@@ -52,14 +71,18 @@
 #define EVENTQ_ADDR         (VIRT_RAM_BASE + 0x110000)
 #define EVENTQ_LOG2SIZE     4
 #define CD_ADDR             (VIRT_RAM_BASE + 0x120000)
+#define CMDQ_ADDR           (VIRT_RAM_BASE + 0x140000)
+#define CMDQ_LOG2SIZE       8
 #define PT_POOL             (VIRT_RAM_BASE + 0x200000)
-#define PT_POOL_SIZE        0x100000ull
+#define S2_POOL             (VIRT_RAM_BASE + 0x300000)
+#define S2_POOL_SIZE        0x10000ull
 
-/* The pages the bursts reach, and where they sit in IOVA space */
+/* The pages the bursts reach */
 #define DATA_PA             (VIRT_RAM_BASE + 0x1000000)
-#define MAX_PAGES           4096
 /* Far from RAM, so that an untranslated access could never land there */
 #define IOVA_BASE           0x8000000000ull
+/* Nested: stage 2 puts RAM at IPA PA + NESTED_OFFSET, one 1 GiB block */
+#define NESTED_OFFSET       0x40000000ull
 #define ASID                1
 #define VMID                1
 /* Upstream's SMMUv3 has a 44-bit OAS, so its stage 2 takes 44-bit IPAs */
@@ -68,47 +91,76 @@
 #define PAGE                QSMMU_PAGE_SIZE
 /* Small accesses, so that translation rather than copying dominates */
 #define ACCESS_LEN          8
-
-#define HOT_PAGES           16
-#define WIDE_PAGES          MAX_PAGES
+/* Pages one TLBI covers in the churn workload, as a 64 KiB unmap does */
+#define CHURN_RANGE         16
 
 /* -m perf: aim each timed burst at this long, and take the median of */
-#define PERF_TARGET_NS      200000000.0
-#define PERF_REPS           7
-#define QUICK_REPS          3
+#define PERF_TARGET_NS      60000000.0
+#define PERF_REPS           9
+#define QUICK_REPS          1
+#define MAX_REPS            PERF_REPS
 #define NOP_REPS            64
+#define PERF_CHURN_ROUNDS   40
+#define QUICK_CHURN_ROUNDS  2
 
-typedef enum Mode {
-    MODE_NO_IOMMU,
-    MODE_SMMU_OFF,
-    MODE_STE_BYPASS,
-    MODE_S1,
-    MODE_S2,
-} Mode;
+typedef enum Impl {
+    IMPL_NONE,
+    IMPL_FLOOR,
+    IMPL_UPSTREAM,
+    IMPL_OURS,
+    IMPL_COUNT,
+} Impl;
 
-typedef struct Scenario {
+static const char *const impl_name[IMPL_COUNT] = {
+    [IMPL_NONE] = "none",
+    [IMPL_FLOOR] = "floor",
+    [IMPL_UPSTREAM] = "upstream",
+    [IMPL_OURS] = "ours",
+};
+
+typedef enum Kind {
+    KIND_BYPASS_GBPA,
+    KIND_BYPASS_STE,
+    KIND_S1,
+    KIND_S2,
+    KIND_NESTED,
+    KIND_CHURN,
+} Kind;
+
+/* The emulators each kind runs on */
+static const unsigned kind_impls[] = {
+    [KIND_BYPASS_GBPA] = 1u << IMPL_NONE | 1u << IMPL_UPSTREAM |
+                         1u << IMPL_OURS,
+    [KIND_BYPASS_STE] = 1u << IMPL_NONE | 1u << IMPL_UPSTREAM |
+                        1u << IMPL_OURS,
+    [KIND_S1] = (1u << IMPL_COUNT) - 1,
+    [KIND_S2] = (1u << IMPL_COUNT) - 1,
+    [KIND_NESTED] = (1u << IMPL_COUNT) - 1,
+    [KIND_CHURN] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
+};
+
+typedef struct Workload {
     const char *name;
-    const char *what;
-    Mode mode;
+    Kind kind;
     unsigned pages;
-} Scenario;
+} Workload;
 
-static const Scenario scenarios[] = {
-    { "virt/no-iommu", "no IOMMU, 16 pages", MODE_NO_IOMMU, HOT_PAGES },
-    { "virt/smmuv3-off", "SMMUv3, SMMUEN=0 (GBPA bypass), 16 pages",
-      MODE_SMMU_OFF, HOT_PAGES },
-    { "virt/smmuv3-ste-bypass", "SMMUv3, STE bypass, 16 pages",
-      MODE_STE_BYPASS, HOT_PAGES },
-    { "virt/smmuv3-s1-hot", "SMMUv3 S1 4K, 16 pages (IOTLB hits)",
-      MODE_S1, HOT_PAGES },
-    { "virt/smmuv3-s1-wide", "SMMUv3 S1 4K, 4096 pages (> IOTLB)",
-      MODE_S1, WIDE_PAGES },
-    { "virt/smmuv3-s2-hot", "SMMUv3 S2 4K, 16 pages (IOTLB hits)",
-      MODE_S2, HOT_PAGES },
-    { "virt/smmuv3-s2-wide", "SMMUv3 S2 4K, 4096 pages (> IOTLB)",
-      MODE_S2, WIDE_PAGES },
-    { "virt/no-iommu-wide", "no IOMMU, 4096 pages", MODE_NO_IOMMU,
-      WIDE_PAGES },
+static const Workload workloads[] = {
+    { "bypass-gbpa", KIND_BYPASS_GBPA, 16 },
+    { "bypass-ste", KIND_BYPASS_STE, 16 },
+    { "s1-16", KIND_S1, 16 },
+    { "s1-256", KIND_S1, 256 },
+    { "s1-4096", KIND_S1, 4096 },
+    { "s1-65536", KIND_S1, 65536 },
+    { "s2-16", KIND_S2, 16 },
+    { "s2-256", KIND_S2, 256 },
+    { "s2-4096", KIND_S2, 4096 },
+    { "s2-65536", KIND_S2, 65536 },
+    { "nested-16", KIND_NESTED, 16 },
+    { "nested-256", KIND_NESTED, 256 },
+    { "nested-4096", KIND_NESTED, 4096 },
+    { "nested-65536", KIND_NESTED, 65536 },
+    { "tlbi-churn-256", KIND_CHURN, 256 },
 };
 
 enum { DIR_READ, DIR_WRITE, DIR_COUNT };
@@ -116,48 +168,53 @@ static const char *const dir_name[DIR_COUNT] = { "read", "write" };
 
 typedef struct Result {
     bool done;
-    double ns_per_access;
-    uint32_t count;
-    unsigned reps;
+    double ns;              /* median, per access (per page for churn) */
+    long hwm_kib;           /* the emulator's peak RSS */
 } Result;
 
-static Result results[ARRAY_SIZE(scenarios)][DIR_COUNT];
+static Result results[ARRAY_SIZE(workloads)][DIR_COUNT][IMPL_COUNT];
 
-typedef struct Bench {
-    const Scenario *sc;
+typedef struct Inst {
+    Impl impl;
+    const Workload *wl;
     QTestState *qts;
     QGenericPCIBus gbus;
-    QPCIDevice *dev;
-    QPCIBar bar;
+    QViommuTestdev td;
     QSMMUv3 smmu;
     uint64_t dma_base;      /* bus address of page 0 */
-} Bench;
+    double nop_ns;
+    double t[MAX_REPS];
+} Inst;
 
-static uint32_t rd(Bench *b, uint64_t off)
+static bool have_impl[IMPL_COUNT];
+
+static bool smmu_impl(Impl impl)
 {
-    return qpci_io_readl(b->dev, b->bar, off);
+    return impl == IMPL_UPSTREAM || impl == IMPL_OURS;
 }
 
-static void wr(Bench *b, uint64_t off, uint32_t val)
+static bool translates(const Inst *in)
 {
-    qpci_io_writel(b->dev, b->bar, off, val);
+    return smmu_impl(in->impl) && in->wl->kind >= KIND_S1;
 }
 
 /*
- * Where page @i of the burst lands.  Through the SMMU the pages are mapped
- * in reverse order, so that only a real translation puts bytes there.
+ * Where page @i lands.  Through an SMMU the pages are mapped in reverse
+ * order, so that only a real translation puts bytes there.
  */
-static bool translates(Bench *b)
+static uint64_t page_pa(const Inst *in, unsigned i)
 {
-    return b->sc->mode == MODE_S1 || b->sc->mode == MODE_S2;
-}
-
-static uint64_t page_pa(Bench *b, unsigned i)
-{
-    if (translates(b)) {
-        return DATA_PA + (uint64_t)(b->sc->pages - 1 - i) * PAGE;
+    if (translates(in)) {
+        return DATA_PA + (uint64_t)(in->wl->pages - 1 - i) * PAGE;
     }
     return DATA_PA + (uint64_t)i * PAGE;
+}
+
+static uint64_t s1_out(unsigned i, void *opaque)
+{
+    const Inst *in = opaque;
+
+    return page_pa(in, i) + (in->wl->kind == KIND_NESTED ? NESTED_OFFSET : 0);
 }
 
 static uint64_t page_marker(unsigned i)
@@ -165,143 +222,190 @@ static uint64_t page_marker(unsigned i)
     return 0x5eed000000000000ull | ((uint64_t)i << 16) | 0xa5a5;
 }
 
-static const char *machine_opts(Mode mode)
+static QTestState *start_qemu(Impl impl)
 {
-    switch (mode) {
-    case MODE_NO_IOMMU:
-        return "";
-    case MODE_S2:
-        /* Upstream's SMMUv3 implements stage 1 or stage 2, by property */
-        return ",iommu=smmuv3 -global arm-smmuv3.stage=2";
+    const char *dev = "-device viommu-testdev,addr=4.0";
+
+    switch (impl) {
+    case IMPL_NONE:
+        return qtest_initf("-M virt -cpu max -m 1G -nodefaults %s", dev);
+    case IMPL_FLOOR:
+        return qtest_initf("-M virt -cpu max -m 1G -nodefaults "
+                           "-device x-viommu-identity,primary-bus=pcie.0 %s",
+                           dev);
+    case IMPL_UPSTREAM:
+    case IMPL_OURS: {
+        /* Both models, stage 1 and 2, as the guest tests use them */
+        g_autofree char *args =
+            g_strdup_printf("-M virt,iommu=smmuv3 -cpu max -m 1G -nodefaults "
+                            "-global arm-smmuv3.stage=nested %s", dev);
+
+        if (impl == IMPL_OURS) {
+            return qtest_init(args);
+        }
+        return qtest_init_ext("QTEST_QEMU_BINARY_REF", args, NULL, true);
+    }
     default:
-        return ",iommu=smmuv3";
+        g_assert_not_reached();
     }
 }
 
-static void bench_start(Bench *b, const Scenario *sc)
+static void setup_translation(Inst *in)
 {
-    memset(b, 0, sizeof(*b));
-    b->sc = sc;
-    b->qts = qtest_initf("-M virt%s -cpu max -m 512M -nodefaults "
-                         "-device viommu-testdev,addr=%d.0",
-                         machine_opts(sc->mode), DEV_SLOT);
-    qpci_init_generic(&b->gbus, b->qts, NULL, false);
-    b->dev = qpci_device_find(&b->gbus.bus, DEV_DEVFN);
-    g_assert(b->dev);
-    g_assert_cmphex(qpci_config_readw(b->dev, PCI_VENDOR_ID), ==,
-                    VIOMMU_TESTDEV_PCI_VENDOR_ID);
-    g_assert_cmphex(qpci_config_readw(b->dev, PCI_DEVICE_ID), ==,
-                    VIOMMU_TESTDEV_PCI_DEVICE_ID);
-    b->bar = qpci_iomap(b->dev, 0, NULL);
-    qpci_device_enable(b->dev);
-    g_assert_cmphex(rd(b, R_ID), ==, ID_VALUE);
-    b->dma_base = DATA_PA;
+    const Workload *wl = in->wl;
+    uint64_t root;
 
-    if (sc->mode == MODE_NO_IOMMU) {
+    if (wl->kind == KIND_S2) {
+        root = qsmmu_pt_build_linear(in->qts, true, PT_POOL, IOVA_BASE,
+                                     wl->pages, s1_out, in, 0);
+        qsmmu_ste_s2(&in->smmu, DEV_SID, root, S2_IPA_BITS, VMID);
+    } else if (wl->kind == KIND_NESTED) {
+        QSMMUPageTable s2;
+
+        qsmmu_pt_init(&s2, in->qts, true, S2_POOL, S2_POOL_SIZE);
+        qsmmu_pt_map_1g(&s2, VIRT_RAM_BASE + NESTED_OFFSET, VIRT_RAM_BASE);
+        root = qsmmu_pt_build_linear(in->qts, false, PT_POOL, IOVA_BASE,
+                                     wl->pages, s1_out, in, NESTED_OFFSET);
+        qsmmu_cd_s1_4k(in->qts, CD_ADDR, root, ASID);
+        qsmmu_ste_nested(&in->smmu, DEV_SID, CD_ADDR + NESTED_OFFSET,
+                         s2.root, S2_IPA_BITS, VMID);
+    } else {
+        root = qsmmu_pt_build_linear(in->qts, false, PT_POOL, IOVA_BASE,
+                                     wl->pages, s1_out, in, 0);
+        qsmmu_cd_s1_4k(in->qts, CD_ADDR, root, ASID);
+        qsmmu_ste_s1(&in->smmu, DEV_SID, CD_ADDR);
+    }
+    in->dma_base = IOVA_BASE;
+}
+
+static void inst_start(Inst *in, Impl impl, const Workload *wl)
+{
+    memset(in, 0, sizeof(*in));
+    in->impl = impl;
+    in->wl = wl;
+    in->qts = start_qemu(impl);
+    qpci_init_generic(&in->gbus, in->qts, NULL, false);
+    qvtd_init(&in->td, &in->gbus.bus, DEV_DEVFN);
+    g_assert_cmphex(qvtd_rd(&in->td, R_ID), ==, ID_VALUE);
+    in->dma_base = DATA_PA;
+    if (!smmu_impl(impl)) {
         return;
     }
-    qsmmu_init(&b->smmu, b->qts, QSMMU_VIRT_BASE);
-    if (sc->mode == MODE_SMMU_OFF) {
-        g_assert_cmphex(qsmmu_readl(&b->smmu, SMMU_CR0), ==, 0);
-        g_assert_cmphex(qsmmu_readl(&b->smmu, SMMU_GBPA) & SMMU_GBPA_ABORT,
+
+    qsmmu_init(&in->smmu, in->qts, QSMMU_VIRT_BASE);
+    if (wl->kind == KIND_BYPASS_GBPA) {
+        g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_CR0), ==, 0);
+        g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_GBPA) & SMMU_GBPA_ABORT,
                         ==, 0);
         return;
     }
-
-    qsmmu_setup_tables(&b->smmu, STRTAB_ADDR, STRTAB_LOG2SIZE,
+    qsmmu_setup_tables(&in->smmu, STRTAB_ADDR, STRTAB_LOG2SIZE,
                        EVENTQ_ADDR, EVENTQ_LOG2SIZE);
-    if (sc->mode == MODE_STE_BYPASS) {
-        qsmmu_ste_bypass(&b->smmu, DEV_SID);
+    if (wl->kind == KIND_BYPASS_STE) {
+        qsmmu_ste_bypass(&in->smmu, DEV_SID);
     } else {
-        QSMMUPageTable pt;
-
-        qsmmu_pt_init(&pt, b->qts, sc->mode == MODE_S2, PT_POOL,
-                      PT_POOL_SIZE);
-        for (unsigned i = 0; i < sc->pages; i++) {
-            qsmmu_pt_map(&pt, IOVA_BASE + (uint64_t)i * PAGE,
-                         page_pa(b, i), true);
-        }
-        if (sc->mode == MODE_S1) {
-            qsmmu_cd_s1_4k(b->qts, CD_ADDR, pt.root, ASID);
-            qsmmu_ste_s1(&b->smmu, DEV_SID, CD_ADDR);
-        } else {
-            qsmmu_ste_s2(&b->smmu, DEV_SID, pt.root, S2_IPA_BITS, VMID);
-        }
-        b->dma_base = IOVA_BASE;
+        setup_translation(in);
     }
-    qsmmu_set_cr0(&b->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
+    qsmmu_set_cr0(&in->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
+    if (wl->kind == KIND_CHURN) {
+        qsmmu_setup_cmdq(&in->smmu, CMDQ_ADDR, CMDQ_LOG2SIZE);
+    }
 }
 
-static void bench_stop(Bench *b)
+/* The emulator's peak resident set, from /proc, in KiB */
+static long peak_rss_kib(Inst *in)
 {
-    g_free(b->dev);
-    qtest_quit(b->qts);
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            (int)qtest_pid(in->qts));
+    g_autofree char *text = NULL;
+    const char *p, *end;
+    long kib;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return -1;
+    }
+    p = strstr(text, "VmHWM:");
+    if (!p || qemu_strtol(p + strlen("VmHWM:"), &end, 10, &kib)) {
+        return -1;
+    }
+    return kib;
 }
 
-/* Program a burst over the scenario's pages, one access per page */
-static void burst_setup(Bench *b, int dir, uint32_t count)
+static void inst_stop(Inst *in)
 {
-    qpci_io_writeq(b->dev, b->bar, R_DMA_ADDR, b->dma_base);
-    wr(b, R_LEN, ACCESS_LEN);
-    wr(b, R_OP, dir == DIR_READ ? OP_BURST_READ : OP_BURST_WRITE);
-    wr(b, R_BURST_COUNT, count);
-    wr(b, R_BURST_STRIDE, PAGE);
-    wr(b, R_BURST_SPAN, b->sc->pages * PAGE);
+    qvtd_free(&in->td);
+    qtest_quit(in->qts);
 }
 
-/* Check that the last command was a burst that did all @count accesses */
-static void assert_burst_ok(Bench *b, uint32_t count)
+static void burst_setup(Inst *in, int dir, uint32_t count)
 {
-    uint32_t st = rd(b, R_STATUS);
+    qvtd_wr64(&in->td, R_DMA_ADDR, in->dma_base);
+    qvtd_wr(&in->td, R_LEN, ACCESS_LEN);
+    qvtd_wr(&in->td, R_OP, dir == DIR_READ ? OP_BURST_READ : OP_BURST_WRITE);
+    qvtd_wr(&in->td, R_BURST_COUNT, count);
+    qvtd_wr(&in->td, R_BURST_STRIDE, PAGE);
+    qvtd_wr(&in->td, R_BURST_SPAN, in->wl->pages * PAGE);
+}
+
+/* The last command was a burst that did all @count accesses */
+static void assert_burst_ok(Inst *in, uint32_t count)
+{
+    uint32_t st = qvtd_rd(&in->td, R_STATUS);
 
     g_assert_cmphex(st & STATUS_BUSY, ==, 0);
     g_assert_cmpuint(STATUS_RESULT(st), ==, RES_OK);
-    g_assert_cmpuint(rd(b, R_BURST_DONE), ==, count);
-    g_assert_cmpuint(rd(b, R_DONE_BYTES), ==, count * ACCESS_LEN);
+    g_assert_cmpuint(qvtd_rd(&in->td, R_BURST_DONE), ==, count);
+    g_assert_cmpuint(qvtd_rd(&in->td, R_DONE_BYTES), ==, count * ACCESS_LEN);
 }
 
-static void assert_no_events(Bench *b)
+static void assert_no_events(Inst *in)
 {
-    if (b->sc->mode != MODE_NO_IOMMU && b->sc->mode != MODE_SMMU_OFF) {
-        g_assert_cmphex(qsmmu_readl(&b->smmu, SMMU_EVENTQ_PROD), ==, 0);
+    if (smmu_impl(in->impl) && in->wl->kind != KIND_BYPASS_GBPA) {
+        g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_EVENTQ_PROD), ==, 0);
+        g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_GERROR) ^
+                        qsmmu_readl(&in->smmu, SMMU_GERRORN), ==, 0);
     }
 }
 
 /*
- * Prove the path before timing it: reads of page i return page i's marker
- * (the buffer holds the last access's bytes, so bursts of a few lengths
- * name a few pages), and a write burst stores into every page's expected
- * PA and nowhere else in its first 16 bytes.
+ * Prove the path before timing it.  A read burst of n accesses leaves the
+ * last page's bytes in the buffer, so bursts of a few lengths name a few
+ * pages; a write burst stores into every page's expected PA and nowhere
+ * else in its first 16 bytes.  The pages are sampled: a 65536-page set
+ * would take long to check through qtest.
  */
-static void verify_path(Bench *b)
+static void verify_path(Inst *in)
 {
-    unsigned pages = b->sc->pages;
-    uint32_t counts[] = { 1, 2, pages / 2 + 1, pages, pages + 3 };
+    unsigned pages = in->wl->pages;
+    unsigned sample[] = { 0, 1, pages / 3, pages / 2 + 1, pages - 1 };
     const uint64_t written = 0x0123456789abcdefull;
 
-    for (unsigned i = 0; i < pages; i++) {
-        qtest_writeq(b->qts, page_pa(b, i), page_marker(i));
-        qtest_writeq(b->qts, page_pa(b, i) + ACCESS_LEN, 0);
+    for (int k = 0; k < ARRAY_SIZE(sample); k++) {
+        qtest_writeq(in->qts, page_pa(in, sample[k]),
+                     page_marker(sample[k]));
+        qtest_writeq(in->qts, page_pa(in, sample[k]) + ACCESS_LEN, 0);
     }
-    for (int k = 0; k < ARRAY_SIZE(counts); k++) {
-        qpci_io_writeq(b->dev, b->bar, BUF_OFFSET, 0);
-        burst_setup(b, DIR_READ, counts[k]);
-        wr(b, R_DOORBELL, 1);
-        assert_burst_ok(b, counts[k]);
-        g_assert_cmphex(qpci_io_readq(b->dev, b->bar, BUF_OFFSET), ==,
-                        page_marker((counts[k] - 1) % pages));
+    for (int k = 0; k < ARRAY_SIZE(sample); k++) {
+        qvtd_wr64(&in->td, BUF_OFFSET, 0);
+        burst_setup(in, DIR_READ, sample[k] + 1);
+        qvtd_wr(&in->td, R_DOORBELL, 1);
+        assert_burst_ok(in, sample[k] + 1);
+        g_assert_cmphex(qvtd_rd64(&in->td, BUF_OFFSET), ==,
+                        page_marker(sample[k]));
     }
 
-    qpci_io_writeq(b->dev, b->bar, BUF_OFFSET, written);
-    burst_setup(b, DIR_WRITE, pages);
-    wr(b, R_DOORBELL, 1);
-    assert_burst_ok(b, pages);
-    for (unsigned i = 0; i < pages; i++) {
-        g_assert_cmphex(qtest_readq(b->qts, page_pa(b, i)), ==, written);
-        g_assert_cmphex(qtest_readq(b->qts, page_pa(b, i) + ACCESS_LEN), ==,
-                        0);
+    qvtd_wr64(&in->td, BUF_OFFSET, written);
+    burst_setup(in, DIR_WRITE, pages);
+    qvtd_wr(&in->td, R_DOORBELL, 1);
+    assert_burst_ok(in, pages);
+    for (int k = 0; k < ARRAY_SIZE(sample); k++) {
+        g_assert_cmphex(qtest_readq(in->qts, page_pa(in, sample[k])), ==,
+                        written);
+        g_assert_cmphex(qtest_readq(in->qts,
+                                    page_pa(in, sample[k]) + ACCESS_LEN),
+                        ==, 0);
     }
-    assert_no_events(b);
+    assert_no_events(in);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -317,29 +421,29 @@ static double median(double *v, unsigned n)
     return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Wall time of one doorbell write, in ns: the qtest round trip included */
-static double time_doorbell(Bench *b)
+/* Wall time of one MMIO write that does the work, in ns */
+static double time_doorbell(Inst *in)
 {
     int64_t t0 = g_get_monotonic_time();
 
-    wr(b, R_DOORBELL, 1);
+    qvtd_wr(&in->td, R_DOORBELL, 1);
     return (g_get_monotonic_time() - t0) * 1000.0;
 }
 
 /*
  * What a doorbell costs with no DMA behind it: the qtest round trip and
- * the register write, to be taken off every burst.
+ * the register write, to be taken off every timed write.
  */
-static double nop_overhead_ns(Bench *b)
+static void measure_nop(Inst *in)
 {
     double t[NOP_REPS];
 
-    wr(b, R_OP, OP_NOP);
+    qvtd_wr(&in->td, R_OP, OP_NOP);
     for (int i = 0; i < NOP_REPS; i++) {
-        t[i] = time_doorbell(b);
+        t[i] = time_doorbell(in);
     }
-    g_assert_cmpuint(STATUS_RESULT(rd(b, R_STATUS)), ==, RES_OK);
-    return median(t, NOP_REPS);
+    g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&in->td, R_STATUS)), ==, RES_OK);
+    in->nop_ns = median(t, NOP_REPS);
 }
 
 /* Round @n up to whole passes over @pages, within the device's limit */
@@ -350,123 +454,300 @@ static uint32_t whole_passes(double n, unsigned pages)
     return MIN(passes * pages, BURST_MAX_COUNT / pages * pages);
 }
 
-static double time_dir(Bench *b, int dir, double nop_ns, uint32_t *count_out,
-                       unsigned *reps_out)
+/*
+ * Time bursts in one direction on every emulator, alternating.  A first
+ * pass over the pages warms each IOMMU's caches and sizes the count: the
+ * same for all, long enough on the slowest.
+ */
+static void time_bursts(Inst *inst, int n, int dir, unsigned reps)
 {
-    bool perf = g_test_perf();
-    unsigned pages = b->sc->pages;
-    unsigned reps = perf ? PERF_REPS : QUICK_REPS;
-    uint32_t count = whole_passes(MAX(4096, 4 * pages), pages);
-    double t[PERF_REPS];
+    unsigned pages = inst[0].wl->pages;
+    uint32_t count = whole_passes(MAX(1024, pages), pages);
+    double slowest = 1;
 
-    /* A first pass warms the IOTLB and caches; it also sizes the count */
-    burst_setup(b, dir, count);
-    {
-        double ns = time_doorbell(b) - nop_ns;
+    for (int i = 0; i < n; i++) {
+        double ns;
 
-        assert_burst_ok(b, count);
-        if (perf) {
-            count = whole_passes(PERF_TARGET_NS / MAX(ns / count, 1.0),
-                                 pages);
-            wr(b, R_BURST_COUNT, count);
+        burst_setup(&inst[i], dir, count);
+        ns = time_doorbell(&inst[i]) - inst[i].nop_ns;
+        assert_burst_ok(&inst[i], count);
+        slowest = MAX(slowest, ns / count);
+    }
+    if (g_test_perf()) {
+        count = whole_passes(PERF_TARGET_NS / slowest, pages);
+    }
+    for (int i = 0; i < n; i++) {
+        qvtd_wr(&inst[i].td, R_BURST_COUNT, count);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            double ns = time_doorbell(&inst[i]) - inst[i].nop_ns;
+
+            assert_burst_ok(&inst[i], count);
+            inst[i].t[r] = MAX(ns, 0) / count;
+        }
+    }
+}
+
+/*
+ * One round of churn: invalidate every page, CHURN_RANGE pages at a time,
+ * each range followed by a CMD_SYNC, as Linux's strict unmap does; then
+ * touch every page once more.  Returns the time the SMMU took.
+ */
+static double churn_round(Inst *in)
+{
+    unsigned pages = in->wl->pages;
+    double ns;
+    int64_t t0;
+
+    for (unsigned p = 0; p < pages; p += CHURN_RANGE) {
+        /* TG 4K, SCALE 0, NUM 15: 16 pages; TTL 3, leaf */
+        qsmmu_cmd_write(&in->smmu,
+                        SMMU_CMD_TLBI_NH_VA | ((uint64_t)ASID << 48) |
+                        ((uint64_t)(CHURN_RANGE - 1) << 12),
+                        (IOVA_BASE + (uint64_t)p * PAGE) | (1ull << 10) |
+                        (3ull << 8) | 1);
+        qsmmu_cmd_write(&in->smmu, SMMU_CMD_SYNC, 0);
+    }
+    t0 = g_get_monotonic_time();
+    qsmmu_cmd_publish(&in->smmu);
+    ns = (g_get_monotonic_time() - t0) * 1000.0 - in->nop_ns;
+    g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_CMDQ_CONS), ==,
+                    in->smmu.cmdq_prod);
+
+    ns += time_doorbell(in) - in->nop_ns;
+    assert_burst_ok(in, pages);
+    return MAX(ns, 0);
+}
+
+static void time_churn(Inst *inst, int n, unsigned reps)
+{
+    unsigned rounds = g_test_perf() ? PERF_CHURN_ROUNDS : QUICK_CHURN_ROUNDS;
+
+    for (int i = 0; i < n; i++) {
+        burst_setup(&inst[i], DIR_READ, inst[i].wl->pages);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            double ns = 0;
+
+            for (unsigned k = 0; k < rounds; k++) {
+                ns += churn_round(&inst[i]);
+            }
+            inst[i].t[r] = ns / rounds / inst[i].wl->pages;
+        }
+    }
+}
+
+static void run_workload(const void *opaque)
+{
+    const Workload *wl = opaque;
+    unsigned idx = wl - workloads;
+    unsigned reps = g_test_perf() ? PERF_REPS : QUICK_REPS;
+    Inst inst[IMPL_COUNT];
+    int n = 0;
+
+    for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
+        if (have_impl[impl] && (kind_impls[wl->kind] & (1u << impl))) {
+            inst_start(&inst[n], impl, wl);
+            verify_path(&inst[n]);
+            measure_nop(&inst[n]);
+            n++;
         }
     }
 
-    for (unsigned r = 0; r < reps; r++) {
-        double ns = time_doorbell(b) - nop_ns;
-
-        assert_burst_ok(b, count);
-        t[r] = MAX(ns, 0) / count;
-    }
-    assert_no_events(b);
-    *count_out = count;
-    *reps_out = reps;
-    return median(t, reps);
-}
-
-static void run_scenario(const void *opaque)
-{
-    const Scenario *sc = opaque;
-    unsigned idx = sc - scenarios;
-    Bench b;
-    double nop_ns;
-
-    bench_start(&b, sc);
-    verify_path(&b);
-    nop_ns = nop_overhead_ns(&b);
     for (int dir = 0; dir < DIR_COUNT; dir++) {
-        Result *res = &results[idx][dir];
+        if (wl->kind == KIND_CHURN) {
+            if (dir != DIR_READ) {
+                break;
+            }
+            time_churn(inst, n, reps);
+        } else {
+            time_bursts(inst, n, dir, reps);
+        }
+        for (int i = 0; i < n; i++) {
+            Result *res = &results[idx][dir][inst[i].impl];
 
-        res->ns_per_access = time_dir(&b, dir, nop_ns, &res->count,
-                                      &res->reps);
-        res->done = true;
-        g_test_message("%s/%s: %.1f ns per access (%u accesses, median of "
-                       "%u, doorbell overhead %.0f ns taken off)%s",
-                       sc->name, dir_name[dir], res->ns_per_access,
-                       res->count, res->reps, nop_ns,
-                       g_test_perf() ? "" : " [smoke run, not a measurement]");
+            assert_no_events(&inst[i]);
+            res->ns = median(inst[i].t, reps);
+            res->hwm_kib = peak_rss_kib(&inst[i]);
+            res->done = true;
+            g_test_message("%s/%s on %s: %.1f ns per %s (median of %u)%s",
+                           wl->name, dir_name[dir], impl_name[inst[i].impl],
+                           res->ns,
+                           wl->kind == KIND_CHURN ? "page" : "access", reps,
+                           g_test_perf() ? "" :
+                           " [smoke run, not a measurement]");
+        }
     }
-    bench_stop(&b);
+    for (int i = 0; i < n; i++) {
+        inst_stop(&inst[i]);
+    }
 }
 
-static void print_table(void)
+/* r[a] / r[b], or -1 where either is missing */
+static double ratio(const Result *r, Impl a, Impl b)
 {
-    const Result *base = results[0];
+    return r[a].done && r[b].done && r[b].ns > 0 ? r[a].ns / r[b].ns : -1;
+}
 
-    printf("\n%-24s %-5s %12s %8s %9s  %s\n", "scenario", "dir",
-           "ns/access", "x none", "accesses", "what");
-    for (int i = 0; i < ARRAY_SIZE(scenarios); i++) {
+static void put_ns(GString *s, const Result *r)
+{
+    if (r->done) {
+        g_string_append_printf(s, " %.1f |", r->ns);
+    } else {
+        g_string_append(s, " – |");
+    }
+}
+
+static void put_ratio(GString *s, double x)
+{
+    if (x < 0) {
+        g_string_append(s, " – |");
+    } else {
+        g_string_append_printf(s, " %.2f |", x);
+    }
+}
+
+/*
+ * The targets, where they apply: bypass within 5% of no IOMMU; warm hits
+ * (every working set our IOTLB holds) within 1.25x of the floor; at least
+ * 2x upstream above 256 pages; never slower than upstream.
+ */
+static void check_targets(GString *md, const Workload *wl, int dir,
+                          const Result *r)
+{
+    double vs_none = ratio(r, IMPL_OURS, IMPL_NONE);
+    double vs_floor = ratio(r, IMPL_OURS, IMPL_FLOOR);
+    double speedup = ratio(r, IMPL_UPSTREAM, IMPL_OURS);
+    const char *name = dir_name[dir];
+
+    if (wl->kind <= KIND_BYPASS_STE && vs_none >= 0) {
+        g_string_append_printf(md, "- %s/%s: ours/none %.2f, target <= 1.05:"
+                               " %s\n", wl->name, name, vs_none,
+                               vs_none <= 1.05 ? "met" : "MISSED");
+    }
+    if (wl->kind >= KIND_S1 && wl->kind != KIND_CHURN && wl->pages <= 4096 &&
+        vs_floor >= 0) {
+        g_string_append_printf(md, "- %s/%s: ours/floor %.2f, target <= "
+                               "1.25: %s\n", wl->name, name, vs_floor,
+                               vs_floor <= 1.25 ? "met" : "MISSED");
+    }
+    if (speedup >= 0) {
+        double want = wl->pages > 256 && wl->kind != KIND_CHURN ? 2 : 1;
+
+        g_string_append_printf(md, "- %s/%s: upstream/ours %.2f, target >= "
+                               "%.0f: %s\n", wl->name, name, speedup, want,
+                               speedup >= want ? "met" : "MISSED");
+    }
+}
+
+static void report(void)
+{
+    const char *dir_out = g_getenv("VIOMMU_BENCH_DIR");
+    g_autoptr(GString) md = g_string_new(NULL);
+    g_autoptr(GString) targets = g_string_new(NULL);
+    g_autoptr(GString) tsv = g_string_new("workload\tdir\timpl\tns\t"
+                                          "peak_rss_kib\n");
+
+    g_string_append(md, "| workload | dir | none ns | floor ns | upstream ns"
+                    " | ours ns | ours/none | ours/floor | upstream/ours"
+                    " | peak RSS MiB none/upstream/ours |\n"
+                    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int w = 0; w < ARRAY_SIZE(workloads); w++) {
         for (int dir = 0; dir < DIR_COUNT; dir++) {
-            const Result *r = &results[i][dir];
-            g_autofree char *ratio = NULL;
+            const Result *r = results[w][dir];
 
-            if (!r->done) {
+            if (!r[IMPL_OURS].done) {
                 continue;
             }
-            ratio = base[dir].done && base[dir].ns_per_access > 0 ?
-                g_strdup_printf("%.2f",
-                                r->ns_per_access / base[dir].ns_per_access) :
-                g_strdup("n/a");
-            printf("%-24s %-5s %12.1f %8s %9u  %s\n", scenarios[i].name,
-                   dir_name[dir], r->ns_per_access, ratio, r->count,
-                   scenarios[i].what);
+            g_string_append_printf(md, "| %s | %s |", workloads[w].name,
+                                   dir_name[dir]);
+            for (Impl i = 0; i < IMPL_COUNT; i++) {
+                put_ns(md, &r[i]);
+                if (r[i].done) {
+                    g_string_append_printf(tsv, "%s\t%s\t%s\t%.2f\t%ld\n",
+                                           workloads[w].name, dir_name[dir],
+                                           impl_name[i], r[i].ns,
+                                           r[i].hwm_kib);
+                }
+            }
+            put_ratio(md, ratio(r, IMPL_OURS, IMPL_NONE));
+            put_ratio(md, ratio(r, IMPL_OURS, IMPL_FLOOR));
+            put_ratio(md, ratio(r, IMPL_UPSTREAM, IMPL_OURS));
+            g_string_append(md, " ");
+            for (Impl i = IMPL_NONE; i < IMPL_COUNT; i++) {
+                if (i == IMPL_FLOOR) {
+                    continue;
+                }
+                g_string_append_printf(md, "%s%s", i ? "/" : "",
+                                       r[i].done ? "" : "–");
+                if (r[i].done) {
+                    g_string_append_printf(md, "%ld", r[i].hwm_kib / 1024);
+                }
+            }
+            g_string_append(md, " |\n");
+            check_targets(targets, &workloads[w], dir, r);
         }
     }
-    printf("\n");
-    for (int i = 0; i < ARRAY_SIZE(scenarios); i++) {
-        for (int dir = 0; dir < DIR_COUNT; dir++) {
-            const Result *r = &results[i][dir];
+    g_string_append_printf(md, "\nns: median time per DMA access (per page "
+                           "for tlbi-churn), %u repetitions alternating "
+                           "between the emulators.\n\nTargets:\n%s",
+                           PERF_REPS, targets->str);
+    printf("\n%s\n", md->str);
 
-            if (r->done) {
-                printf("bench: %s/%s ns_per_access=%.1f\n",
-                       scenarios[i].name, dir_name[dir], r->ns_per_access);
-            }
-        }
+    if (dir_out) {
+        g_autofree char *md_path = g_build_filename(dir_out, "qtest.md",
+                                                    NULL);
+        g_autofree char *tsv_path = g_build_filename(dir_out, "qtest.tsv",
+                                                     NULL);
+
+        g_assert(g_file_set_contents(md_path, md->str, -1, NULL));
+        g_assert(g_file_set_contents(tsv_path, tsv->str, -1, NULL));
+    }
+}
+
+/* VIOMMU_BENCH_IMPLS=ours,floor runs only those, to profile one */
+static void select_impls(const char *list)
+{
+    g_auto(GStrv) names = list ? g_strsplit(list, ",", -1) : NULL;
+
+    if (!names) {
+        return;
+    }
+    for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
+        have_impl[impl] &= g_strv_contains((const char * const *)names,
+                                           impl_name[impl]);
     }
 }
 
 int main(int argc, char **argv)
 {
-    bool has_smmu;
     int ret;
 
     g_test_init(&argc, &argv, NULL);
     /* Built for aarch64 only, but a configuration may still lack these */
     if (qtest_has_machine("virt") && qtest_has_device("viommu-testdev")) {
-        has_smmu = qtest_has_device("arm-smmuv3");
-        for (int i = 0; i < ARRAY_SIZE(scenarios); i++) {
+        have_impl[IMPL_NONE] = true;
+        have_impl[IMPL_FLOOR] = qtest_has_device("x-viommu-identity");
+        have_impl[IMPL_OURS] = qtest_has_device("arm-smmuv3");
+        have_impl[IMPL_UPSTREAM] = g_getenv("QTEST_QEMU_BINARY_REF") &&
+            qtest_has_machine_with_env("QTEST_QEMU_BINARY_REF", "virt");
+        if (!have_impl[IMPL_UPSTREAM]) {
+            g_test_message("QTEST_QEMU_BINARY_REF unset: upstream's SMMUv3 "
+                           "is not measured");
+        }
+        select_impls(g_getenv("VIOMMU_BENCH_IMPLS"));
+        for (int i = 0; i < ARRAY_SIZE(workloads); i++) {
             g_autofree char *path = NULL;
 
-            if (scenarios[i].mode != MODE_NO_IOMMU && !has_smmu) {
-                continue;
-            }
-            path = g_strdup_printf("/viommu-bench/%s", scenarios[i].name);
-            qtest_add_data_func(path, &scenarios[i], run_scenario);
+            path = g_strdup_printf("/viommu-bench/%s", workloads[i].name);
+            qtest_add_data_func(path, &workloads[i], run_workload);
         }
     }
     ret = g_test_run();
     if (g_test_perf()) {
-        print_table();
+        report();
     }
     return ret;
 }

@@ -16,6 +16,7 @@
 #define STE_CONFIG_BYPASS   0x4     /* no stage translates */
 #define STE_CONFIG_S1       0x5     /* stage 1 only */
 #define STE_CONFIG_S2       0x6     /* stage 2 only */
+#define STE_CONFIG_NESTED   0x7     /* stage 1, then stage 2 */
 #define STE0_CTXPTR_MASK    0x000fffffffffffc0ull   /* [51:6] */
 /* STE, second doubleword: SHCFG (0b01: use the incoming shareability) */
 #define STE1_SHCFG_INCOMING (1ull << 44)
@@ -213,23 +214,36 @@ static uint64_t ps_encoding(unsigned bits)
     g_assert_not_reached();
 }
 
+/*
+ * STE word 2 for a stage-2 walk from level 0 over @ipa_bits.  Output size
+ * as large as the input, so that any IPA the table maps can be a PA too.
+ */
+static uint64_t ste2_s2_l0_4k(unsigned ipa_bits, uint16_t vmid)
+{
+    return ((uint64_t)vmid << STE2_S2VMID_SHIFT) |
+           ((uint64_t)(64 - ipa_bits) << STE2_S2T0SZ_SHIFT) |
+           STE2_S2SL0_L0_4K | STE2_S2IR0_WBWA | STE2_S2OR0_WBWA |
+           STE2_S2SH0_INNER | STE2_S2TG_4K |
+           (ps_encoding(ipa_bits) << STE2_S2PS_SHIFT) | STE2_S2AA64 |
+           STE2_S2R;
+}
+
 void qsmmu_ste_s2(QSMMUv3 *s, uint32_t sid, uint64_t vttb,
                   unsigned ipa_bits, uint16_t vmid)
 {
-    /*
-     * Output size as large as the input, so that any IPA the table maps
-     * can be a PA too; a walk from level 0 covers 40 to 48 bits.
-     */
-    uint64_t dw2 = ((uint64_t)vmid << STE2_S2VMID_SHIFT) |
-                   ((uint64_t)(64 - ipa_bits) << STE2_S2T0SZ_SHIFT) |
-                   STE2_S2SL0_L0_4K | STE2_S2IR0_WBWA | STE2_S2OR0_WBWA |
-                   STE2_S2SH0_INNER | STE2_S2TG_4K |
-                   (ps_encoding(ipa_bits) << STE2_S2PS_SHIFT) | STE2_S2AA64 |
-                   STE2_S2R;
-
     g_assert_cmphex(vttb & ~STE3_S2TTB_MASK, ==, 0);
     write_ste(s, sid, STE0_V | (STE_CONFIG_S2 << STE0_CONFIG_SHIFT),
-              STE1_SHCFG_INCOMING, dw2, vttb);
+              STE1_SHCFG_INCOMING, ste2_s2_l0_4k(ipa_bits, vmid), vttb);
+}
+
+void qsmmu_ste_nested(QSMMUv3 *s, uint32_t sid, uint64_t cd_ipa,
+                      uint64_t vttb, unsigned ipa_bits, uint16_t vmid)
+{
+    g_assert_cmphex(cd_ipa & ~STE0_CTXPTR_MASK, ==, 0);
+    g_assert_cmphex(vttb & ~STE3_S2TTB_MASK, ==, 0);
+    write_ste(s, sid, STE0_V | (STE_CONFIG_NESTED << STE0_CONFIG_SHIFT) |
+              cd_ipa, STE1_SHCFG_INCOMING, ste2_s2_l0_4k(ipa_bits, vmid),
+              vttb);
 }
 
 void qsmmu_cd_s1_4k(QTestState *qts, uint64_t cd, uint64_t ttb0,
@@ -269,6 +283,24 @@ void qsmmu_pt_init(QSMMUPageTable *pt, QTestState *qts, bool stage2,
     pt->root = pt_new_table(pt);
 }
 
+/*
+ * A leaf: AF set, since a fault on first use would stop the DMA; at stage
+ * 1 AP[1] set, as device requests are unprivileged unless they say so
+ */
+static uint64_t pt_leaf(bool stage2, uint64_t pa, bool writable)
+{
+    uint64_t desc = pa | PTE_AF | PTE_SH_INNER | PTE_TABLE_OR_PAGE |
+                    PTE_VALID;
+
+    if (stage2) {
+        desc |= PTE_S2_MEMATTR_WB | PTE_S2AP_READ |
+                (writable ? PTE_S2AP_WRITE : 0);
+    } else {
+        desc |= PTE_AP_UNPRIV | (writable ? 0 : PTE_AP_RDONLY);
+    }
+    return desc;
+}
+
 /* Index of @iova in a table of @level (0 .. 3) */
 static unsigned pt_index(uint64_t iova, int level)
 {
@@ -302,21 +334,66 @@ void qsmmu_pt_map(QSMMUPageTable *pt, uint64_t iova, uint64_t pa,
         }
     }
 
-    /* AF set, since a fault on first use would stop the DMA */
-    desc = pa | PTE_AF | PTE_SH_INNER | PTE_TABLE_OR_PAGE | PTE_VALID;
-    if (pt->stage2) {
-        desc |= PTE_S2_MEMATTR_WB | PTE_S2AP_READ;
-        if (writable) {
-            desc |= PTE_S2AP_WRITE;
-        }
+    qtest_writeq(pt->qts, table + pt_index(iova, 3) * 8,
+                 pt_leaf(pt->stage2, pa, writable));
+}
+
+void qsmmu_pt_map_1g(QSMMUPageTable *pt, uint64_t iova, uint64_t pa)
+{
+    uint64_t slot = pt->root + pt_index(iova, 0) * 8;
+    uint64_t desc = qtest_readq(pt->qts, slot);
+    uint64_t l1;
+
+    g_assert_cmphex((iova | pa) & ((1ull << 30) - 1), ==, 0);
+    g_assert_cmphex(iova >> IA_BITS, ==, 0);
+    if (desc & PTE_VALID) {
+        g_assert(desc & PTE_TABLE_OR_PAGE);
+        l1 = desc & PTE_ADDR_MASK;
     } else {
-        /* AP[1]: device requests are unprivileged unless they say so */
-        desc |= PTE_AP_UNPRIV;
-        if (!writable) {
-            desc |= PTE_AP_RDONLY;
-        }
+        l1 = pt_new_table(pt);
+        qtest_writeq(pt->qts, slot, l1 | PTE_TABLE_OR_PAGE | PTE_VALID);
     }
-    qtest_writeq(pt->qts, table + pt_index(iova, 3) * 8, desc);
+    /* A block: the leaf's attributes without the table/page bit */
+    qtest_writeq(pt->qts, l1 + pt_index(iova, 1) * 8,
+                 pt_leaf(pt->stage2, pa, true) & ~PTE_TABLE_OR_PAGE);
+}
+
+uint64_t qsmmu_pt_build_linear(QTestState *qts, bool stage2, uint64_t pool,
+                               uint64_t iova, unsigned npages,
+                               uint64_t (*pa_of)(unsigned i, void *opaque),
+                               void *opaque, uint64_t table_offset)
+{
+    unsigned nl3 = DIV_ROUND_UP(npages, QSMMU_PT_ENTRIES);
+    uint64_t l0 = pool, l1 = pool + 0x1000, l2 = pool + 0x2000;
+    uint64_t l3 = pool + 0x3000;
+    g_autofree uint64_t *table = g_new(uint64_t, QSMMU_PT_ENTRIES);
+
+    g_assert_cmphex(iova & 0x1fffff, ==, 0);
+    g_assert_cmphex(iova >> 30, ==,
+                    (iova + (uint64_t)npages * QSMMU_PAGE_SIZE - 1) >> 30);
+    qtest_memset(qts, pool, 0, 0x3000);
+    qtest_writeq(qts, l0 + pt_index(iova, 0) * 8,
+                 (l1 + table_offset) | PTE_TABLE_OR_PAGE | PTE_VALID);
+    qtest_writeq(qts, l1 + pt_index(iova, 1) * 8,
+                 (l2 + table_offset) | PTE_TABLE_OR_PAGE | PTE_VALID);
+    for (unsigned t = 0; t < nl3; t++) {
+        uint64_t va = iova + (uint64_t)t * QSMMU_PT_ENTRIES * QSMMU_PAGE_SIZE;
+
+        memset(table, 0, QSMMU_PT_ENTRIES * 8);
+        for (unsigned j = 0; j < QSMMU_PT_ENTRIES; j++) {
+            unsigned i = t * QSMMU_PT_ENTRIES + j;
+
+            if (i < npages) {
+                table[j] = cpu_to_le64(pt_leaf(stage2, pa_of(i, opaque),
+                                               true));
+            }
+        }
+        qtest_memwrite(qts, l3 + t * 0x1000, table, QSMMU_PAGE_SIZE);
+        qtest_writeq(qts, l2 + pt_index(va, 2) * 8,
+                     (l3 + t * 0x1000 + table_offset) | PTE_TABLE_OR_PAGE |
+                     PTE_VALID);
+    }
+    return l0 + table_offset;
 }
 
 unsigned qsmmu_pt_tables_used(const QSMMUPageTable *pt)

@@ -165,6 +165,13 @@ void qsmmu_ste_s2(QSMMUv3 *s, uint32_t sid, uint64_t vttb,
                   unsigned ipa_bits, uint16_t vmid);
 
 /*
+ * STE for @sid: nested, stage 1 through the single CD at IPA @cd_ipa, then
+ * stage 2 as qsmmu_ste_s2() describes it.
+ */
+void qsmmu_ste_nested(QSMMUv3 *s, uint32_t sid, uint64_t cd_ipa,
+                      uint64_t vttb, unsigned ipa_bits, uint16_t vmid);
+
+/*
  * A valid AArch64 CD at @cd: TTB0 = @ttb0 with a 48-bit input range and a
  * 4 KiB granule, TTB1 disabled, faults recorded, @asid.
  */
@@ -196,6 +203,22 @@ void qsmmu_pt_init(QSMMUPageTable *pt, QTestState *qts, bool stage2,
  */
 void qsmmu_pt_map(QSMMUPageTable *pt, uint64_t iova, uint64_t pa,
                   bool writable);
+
+/* Map the 1 GiB block at @iova to @pa, writable */
+void qsmmu_pt_map_1g(QSMMUPageTable *pt, uint64_t iova, uint64_t pa);
+
+/*
+ * The same kind of table, built in bulk: @npages 4 KiB pages from @iova,
+ * page i mapped to @pa_of(i, @opaque), writable.  @iova is 2 MiB aligned
+ * and the pages stay within one 1 GiB block.  The tables take consecutive
+ * pages from @pool.  Table addresses in descriptors, and the result, are
+ * the tables' PAs plus @table_offset (an IPA offset, when stage 2 maps
+ * the tables).
+ */
+uint64_t qsmmu_pt_build_linear(QTestState *qts, bool stage2, uint64_t pool,
+                               uint64_t iova, unsigned npages,
+                               uint64_t (*pa_of)(unsigned i, void *opaque),
+                               void *opaque, uint64_t table_offset);
 
 /* Table pages taken from the pool so far */
 unsigned qsmmu_pt_tables_used(const QSMMUPageTable *pt);
