@@ -122,8 +122,13 @@ static bool tt_read(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
         !smmuv3_translate_ipa(s, cfg, addr, SMMU_CLASS_TT, &pa, fault)) {
         return false;
     }
-    r = dma_memory_read(&address_space_memory, pa, desc, sizeof(*desc),
-                        MEMTXATTRS_UNSPECIFIED);
+    /*
+     * A load rather than dma_memory_read(): the same access, without the
+     * barrier and the generic copy loop, which a walk of cold entries
+     * would pay at every level.
+     */
+    *desc = address_space_ldq_le(&address_space_memory, pa,
+                                 MEMTXATTRS_UNSPECIFIED, &r);
     if (r != MEMTX_OK) {
         qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: stage %d table walk read at "
                       "0x%" PRIx64 " failed\n", stage2 ? 2 : 1, pa);
@@ -136,7 +141,6 @@ static bool tt_read(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
         };
         return false;
     }
-    *desc = le64_to_cpu(*desc);
     return true;
 }
 
