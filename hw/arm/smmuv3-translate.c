@@ -143,10 +143,8 @@ bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
         if (!smmuv3_walk_s2(s, cfg, ipa, class, &w, fault)) {
             return false;
         }
-        viommu_iotlb_insert(&s->iotlb, ctx, ipa, w.size_shift, w.out, w.perm,
-                            0);
-        e = viommu_iotlb_lookup(&s->iotlb, ctx, ipa,
-                                VIOMMU_IOTLB_SIZE(w.size_shift));
+        e = viommu_iotlb_insert(&s->iotlb, ctx, ipa, w.size_shift, w.out,
+                                w.perm, 0);
     }
     if (!(e->perm & SMMUV3_PERM_PRIV_R)) {
         *fault = (SMMUv3Fault) {
@@ -215,10 +213,9 @@ static bool translate_slow(SMMUv3State *s, SMMUv3StreamConfig *cfg,
         perm &= w2.perm;
     }
 
-    viommu_iotlb_insert(&s->iotlb, cfg->tlb_ctx, addr, shift, out, perm, 0);
+    *hit = viommu_iotlb_insert(&s->iotlb, cfg->tlb_ctx, addr, shift, out,
+                               perm, 0);
     s->global_cached |= w1.global;
-    *hit = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, addr,
-                               VIOMMU_IOTLB_SIZE(shift));
     return true;
 }
 

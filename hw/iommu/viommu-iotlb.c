@@ -73,6 +73,7 @@ void viommu_iotlb_flush(ViommuIotlb *tlb)
     tlb->used = 0;
     tlb->free_head = 0;
     tlb->clock_hand = 0;
+    tlb->last_context = NULL;
     g_hash_table_remove_all(tlb->contexts);
 }
 
@@ -113,9 +114,29 @@ ViommuIotlbEntry *viommu_iotlb_lookup(ViommuIotlb *tlb, uint64_t context,
     return NULL;
 }
 
+/*
+ * The record of context @tag, or NULL.  Misses and evictions come in runs
+ * within one context, so the last record found answers most of them
+ * without hashing.
+ */
 static ViommuIotlbContext *iotlb_context(ViommuIotlb *tlb, uint64_t tag)
 {
-    return g_hash_table_lookup(tlb->contexts, &tag);
+    ViommuIotlbContext *ctx = tlb->last_context;
+
+    if (!ctx || ctx->tag != tag) {
+        ctx = g_hash_table_lookup(tlb->contexts, &tag);
+        tlb->last_context = ctx;
+    }
+    return ctx;
+}
+
+/* Forget a context record; it is freed */
+static void iotlb_drop_context(ViommuIotlb *tlb, ViommuIotlbContext *ctx)
+{
+    if (tlb->last_context == ctx) {
+        tlb->last_context = NULL;
+    }
+    g_hash_table_remove(tlb->contexts, &ctx->tag);
 }
 
 /* Take slot @i off its hash chain and its context's list, and free it */
@@ -154,7 +175,7 @@ static void iotlb_remove_and_tidy(ViommuIotlb *tlb, uint32_t i)
 
     iotlb_remove(tlb, i, ctx);
     if (!ctx->count) {
-        g_hash_table_remove(tlb->contexts, &ctx->tag);
+        iotlb_drop_context(tlb, ctx);
     }
 }
 
@@ -176,9 +197,10 @@ static uint32_t iotlb_evict(ViommuIotlb *tlb)
     }
 }
 
-void viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context, uint64_t iova,
-                         unsigned size_shift, uint64_t out, uint16_t perm,
-                         uint16_t flags)
+ViommuIotlbEntry *viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context,
+                                      uint64_t iova, unsigned size_shift,
+                                      uint64_t out, uint16_t perm,
+                                      uint16_t flags)
 {
     uint64_t block = iova & ~((1ull << size_shift) - 1);
     ViommuIotlbContext *ctx;
@@ -195,7 +217,7 @@ void viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context, uint64_t iova,
         e->perm = perm;
         e->flags = flags;
         e->referenced = true;
-        return;
+        return e;
     }
 
     if (tlb->free_head == NONE) {
@@ -212,6 +234,7 @@ void viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context, uint64_t iova,
         ctx->tag = context;
         ctx->head = NONE;
         g_hash_table_insert(tlb->contexts, &ctx->tag, ctx);
+        tlb->last_context = ctx;
     }
 
     *e = (ViommuIotlbEntry) {
@@ -235,6 +258,7 @@ void viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context, uint64_t iova,
     bucket = &tlb->buckets[iotlb_hash(tlb, context, block, size_shift)];
     e->hash_next = *bucket;
     *bucket = i;
+    return e;
 }
 
 /* Remove every entry of @ctx that @keep does not keep, by walking its list */
@@ -325,6 +349,9 @@ static uint32_t iotlb_for_contexts(ViommuIotlb *tlb, uint64_t mask,
                                                    flags_mask, flags_match);
         }
         if (!ctx->count) {
+            if (tlb->last_context == ctx) {
+                tlb->last_context = NULL;
+            }
             g_hash_table_iter_remove(&iter);
         }
     }
@@ -340,7 +367,7 @@ uint32_t viommu_iotlb_invalidate_context(ViommuIotlb *tlb, uint64_t context)
         return 0;
     }
     removed = iotlb_prune_context(tlb, ctx, 0, UINT64_MAX, 0, 0);
-    g_hash_table_remove(tlb->contexts, &context);
+    iotlb_drop_context(tlb, ctx);
     tlb->stats.invalidated += removed;
     return removed;
 }

@@ -58,6 +58,7 @@ typedef struct ViommuIotlb {
     uint32_t clock_hand;
     /* context tag -> ViommuIotlbContext, for invalidation only */
     GHashTable *contexts;
+    struct ViommuIotlbContext *last_context;
     ViommuIotlbStats stats;
 } ViommuIotlb;
 
@@ -78,11 +79,12 @@ ViommuIotlbEntry *viommu_iotlb_lookup(ViommuIotlb *tlb, uint64_t context,
 /*
  * Cache a block of 2^@size_shift bytes (12 <= @size_shift <= 63) at
  * @iova (its low bits are ignored).  An entry already cached for the
- * same block is replaced.
+ * same block is replaced.  Returns the entry, valid as a lookup's is.
  */
-void viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context, uint64_t iova,
-                         unsigned size_shift, uint64_t out, uint16_t perm,
-                         uint16_t flags);
+ViommuIotlbEntry *viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context,
+                                      uint64_t iova, unsigned size_shift,
+                                      uint64_t out, uint16_t perm,
+                                      uint16_t flags);
 
 /* Remove every entry; the statistics stay */
 void viommu_iotlb_flush(ViommuIotlb *tlb);
