@@ -25,14 +25,22 @@ typedef struct ViommuIotlbContext {
     uint64_t size_mask;     /* block sizes ever cached in this context */
 } ViommuIotlbContext;
 
+/*
+ * Neighbouring blocks of one context land in neighbouring buckets, so
+ * that a DMA stream over consecutive pages shares cache lines of the
+ * bucket array instead of missing once per page.  The bits above the
+ * bucket index are folded in, so that blocks a power-of-two stride apart
+ * do not all meet in one chain; the context and the block size pick
+ * where a context's run of buckets starts.
+ */
 static inline uint32_t iotlb_hash(const ViommuIotlb *tlb, uint64_t context,
                                   uint64_t iova, unsigned shift)
 {
-    uint64_t h = (iova >> shift) * 0x9e3779b97f4a7c15ull;
+    uint64_t n = iova >> shift;
+    uint64_t base = (context + shift) * 0x9e3779b97f4a7c15ull;
 
-    h ^= (context + shift) * 0xc2b2ae3d27d4eb4full;
-    h ^= h >> 29;
-    return (uint32_t)h & tlb->bucket_mask;
+    n ^= (n >> tlb->bucket_bits) ^ (n >> (2 * tlb->bucket_bits));
+    return (uint32_t)(n + (base >> 32)) & tlb->bucket_mask;
 }
 
 void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity)
@@ -47,6 +55,7 @@ void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity)
     tlb->slots = g_new0(ViommuIotlbEntry, capacity);
     tlb->buckets = g_new(uint32_t, nbuckets);
     tlb->bucket_mask = nbuckets - 1;
+    tlb->bucket_bits = ctz32(nbuckets);
     tlb->contexts = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                           NULL, g_free);
     viommu_iotlb_flush(tlb);

@@ -54,6 +54,7 @@ typedef struct ViommuIotlb {
     uint32_t used;
     uint32_t *buckets;
     uint32_t bucket_mask;
+    unsigned bucket_bits;   /* log2 of the number of buckets */
     uint32_t free_head;     /* free slots, chained through hash_next */
     uint32_t clock_hand;
     /* context tag -> ViommuIotlbContext, for invalidation only */
