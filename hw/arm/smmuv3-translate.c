@@ -125,13 +125,13 @@ void smmuv3_report_fault(SMMUv3State *s, uint32_t sid, SMMUv3Fault *fault,
 }
 
 /*
- * Stage 2 for an IPA that a stage 1 walk or a CD fetch reads, cached as a
- * stage-2-only translation of the stream's VMID.  Such reads need stage 2
- * read permission.
+ * The stage 2 translation of @ipa for @cfg's VMID: from the IOTLB, where
+ * it is cached as a stage-2-only translation, or from a walk that puts
+ * it there.  The entry is valid until the IOTLB next changes.
  */
-bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                          uint64_t ipa, uint8_t class, uint64_t *pa,
-                          SMMUv3Fault *fault)
+static ViommuIotlbEntry *s2_entry(SMMUv3State *s,
+                                  const SMMUv3StreamConfig *cfg, uint64_t ipa,
+                                  uint8_t class, SMMUv3Fault *fault)
 {
     uint64_t ctx = smmuv3_ctx_tag(SMMUV3_REGIME_S2, cfg->vmid, 0);
     ViommuIotlbEntry *e = viommu_iotlb_lookup(&s->iotlb, ctx, ipa,
@@ -139,12 +139,28 @@ bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
                                                   &cfg->s2tt));
     SMMUv3Walk w;
 
+    if (e) {
+        return e;
+    }
+    if (!smmuv3_walk_s2(s, cfg, ipa, class, &w, fault)) {
+        return NULL;
+    }
+    return viommu_iotlb_insert(&s->iotlb, ctx, ipa, w.size_shift, w.out,
+                               w.perm, 0);
+}
+
+/*
+ * Stage 2 for an IPA that a stage 1 walk or a CD fetch reads.  Such
+ * reads need stage 2 read permission.
+ */
+bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
+                          uint64_t ipa, uint8_t class, uint64_t *pa,
+                          SMMUv3Fault *fault)
+{
+    ViommuIotlbEntry *e = s2_entry(s, cfg, ipa, class, fault);
+
     if (!e) {
-        if (!smmuv3_walk_s2(s, cfg, ipa, class, &w, fault)) {
-            return false;
-        }
-        e = viommu_iotlb_insert(&s->iotlb, ctx, ipa, w.size_shift, w.out,
-                                w.perm, 0);
+        return false;
     }
     if (!(e->perm & SMMUV3_PERM_PRIV_R)) {
         *fault = (SMMUv3Fault) {
@@ -194,10 +210,21 @@ static bool translate_slow(SMMUv3State *s, SMMUv3StreamConfig *cfg,
     out = ipa;
     shift = w1.size_shift;
     perm = w1.perm;
-    if (cfg->s2) {
-        if (!smmuv3_walk_s2(s, cfg, ipa, SMMU_CLASS_IN, &w2, fault)) {
+    if (cfg->s2 && cfg->s1) {
+        /* Nested: the output's stage 2 is cached like the tables' */
+        ViommuIotlbEntry *e2 = s2_entry(s, cfg, ipa, SMMU_CLASS_IN, fault);
+
+        if (!e2) {
             return false;
         }
+        w2 = (SMMUv3Walk) {
+            .out = e2->out, .size_shift = e2->size_shift, .perm = e2->perm,
+        };
+    } else if (cfg->s2 &&
+               !smmuv3_walk_s2(s, cfg, ipa, SMMU_CLASS_IN, &w2, fault)) {
+        return false;
+    }
+    if (cfg->s2) {
         if (check && !(w2.perm & check)) {
             *fault = (SMMUv3Fault) {
                 .type = SMMU_EVT_F_PERMISSION,
