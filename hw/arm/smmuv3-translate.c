@@ -364,9 +364,10 @@ static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
     uint16_t need;
     uint64_t mask;
 
-    if (unlikely(!smmuv3_enabled(s) || !sdev->cfg_valid ||
+    /* Without the BQL (an iothread), even the state is not ours to read */
+    if (unlikely(!bql_locked() || !smmuv3_enabled(s) || !sdev->cfg_valid ||
                  cfg->kind != SMMUV3_STREAM_TRANSLATE ||
-                 flag == IOMMU_NONE || !bql_locked())) {
+                 flag == IOMMU_NONE)) {
         return smmuv3_translate_slow(sdev, addr, flag, idx);
     }
     need = access_need(cfg, flag, idx, &priv, &inst);
