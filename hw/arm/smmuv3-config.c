@@ -219,6 +219,7 @@ static const char *decode_s2(SMMUv3State *s, const uint64_t ste[8],
     if (!smmuv3_tt_params_valid(tt, true, STE_S2SL0(ste))) {
         return "STE.S2T0SZ, S2SL0 and S2TG do not describe a walk";
     }
+    cfg->s2_tlb_sizes = smmuv3_tt_block_sizes(tt);
     cfg->vmid = STE_S2VMID(ste);
     cfg->s2_record = STE_S2R(ste);
     cfg->s2affd = STE_S2AFFD(ste);
@@ -327,7 +328,7 @@ bool smmuv3_stream_config(SMMUv3State *s, SMMUv3Device *sdev,
                          smmuv3_tt_block_sizes(&cfg->tt[1]);
     }
     if (cfg->s2) {
-        cfg->tlb_sizes |= smmuv3_tt_block_sizes(&cfg->s2tt);
+        cfg->tlb_sizes |= cfg->s2_tlb_sizes;
     }
 
     switch (cfg->regime) {

@@ -113,6 +113,7 @@ typedef struct SMMUv3StreamConfig {
     /* For the IOTLB */
     uint64_t tlb_ctx;
     uint64_t tlb_sizes;     /* block sizes the walks can produce */
+    uint64_t s2_tlb_sizes;  /* those a stage 2 walk alone can */
 } SMMUv3StreamConfig;
 
 /* A fault, as an event record will describe it */

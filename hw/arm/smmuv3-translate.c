@@ -135,8 +135,7 @@ static ViommuIotlbEntry *s2_entry(SMMUv3State *s,
 {
     uint64_t ctx = smmuv3_ctx_tag(SMMUV3_REGIME_S2, cfg->vmid, 0);
     ViommuIotlbEntry *e = viommu_iotlb_lookup(&s->iotlb, ctx, ipa,
-                                              smmuv3_tt_block_sizes(
-                                                  &cfg->s2tt));
+                                              cfg->s2_tlb_sizes);
     SMMUv3Walk w;
 
     if (e) {
@@ -180,7 +179,7 @@ bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
  * Walk both stages for @addr, checking an access as it goes unless
  * @check is 0, and cache the translation when both stages give one.
  */
-static bool translate_slow(SMMUv3State *s, SMMUv3StreamConfig *cfg,
+static bool walk_and_cache(SMMUv3State *s, SMMUv3StreamConfig *cfg,
                            uint64_t addr, uint16_t check,
                            ViommuIotlbEntry **hit, SMMUv3Fault *fault)
 {
@@ -248,9 +247,8 @@ static bool translate_slow(SMMUv3State *s, SMMUv3StreamConfig *cfg,
 
 /* What a transaction needs of an entry's permissions, and its kind */
 static inline QEMU_ALWAYS_INLINE uint16_t
-access_need(const SMMUv3StreamConfig *cfg,
-                            IOMMUAccessFlags flag, int idx, bool *priv,
-                            bool *inst)
+access_need(const SMMUv3StreamConfig *cfg, IOMMUAccessFlags flag, int idx,
+            bool *priv, bool *inst)
 {
     uint16_t need = 0;
 
@@ -265,28 +263,78 @@ access_need(const SMMUv3StreamConfig *cfg,
 }
 
 /*
- * Everything but a permitted IOTLB hit: SMMU disabled, a stream whose
- * configuration is not cached yet or that does not translate, a miss, a
- * fault, a lookup without an access.  Kept out of line so that a hit
- * sets up none of it.
+ * The answer for @addr from an IOTLB entry, built as the caller's return
+ * value itself: a copy through a local stalls on store forwarding, which
+ * cost a hit a third of its time.
+ */
+static inline QEMU_ALWAYS_INLINE IOMMUTLBEntry
+translation_of(const SMMUv3StreamConfig *cfg, const ViommuIotlbEntry *e,
+               hwaddr addr, bool priv, bool inst)
+{
+    uint64_t mask = (1ull << e->size_shift) - 1;
+    IOMMUAccessFlags perm = iommu_perm(e->perm, priv, inst);
+
+    trace_smmuv3_translate(cfg->sid, addr, e->out | (addr & mask), perm);
+    return (IOMMUTLBEntry) {
+        .target_as = &address_space_memory,
+        .iova = addr & ~mask,
+        .translated_addr = e->out,
+        .addr_mask = mask,
+        .perm = perm,
+    };
+}
+
+/* What a refused lookup answers: no access to its 4 KiB page */
+static IOMMUTLBEntry translation_refused(hwaddr addr, IOMMUAccessFlags perm)
+{
+    return (IOMMUTLBEntry) {
+        .target_as = &address_space_memory,
+        .iova = addr & ~0xfffull,
+        .translated_addr = addr & ~0xfffull,
+        .addr_mask = 0xfff,
+        .perm = perm,
+    };
+}
+
+/*
+ * A translating stream whose IOTLB lookup missed, or hit an entry that
+ * does not permit the access: walk to learn the translation, or exactly
+ * why there is none.
+ */
+static G_GNUC_NO_INLINE IOMMUTLBEntry
+smmuv3_translate_miss(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
+                      uint16_t need, bool priv, bool inst)
+{
+    SMMUv3State *s = sdev->smmu;
+    SMMUv3StreamConfig *cfg = &sdev->cfg;
+    SMMUv3Fault fault = { 0 };
+    ViommuIotlbEntry *e;
+
+    if (!walk_and_cache(s, cfg, addr, need, &e, &fault)) {
+        if (flag != IOMMU_NONE) {
+            smmuv3_report_fault(s, cfg->sid, &fault, addr, priv, inst,
+                                flag & IOMMU_WO);
+        }
+        return translation_refused(addr, IOMMU_NONE);
+    }
+    return translation_of(cfg, e, addr, priv, inst);
+}
+
+/*
+ * Everything before an IOTLB lookup that the hit path does not handle:
+ * a caller without the BQL, SMMU disabled, a stream whose configuration
+ * is not cached yet or that does not translate, a lookup without an
+ * access.  Kept out of line so that a hit sets up none of it.
  */
 static G_GNUC_NO_INLINE IOMMUTLBEntry
 smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
                       int idx)
 {
     SMMUv3State *s = sdev->smmu;
-    IOMMUTLBEntry ret = {
-        .target_as = &address_space_memory,
-        .iova = addr & ~0xfffull,
-        .translated_addr = addr & ~0xfffull,
-        .addr_mask = 0xfff,
-        .perm = IOMMU_NONE,
-    };
-    bool peek = flag == IOMMU_NONE;
-    bool priv, inst, is_write = flag & IOMMU_WO;
     SMMUv3StreamConfig *cfg = &sdev->cfg;
     SMMUv3Fault fault = { 0 };
     ViommuIotlbEntry *e;
+    bool priv, inst;
     uint16_t need;
 
     if (!bql_locked()) {
@@ -296,18 +344,16 @@ smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
     }
     if (!smmuv3_enabled(s)) {
         /* GBPA: bypass, or abort without a record */
-        if (!FIELD_EX32(s->gbpa, GBPA, ABORT)) {
-            ret.perm = IOMMU_RW;
-        }
-        return ret;
+        return translation_refused(addr, FIELD_EX32(s->gbpa, GBPA, ABORT) ?
+                                   IOMMU_NONE : IOMMU_RW);
     }
     if (!sdev->cfg_valid) {
         if (!smmuv3_stream_config(s, sdev, cfg, &fault)) {
-            if (!peek) {
+            if (flag != IOMMU_NONE) {
                 smmuv3_report_fault(s, cfg->sid, &fault, addr, false, false,
-                                    is_write);
+                                    flag & IOMMU_WO);
             }
-            return ret;
+            return translation_refused(addr, IOMMU_NONE);
         }
         sdev->cfg_valid = true;
         if (cfg->kind == SMMUV3_STREAM_BYPASS) {
@@ -317,10 +363,9 @@ smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
     }
     switch (cfg->kind) {
     case SMMUV3_STREAM_ABORT:
-        return ret;
+        return translation_refused(addr, IOMMU_NONE);
     case SMMUV3_STREAM_BYPASS:
-        ret.perm = IOMMU_RW;
-        return ret;
+        return translation_refused(addr, IOMMU_RW);
     case SMMUV3_STREAM_TRANSLATE:
         break;
     }
@@ -328,30 +373,15 @@ smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
     need = access_need(cfg, flag, idx, &priv, &inst);
     e = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, addr, cfg->tlb_sizes);
     if (!e || (e->perm & need) != need) {
-        /* A miss, or a hit that would fault: walk to learn exactly why */
-        if (!translate_slow(s, cfg, addr, need, &e, &fault)) {
-            if (!peek) {
-                smmuv3_report_fault(s, cfg->sid, &fault, addr, priv, inst,
-                                    is_write);
-            }
-            return ret;
-        }
+        return smmuv3_translate_miss(sdev, addr, flag, need, priv, inst);
     }
-    ret.addr_mask = (1ull << e->size_shift) - 1;
-    ret.iova = addr & ~ret.addr_mask;
-    ret.translated_addr = e->out;
-    ret.perm = iommu_perm(e->perm, priv, inst);
-    trace_smmuv3_translate(cfg->sid, addr, e->out | (addr & ret.addr_mask),
-                           ret.perm);
-    return ret;
+    return translation_of(cfg, e, addr, priv, inst);
 }
 
 /*
  * The hot path is a translating stream whose configuration is cached and
- * an IOTLB entry that permits the access; anything else goes the slow
- * way.  The answer is built as the return value itself: a copy through
- * a local stalls on store forwarding, which costs a hit a third of its
- * time.
+ * an IOTLB entry that permits the access.  A miss goes straight to the
+ * walk; anything else the slow way.
  */
 static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
                                       IOMMUAccessFlags flag, int idx)
@@ -362,7 +392,6 @@ static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
     ViommuIotlbEntry *e;
     bool priv, inst;
     uint16_t need;
-    uint64_t mask;
 
     /* Without the BQL (an iothread), even the state is not ours to read */
     if (unlikely(!bql_locked() || !smmuv3_enabled(s) || !sdev->cfg_valid ||
@@ -373,18 +402,9 @@ static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
     need = access_need(cfg, flag, idx, &priv, &inst);
     e = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, addr, cfg->tlb_sizes);
     if (unlikely(!e || (e->perm & need) != need)) {
-        return smmuv3_translate_slow(sdev, addr, flag, idx);
+        return smmuv3_translate_miss(sdev, addr, flag, need, priv, inst);
     }
-    mask = (1ull << e->size_shift) - 1;
-    trace_smmuv3_translate(cfg->sid, addr, e->out | (addr & mask),
-                           iommu_perm(e->perm, priv, inst));
-    return (IOMMUTLBEntry) {
-        .target_as = &address_space_memory,
-        .iova = addr & ~mask,
-        .translated_addr = e->out,
-        .addr_mask = mask,
-        .perm = iommu_perm(e->perm, priv, inst),
-    };
+    return translation_of(cfg, e, addr, priv, inst);
 }
 
 static int smmuv3_attrs_to_index(IOMMUMemoryRegion *mr, MemTxAttrs attrs)
