@@ -1,5 +1,5 @@
 /*
- * Telling IOMMU notifiers what a vIOMMU model invalidated; see
+ * Telling IOMMU notifiers what a vIOMMU model mapped and invalidated; see
  * include/hw/iommu/viommu-notify.h.
  *
  * Copyright (c) 2026 The viommu-qemu authors
@@ -11,6 +11,16 @@
 #include "qemu/host-utils.h"
 #include "system/address-spaces.h"
 #include "hw/iommu/viommu-notify.h"
+
+/* The largest log2 block that starts at @at and does not pass @last */
+static unsigned block_bits(uint64_t at, uint64_t last)
+{
+    unsigned align = at ? ctz64(at) : 64;
+    uint64_t left = last - at;
+    unsigned fits = left == UINT64_MAX ? 64 : 63 - clz64(left + 1);
+
+    return MIN(align, fits);
+}
 
 unsigned viommu_notify_unmap(IOMMUMemoryRegion *mr, int iommu_idx,
                              uint64_t start, uint64_t size)
@@ -25,11 +35,7 @@ unsigned viommu_notify_unmap(IOMMUMemoryRegion *mr, int iommu_idx,
         last = UINT64_MAX;
     }
     for (;;) {
-        /* The largest block that starts here and does not pass @last */
-        unsigned align = start ? ctz64(start) : 64;
-        uint64_t left = last - start;   /* bytes after the first, < 2^64 */
-        unsigned fits = left == UINT64_MAX ? 64 : 63 - clz64(left + 1);
-        unsigned bits = MIN(align, fits);
+        unsigned bits = block_bits(start, last);
         uint64_t mask = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
         IOMMUTLBEvent event = {
             .type = IOMMU_NOTIFIER_UNMAP,
@@ -47,5 +53,60 @@ unsigned viommu_notify_unmap(IOMMUMemoryRegion *mr, int iommu_idx,
             return sent;
         }
         start += mask + 1;
+    }
+}
+
+void viommu_replay_map(IOMMUNotifier *n, uint64_t iova, hwaddr pa,
+                       uint64_t size, IOMMUAccessFlags perm)
+{
+    uint64_t last = iova + size - 1;
+
+    if (!size || !(n->notifier_flags & IOMMU_NOTIFIER_MAP)) {
+        return;
+    }
+    if (last < iova) {
+        last = UINT64_MAX;
+    }
+    if (n->start > last || n->end < iova) {
+        return;
+    }
+    if (n->start > iova) {
+        pa += n->start - iova;
+        iova = n->start;
+    }
+    last = MIN(last, n->end);
+
+    for (;;) {
+        unsigned bits = MIN(block_bits(iova, last), pa ? ctz64(pa) : 64);
+        uint64_t mask = bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;
+        IOMMUTLBEvent event = {
+            .type = IOMMU_NOTIFIER_MAP,
+            .entry = {
+                .target_as = &address_space_memory,
+                .iova = iova,
+                .translated_addr = pa,
+                .addr_mask = mask,
+                .perm = perm,
+            },
+        };
+
+        memory_region_notify_iommu_one(n, &event);
+        if (last - iova <= mask) {
+            return;
+        }
+        iova += mask + 1;
+        pa += mask + 1;
+    }
+}
+
+void viommu_notify_map(IOMMUMemoryRegion *mr, int iommu_idx, uint64_t iova,
+                       hwaddr pa, uint64_t size, IOMMUAccessFlags perm)
+{
+    IOMMUNotifier *n;
+
+    IOMMU_NOTIFIER_FOREACH(n, mr) {
+        if (n->iommu_idx == iommu_idx) {
+            viommu_replay_map(n, iova, pa, size, perm);
+        }
     }
 }
