@@ -115,6 +115,19 @@ struct ViommuTestdevState {
     bool pri_rearm;
     IOMMUPRINotifier pri_notifier;
 
+    /* WATCH: an IOMMU notifier and what it heard; not migrated */
+    IOMMUNotifier watch;
+    IOMMUMemoryRegion *watch_mr;    /* NULL: no watch */
+    hwaddr watch_bus_offset;        /* bus address - region offset */
+    uint32_t notify_count;
+    struct {
+        uint32_t type;
+        uint32_t perm;
+        uint64_t iova;
+        uint64_t translated;
+        uint64_t addr_mask;
+    } notify_log[VIOMMU_TESTDEV_NOTIFY_LOG_LEN];
+
     uint8_t buf[VIOMMU_TESTDEV_BUF_SIZE];
 };
 
@@ -804,6 +817,97 @@ static void viommu_testdev_cmd_pri(ViommuTestdevState *s,
     }
 }
 
+static void viommu_testdev_watch_notify(IOMMUNotifier *n,
+                                        IOMMUTLBEntry *entry)
+{
+    ViommuTestdevState *s = container_of(n, ViommuTestdevState, watch);
+    unsigned slot = s->notify_count % VIOMMU_TESTDEV_NOTIFY_LOG_LEN;
+
+    s->notify_log[slot].type = entry->perm == IOMMU_NONE ?
+                               VIOMMU_TESTDEV_NOTIFY_UNMAP :
+                               VIOMMU_TESTDEV_NOTIFY_MAP;
+    s->notify_log[slot].perm = entry->perm;
+    s->notify_log[slot].iova = entry->iova + s->watch_bus_offset;
+    s->notify_log[slot].translated = entry->translated_addr;
+    s->notify_log[slot].addr_mask = entry->addr_mask;
+    s->notify_count++;
+    trace_viommu_testdev_notified(entry->perm, entry->iova +
+                                  s->watch_bus_offset,
+                                  entry->translated_addr, entry->addr_mask);
+}
+
+static void viommu_testdev_unwatch(ViommuTestdevState *s)
+{
+    if (s->watch_mr) {
+        memory_region_unregister_iommu_notifier(MEMORY_REGION(s->watch_mr),
+                                                &s->watch);
+        s->watch_mr = NULL;
+    }
+}
+
+/*
+ * Register an IOMMU notifier on the IOMMU region that DMA_ADDR falls in,
+ * for LEN bytes from there (0: to the region's end), with PATTERN's flags.
+ */
+static void viommu_testdev_cmd_watch(ViommuTestdevState *s,
+                                     ViommuTestdevCommand *cmd)
+{
+    AddressSpace *as = pci_device_iommu_address_space(PCI_DEVICE(s));
+    uint64_t addr = cmd->regs.dma_addr;
+    IOMMUNotifierFlag flags = 0;
+    IOMMUMemoryRegion *iommu_mr;
+    MemoryRegionSection sec;
+    Error *err = NULL;
+    uint64_t last;
+
+    viommu_testdev_unwatch(s);
+    s->notify_count = 0;
+    memset(s->notify_log, 0, sizeof(s->notify_log));
+
+    if (FIELD_EX32(cmd->regs.pattern, WATCH, MAP)) {
+        flags |= IOMMU_NOTIFIER_MAP;
+    }
+    if (FIELD_EX32(cmd->regs.pattern, WATCH, UNMAP)) {
+        flags |= IOMMU_NOTIFIER_UNMAP;
+    }
+    if (!flags) {
+        viommu_testdev_bad_command(s, cmd, "WATCH for no notification");
+        return;
+    }
+    sec = memory_region_find(as->root, addr, 1);
+    iommu_mr = sec.mr ? memory_region_get_iommu(sec.mr) : NULL;
+    if (!iommu_mr) {
+        if (sec.mr) {
+            memory_region_unref(sec.mr);
+        }
+        viommu_testdev_bad_command(s, cmd, "no IOMMU region at DMA_ADDR");
+        return;
+    }
+    last = memory_region_size(sec.mr) - 1;
+    if (cmd->regs.len && cmd->regs.len - 1 < last - sec.offset_within_region) {
+        last = sec.offset_within_region + cmd->regs.len - 1;
+    }
+    s->watch_bus_offset = sec.offset_within_address_space -
+                          sec.offset_within_region;
+    iommu_notifier_init(&s->watch, viommu_testdev_watch_notify, flags,
+                        sec.offset_within_region, last,
+                        memory_region_iommu_attrs_to_index(iommu_mr,
+                                                MEMTXATTRS_UNSPECIFIED));
+    memory_region_unref(sec.mr);
+    if (memory_region_register_iommu_notifier(MEMORY_REGION(iommu_mr),
+                                              &s->watch, &err)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: WATCH refused: %s\n",
+                      TYPE_VIOMMU_TESTDEV, error_get_pretty(err));
+        error_free(err);
+        s->iommu_req_status = VIOMMU_TESTDEV_REQ_ERROR;
+        viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_BAD_COMMAND);
+        return;
+    }
+    s->watch_mr = iommu_mr;
+    s->iommu_req_status = VIOMMU_TESTDEV_REQ_ANSWERED;
+    viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_OK);
+}
+
 static void viommu_testdev_doorbell(ViommuTestdevState *s)
 {
     ViommuTestdevCommand cmd = {
@@ -850,6 +954,21 @@ static void viommu_testdev_doorbell(ViommuTestdevState *s)
         break;
     case VIOMMU_TESTDEV_OP_BURST_WRITE:
         viommu_testdev_cmd_burst(s, &cmd, true);
+        break;
+    case VIOMMU_TESTDEV_OP_WATCH:
+        viommu_testdev_cmd_watch(s, &cmd);
+        break;
+    case VIOMMU_TESTDEV_OP_REPLAY:
+        if (!s->watch_mr) {
+            viommu_testdev_bad_command(s, &cmd, "REPLAY without a WATCH");
+            break;
+        }
+        memory_region_iommu_replay(s->watch_mr, &s->watch);
+        viommu_testdev_complete(s, &cmd, VIOMMU_TESTDEV_RES_OK);
+        break;
+    case VIOMMU_TESTDEV_OP_UNWATCH:
+        viommu_testdev_unwatch(s);
+        viommu_testdev_complete(s, &cmd, VIOMMU_TESTDEV_RES_OK);
         break;
     default:
         viommu_testdev_bad_command(s, &cmd, "unknown opcode");
@@ -977,6 +1096,34 @@ static uint64_t viommu_testdev_regs_read(void *opaque, hwaddr addr,
     case A_IOMMU_REQ_STATUS:
         val = s->iommu_req_status;
         break;
+    case A_NOTIFY_COUNT:
+        val = s->notify_count;
+        break;
+    case VIOMMU_TESTDEV_NOTIFY_LOG ...
+         VIOMMU_TESTDEV_NOTIFY_LOG +
+         VIOMMU_TESTDEV_NOTIFY_LOG_LEN * VIOMMU_TESTDEV_NOTIFY_REC_SIZE - 1: {
+        hwaddr off = addr - VIOMMU_TESTDEV_NOTIFY_LOG;
+        unsigned slot = off / VIOMMU_TESTDEV_NOTIFY_REC_SIZE;
+        uint64_t word = 0;
+
+        switch (off % VIOMMU_TESTDEV_NOTIFY_REC_SIZE & ~7) {
+        case A_NOTIFY_REC_TYPE:
+            word = s->notify_log[slot].type |
+                   (uint64_t)s->notify_log[slot].perm << 32;
+            break;
+        case A_NOTIFY_REC_IOVA:
+            word = s->notify_log[slot].iova;
+            break;
+        case A_NOTIFY_REC_XLAT:
+            word = s->notify_log[slot].translated;
+            break;
+        case A_NOTIFY_REC_MASK:
+            word = s->notify_log[slot].addr_mask;
+            break;
+        }
+        val = off & 4 ? word >> 32 : (uint32_t)word;
+        break;
+    }
     default:
         /* DOORBELL, IRQ_ACK and reserved offsets */
         val = 0;
@@ -1206,6 +1353,7 @@ static void viommu_testdev_exit(PCIDevice *pdev)
     g_free(s->upstream_bridges);
     s->upstream_bridges = NULL;
     viommu_testdev_pri_unregister(s);
+    viommu_testdev_unwatch(s);
     msi_uninit(pdev);
     if (pci_find_capability(pdev, PCI_CAP_ID_EXP)) {
         pcie_cap_exit(pdev);
@@ -1231,6 +1379,9 @@ static void viommu_testdev_reset_hold(Object *obj, ResetType type)
     /* A command that is running now must not complete after the reset */
     s->epoch++;
     viommu_testdev_pri_unregister(s);
+    viommu_testdev_unwatch(s);
+    s->notify_count = 0;
+    memset(s->notify_log, 0, sizeof(s->notify_log));
     s->pri_pending = false;
     s->pri_pasid = 0;
     s->pri_prgi = 0;

@@ -101,6 +101,29 @@ REG32(BUF_ATTRS,        0x07c)
     FIELD(BUF_ATTRS, REQUESTER_ID,  16, 16)
 REG32(IOMMU_REQ_STATUS, 0x080)
     FIELD(IOMMU_REQ_STATUS, CODE,   0, 4)
+REG32(NOTIFY_COUNT,     0x084)
+
+/* WATCH takes its notifier flags from PATTERN */
+FIELD(WATCH, MAP,   0, 1)
+FIELD(WATCH, UNMAP, 1, 1)
+
+/*
+ * The last NOTIFY_LOG_LEN IOMMU notifications the watch received, event
+ * n (counting from 0 at WATCH) at NOTIFY_LOG + (n % NOTIFY_LOG_LEN) *
+ * NOTIFY_REC_SIZE: TYPE, PERM, then IOVA (a bus address), TRANSLATED and
+ * ADDR_MASK, 64 bits each.
+ */
+#define VIOMMU_TESTDEV_NOTIFY_LOG       0x400
+#define VIOMMU_TESTDEV_NOTIFY_LOG_LEN   16
+#define VIOMMU_TESTDEV_NOTIFY_REC_SIZE  32
+REG32(NOTIFY_REC_TYPE,      0x00)
+REG32(NOTIFY_REC_PERM,      0x04)
+REG32(NOTIFY_REC_IOVA,      0x08)
+REG32(NOTIFY_REC_XLAT,      0x10)
+REG32(NOTIFY_REC_MASK,      0x18)
+
+#define VIOMMU_TESTDEV_NOTIFY_MAP       1
+#define VIOMMU_TESTDEV_NOTIFY_UNMAP     2
 
 #define VIOMMU_TESTDEV_OP_MASK      (R_OP_OPCODE_MASK | R_OP_NO_WRITE_MASK)
 #define VIOMMU_TESTDEV_ATTR_MASK    (R_ATTR_PRIV_MASK | R_ATTR_EXEC_MASK | \
@@ -117,6 +140,9 @@ typedef enum ViommuTestdevOpcode {
     VIOMMU_TESTDEV_OP_PRI_REQUEST   = 7,
     VIOMMU_TESTDEV_OP_BURST_READ    = 8,
     VIOMMU_TESTDEV_OP_BURST_WRITE   = 9,
+    VIOMMU_TESTDEV_OP_WATCH         = 10,
+    VIOMMU_TESTDEV_OP_REPLAY        = 11,
+    VIOMMU_TESTDEV_OP_UNWATCH       = 12,
 } ViommuTestdevOpcode;
 
 typedef enum ViommuTestdevResult {

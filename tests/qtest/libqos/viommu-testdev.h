@@ -48,6 +48,18 @@
 #define R_BURST_DONE    0x078
 #define R_BUF_ATTRS     0x07c
 #define R_IOMMU_REQ_STATUS 0x080
+#define R_NOTIFY_COUNT  0x084
+#define NOTIFY_LOG      0x400
+#define NOTIFY_LOG_LEN  16
+#define NOTIFY_REC_SIZE 32
+#define NOTIFY_REC_TYPE 0x00    /* TYPE, then PERM at +4 */
+#define NOTIFY_REC_IOVA 0x08
+#define NOTIFY_REC_XLAT 0x10
+#define NOTIFY_REC_MASK 0x18
+#define NOTIFY_MAP      1
+#define NOTIFY_UNMAP    2
+#define WATCH_MAP       (1u << 0)
+#define WATCH_UNMAP     (1u << 1)
 #define BUF_OFFSET      0x10000
 #define BUF_SIZE        0x10000
 
@@ -86,6 +98,7 @@
 enum {
     OP_NOP = 0, OP_READ, OP_WRITE, OP_FILL, OP_COMPARE, OP_COPY,
     OP_ATS_TRANSLATE, OP_PRI_REQUEST, OP_BURST_READ, OP_BURST_WRITE,
+    OP_WATCH, OP_REPLAY, OP_UNWATCH,
 };
 
 enum {
