@@ -270,6 +270,12 @@ static int ti_pat_notify_flag_changed(IOMMUMemoryRegion *iommu,
     return 0;
 }
 
+/* TCG asks even when the region has one index: every access is alike */
+static int ti_pat_attrs_to_index(IOMMUMemoryRegion *iommu, MemTxAttrs attrs)
+{
+    return 0;
+}
+
 static uint64_t ti_pat_get_min_page_size(IOMMUMemoryRegion *iommu)
 {
     return TI_PAT_MIN_PAGE;
@@ -785,6 +791,7 @@ static void ti_pat_iommu_memory_region_class_init(ObjectClass *klass,
     imrc->replay = ti_pat_replay;
     imrc->notify_flag_changed = ti_pat_notify_flag_changed;
     imrc->get_min_page_size = ti_pat_get_min_page_size;
+    imrc->attrs_to_index = ti_pat_attrs_to_index;
 }
 
 static const TypeInfo ti_pat_types[] = {
