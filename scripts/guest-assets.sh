@@ -30,6 +30,7 @@ G=$FORK_CACHE/guest
 src=$top/tests/guest
 # viommu-testdev's register ABI, shared with the qtests
 abi=$top/tests/qtest/libqos/viommu-testdev.h
+abi_pat=$top/tests/qtest/libqos/ti-pat.h
 
 # arch_settings ARCH: the kernel image's name in /boot, the cross-compiler
 # prefix and the modules the tests need.
@@ -134,7 +135,7 @@ build_initramfs()
 
     # Everything the image depends on, hashed.
     stamp=$( { echo "$kver"; ls "$d"/debs/*; modules_in_order "$arch";
-               cat "$0" "$src/init" "$src"/*.c "$abi"; } | sha256sum | cut -c1-16)
+               cat "$0" "$src/init" "$src"/*.c "$abi" "$abi_pat"; } | sha256sum | cut -c1-16)
     if [ -f "$d/initramfs.cpio.gz" ] && [ "$(cat "$d/initramfs.stamp" 2>/dev/null)" = "$stamp" ]; then
         return
     fi
