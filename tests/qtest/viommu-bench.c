@@ -1,5 +1,5 @@
 /*
- * viommu-bench: what one DMA access costs through each SMMUv3, side by side
+ * viommu-bench: what one DMA access costs through each vIOMMU, side by side
  *
  * viommu-testdev's burst commands run BURST_COUNT accesses inside one
  * doorbell write, so timing that write and dividing by the count gives the
@@ -14,7 +14,8 @@
  *   upstream  upstream's SMMUv3, in the reference emulator that
  *             scripts/reference.sh builds (QTEST_QEMU_BINARY_REF); left
  *             out when that variable is unset
- *   ours      this build's SMMUv3 (QTEST_QEMU_BINARY)
+ *   ours      this build's SMMUv3 (QTEST_QEMU_BINARY), or for the pat-*
+ *             workloads its TI PAT, which upstream does not have
  *
  * VIOMMU_BENCH_IMPLS=ours (a comma-separated list) runs only those, as
  * when profiling one of them.
@@ -33,6 +34,12 @@
  *                    16 pages a range TLBI_NH_VA and a CMD_SYNC, then DMA
  *                    to all 256 pages again (every access a miss); the
  *                    cost per page of the commands and the refill
+ *   pat-window-N     DMA at the window of a TI PAT whose 4 KiB entries
+ *                    map N pages; none and floor reach the same pages
+ *                    directly
+ *   pat-rewrite-256  entry rewrites: the device writes 256 entries of the
+ *                    TABLE, each one a change, with a notifier watching
+ *                    the window (as VFIO's would); the cost per entry
  *
  * Before timing, every emulator proves that DMA lands where it should:
  * through an SMMU the pages are mapped in reverse order, so only a real
@@ -57,6 +64,7 @@
 #include "libqos/pci.h"
 #include "libqos/generic-pcihost.h"
 #include "libqos/smmuv3.h"
+#include "libqos/ti-pat.h"
 #include "libqos/viommu-testdev-pci.h"
 
 #define VIRT_RAM_BASE       0x40000000ull
@@ -125,6 +133,8 @@ typedef enum Kind {
     KIND_S2,
     KIND_NESTED,
     KIND_CHURN,
+    KIND_PAT_WINDOW,
+    KIND_PAT_REWRITE,
 } Kind;
 
 /* The emulators each kind runs on */
@@ -137,6 +147,8 @@ static const unsigned kind_impls[] = {
     [KIND_S2] = (1u << IMPL_COUNT) - 1,
     [KIND_NESTED] = (1u << IMPL_COUNT) - 1,
     [KIND_CHURN] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
+    [KIND_PAT_WINDOW] = 1u << IMPL_NONE | 1u << IMPL_FLOOR | 1u << IMPL_OURS,
+    [KIND_PAT_REWRITE] = 1u << IMPL_OURS,
 };
 
 typedef struct Workload {
@@ -161,6 +173,10 @@ static const Workload workloads[] = {
     { "nested-4096", KIND_NESTED, 4096 },
     { "nested-65536", KIND_NESTED, 65536 },
     { "tlbi-churn-256", KIND_CHURN, 256 },
+    { "pat-window-16", KIND_PAT_WINDOW, 16 },
+    { "pat-window-4096", KIND_PAT_WINDOW, 4096 },
+    { "pat-window-16384", KIND_PAT_WINDOW, 16384 },
+    { "pat-rewrite-256", KIND_PAT_REWRITE, 256 },
 };
 
 enum { DIR_READ, DIR_WRITE, DIR_COUNT };
@@ -188,14 +204,22 @@ typedef struct Inst {
 
 static bool have_impl[IMPL_COUNT];
 
-static bool smmu_impl(Impl impl)
+static bool pat_kind(Kind kind)
 {
-    return impl == IMPL_UPSTREAM || impl == IMPL_OURS;
+    return kind == KIND_PAT_WINDOW || kind == KIND_PAT_REWRITE;
+}
+
+/* The instance is an SMMUv3 */
+static bool smmu_impl(const Inst *in)
+{
+    return (in->impl == IMPL_UPSTREAM || in->impl == IMPL_OURS) &&
+           !pat_kind(in->wl->kind);
 }
 
 static bool translates(const Inst *in)
 {
-    return smmu_impl(in->impl) && in->wl->kind >= KIND_S1;
+    return (smmu_impl(in) && in->wl->kind >= KIND_S1) ||
+           (in->impl == IMPL_OURS && pat_kind(in->wl->kind));
 }
 
 /*
@@ -222,10 +246,14 @@ static uint64_t page_marker(unsigned i)
     return 0x5eed000000000000ull | ((uint64_t)i << 16) | 0xa5a5;
 }
 
-static QTestState *start_qemu(Impl impl)
+static QTestState *start_qemu(Impl impl, Kind kind)
 {
     const char *dev = "-device viommu-testdev,addr=4.0";
 
+    if (impl == IMPL_OURS && pat_kind(kind)) {
+        return qtest_initf("-M virt -cpu max -m 1G -nodefaults -device ti-pat "
+                           "%s", dev);
+    }
     switch (impl) {
     case IMPL_NONE:
         return qtest_initf("-M virt -cpu max -m 1G -nodefaults %s", dev);
@@ -278,17 +306,39 @@ static void setup_translation(Inst *in)
     in->dma_base = IOVA_BASE;
 }
 
+/* Entry i names page_pa(i); 4 KiB pages; a watch on the whole window */
+static void setup_pat(Inst *in)
+{
+    for (unsigned i = 0; i < TI_PAT_DEFAULT_ENTRIES; i++) {
+        uint64_t pa = page_pa(in, i % in->wl->pages);
+
+        qtest_writeq(in->qts, TI_PAT_AUTO_TABLE(0) + TI_PAT_ENTRY_OFFSET(i),
+                     (uint64_t)(TI_PAT_ADDRH(pa) | TI_PAT_ADDRH_ENABLE) << 32 |
+                     TI_PAT_ADDRL(pa));
+    }
+    qtest_writel(in->qts, TI_PAT_AUTO_MMRS(0) + TI_PAT_CONTROL,
+                 TI_PAT_CONTROL_EN | TI_PAT_CONTROL_PAGE_SIZE(TI_PAT_PAGE_4K));
+    qvtd_wr(&in->td, R_PATTERN, WATCH_MAP | WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&in->td, OP_WATCH, TI_PAT_AUTO_WINDOW(0), 0),
+                     ==, RES_OK);
+    in->dma_base = TI_PAT_AUTO_WINDOW(0);
+}
+
 static void inst_start(Inst *in, Impl impl, const Workload *wl)
 {
     memset(in, 0, sizeof(*in));
     in->impl = impl;
     in->wl = wl;
-    in->qts = start_qemu(impl);
+    in->qts = start_qemu(impl, wl->kind);
     qpci_init_generic(&in->gbus, in->qts, NULL, false);
     qvtd_init(&in->td, &in->gbus.bus, DEV_DEVFN);
     g_assert_cmphex(qvtd_rd(&in->td, R_ID), ==, ID_VALUE);
     in->dma_base = DATA_PA;
-    if (!smmu_impl(impl)) {
+    if (impl == IMPL_OURS && pat_kind(wl->kind)) {
+        setup_pat(in);
+        return;
+    }
+    if (!smmu_impl(in)) {
         return;
     }
 
@@ -360,7 +410,7 @@ static void assert_burst_ok(Inst *in, uint32_t count)
 
 static void assert_no_events(Inst *in)
 {
-    if (smmu_impl(in->impl) && in->wl->kind != KIND_BYPASS_GBPA) {
+    if (smmu_impl(in) && in->wl->kind != KIND_BYPASS_GBPA) {
         g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_EVENTQ_PROD), ==, 0);
         g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_GERROR) ^
                         qsmmu_readl(&in->smmu, SMMU_GERRORN), ==, 0);
@@ -539,6 +589,60 @@ static void time_churn(Inst *inst, int n, unsigned reps)
     }
 }
 
+/*
+ * One pass of entry rewrites: BURST_WRITE of 8 bytes at each of the first
+ * 256 entries, all turned to page @pa; the cost per entry.
+ */
+static double rewrite_round(Inst *in, uint64_t pa)
+{
+    uint64_t entry = (uint64_t)(TI_PAT_ADDRH(pa) | TI_PAT_ADDRH_ENABLE) << 32 |
+                     TI_PAT_ADDRL(pa);
+    unsigned n = in->wl->pages;
+    double ns;
+
+    qvtd_wr64(&in->td, BUF_OFFSET, entry);
+    ns = time_doorbell(in) - in->nop_ns;
+    assert_burst_ok(in, n);
+    g_assert_cmphex(qtest_readq(in->qts, TI_PAT_AUTO_TABLE(0) +
+                                TI_PAT_ENTRY_OFFSET(n - 1)), ==, entry);
+    return MAX(ns, 0) / n;
+}
+
+static void time_rewrites(Inst *inst, int n, unsigned reps)
+{
+    unsigned rounds = g_test_perf() ? PERF_CHURN_ROUNDS * 4 :
+                                      QUICK_CHURN_ROUNDS;
+
+    for (int i = 0; i < n; i++) {
+        Inst *in = &inst[i];
+
+        qvtd_wr64(&in->td, R_DMA_ADDR, TI_PAT_AUTO_TABLE(0));
+        qvtd_wr(&in->td, R_LEN, 8);
+        qvtd_wr(&in->td, R_OP, OP_BURST_WRITE);
+        qvtd_wr(&in->td, R_BURST_COUNT, in->wl->pages);
+        qvtd_wr(&in->td, R_BURST_STRIDE, 8);
+        qvtd_wr(&in->td, R_BURST_SPAN, in->wl->pages * 8);
+    }
+    /* Every entry to a third page first, so that each write is a change */
+    for (int i = 0; i < n; i++) {
+        rewrite_round(&inst[i], DATA_PA + 2 * PAGE);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            double ns = 0;
+            uint32_t before = qvtd_rd(&inst[i].td, R_NOTIFY_COUNT);
+
+            for (unsigned k = 0; k < rounds; k++) {
+                ns += rewrite_round(&inst[i], DATA_PA + (k & 1) * PAGE);
+            }
+            /* Every write changed its entry: an UNMAP and a MAP each */
+            g_assert_cmpuint(qvtd_rd(&inst[i].td, R_NOTIFY_COUNT) - before,
+                             ==, 2 * rounds * inst[i].wl->pages);
+            inst[i].t[r] = ns / rounds;
+        }
+    }
+}
+
 static void run_workload(const void *opaque)
 {
     const Workload *wl = opaque;
@@ -550,18 +654,24 @@ static void run_workload(const void *opaque)
     for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
         if (have_impl[impl] && (kind_impls[wl->kind] & (1u << impl))) {
             inst_start(&inst[n], impl, wl);
-            verify_path(&inst[n]);
+            if (wl->kind != KIND_PAT_REWRITE) {
+                verify_path(&inst[n]);
+            }
             measure_nop(&inst[n]);
             n++;
         }
     }
 
     for (int dir = 0; dir < DIR_COUNT; dir++) {
-        if (wl->kind == KIND_CHURN) {
+        if (wl->kind == KIND_CHURN || wl->kind == KIND_PAT_REWRITE) {
             if (dir != DIR_READ) {
                 break;
             }
-            time_churn(inst, n, reps);
+            if (wl->kind == KIND_CHURN) {
+                time_churn(inst, n, reps);
+            } else {
+                time_rewrites(inst, n, reps);
+            }
         } else {
             time_bursts(inst, n, dir, reps);
         }
@@ -575,7 +685,9 @@ static void run_workload(const void *opaque)
             g_test_message("%s/%s on %s: %.1f ns per %s (median of %u)%s",
                            wl->name, dir_name[dir], impl_name[inst[i].impl],
                            res->ns,
-                           wl->kind == KIND_CHURN ? "page" : "access", reps,
+                           wl->kind == KIND_CHURN ? "page" :
+                           wl->kind == KIND_PAT_REWRITE ? "entry" : "access",
+                           reps,
                            g_test_perf() ? "" :
                            " [smoke run, not a measurement]");
         }
@@ -627,8 +739,8 @@ static void check_targets(GString *md, const Workload *wl, int dir,
                                " %s\n", wl->name, name, vs_none,
                                vs_none <= 1.05 ? "met" : "MISSED");
     }
-    if (wl->kind >= KIND_S1 && wl->kind != KIND_CHURN && wl->pages <= 4096 &&
-        vs_floor >= 0) {
+    if (((wl->kind >= KIND_S1 && wl->kind != KIND_CHURN && wl->pages <= 4096) ||
+         wl->kind == KIND_PAT_WINDOW) && vs_floor >= 0) {
         g_string_append_printf(md, "- %s/%s: ours/floor %.2f, target <= "
                                "1.25: %s\n", wl->name, name, vs_floor,
                                vs_floor <= 1.25 ? "met" : "MISSED");
@@ -691,7 +803,8 @@ static void report(void)
         }
     }
     g_string_append_printf(md, "\nns: median time per DMA access (per page "
-                           "for tlbi-churn), %u repetitions alternating "
+                           "for tlbi-churn, per entry for pat-rewrite), %u "
+                           "repetitions alternating "
                            "between the emulators.\n\nTargets:\n%s",
                            PERF_REPS, targets->str);
     printf("\n%s\n", md->str);
@@ -730,7 +843,8 @@ int main(int argc, char **argv)
     if (qtest_has_machine("virt") && qtest_has_device("viommu-testdev")) {
         have_impl[IMPL_NONE] = true;
         have_impl[IMPL_FLOOR] = qtest_has_device("x-viommu-identity");
-        have_impl[IMPL_OURS] = qtest_has_device("arm-smmuv3");
+        have_impl[IMPL_OURS] = qtest_has_device("arm-smmuv3") &&
+                               qtest_has_device("ti-pat");
         have_impl[IMPL_UPSTREAM] = g_getenv("QTEST_QEMU_BINARY_REF") &&
             qtest_has_machine_with_env("QTEST_QEMU_BINARY_REF", "virt");
         if (!have_impl[IMPL_UPSTREAM]) {
