@@ -97,6 +97,29 @@ static const char *const ti_pat_region_name[TI_PAT_REGION_COUNT] = {
 static QTAILQ_HEAD(, TIPATState) ti_pat_placed =
     QTAILQ_HEAD_INITIALIZER(ti_pat_placed);
 
+/*
+ * Where translated accesses go: system memory, seen through the 48 bits
+ * a PAT can address.  It is an address space of its own, not
+ * address_space_memory, for speed: a device without an IOMMU reaches the
+ * window through a view of system memory that shares
+ * address_space_memory's dispatch, and the two lookups of every access
+ * (the window, then RAM) would keep evicting each other from that
+ * dispatch's one-entry cache.  Notifications still name
+ * address_space_memory, which is what VFIO accepts.
+ */
+static MemoryRegion ti_pat_output_mr;
+static AddressSpace ti_pat_output_as;
+
+static void ti_pat_output_init(void)
+{
+    if (!ti_pat_output_as.root) {
+        memory_region_init_alias(&ti_pat_output_mr, NULL, "ti-pat-output",
+                                 get_system_memory(), 0, 1ull << 48);
+        address_space_init(&ti_pat_output_as, &ti_pat_output_mr,
+                           "ti-pat-output");
+    }
+}
+
 static unsigned ti_pat_page_shift(uint32_t control)
 {
     static const uint8_t shift[4] = { 12, 14, 16, 20 };
@@ -203,7 +226,7 @@ static IOMMUTLBEntry ti_pat_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
     trace_ti_pat_translate(s->base[TI_PAT_REGION_WINDOW] + addr, index,
                            pa + (addr & ((1ull << shift) - 1)));
     return (IOMMUTLBEntry) {
-        .target_as = &address_space_memory,
+        .target_as = &ti_pat_output_as,
         .iova = addr & ~mask,
         .translated_addr = pa + (addr & ((1ull << shift) - 1) & ~mask),
         .addr_mask = mask,
@@ -670,6 +693,7 @@ static void ti_pat_realize(DeviceState *dev, Error **errp)
         return;
     }
 
+    ti_pat_output_init();
     s->num_entries = entries;
     s->entries = g_new0(uint64_t, entries);
     s->enabled = bitmap_new(entries);
