@@ -60,14 +60,14 @@ set style histogram cluster gap 1
 set style fill solid 0.8 border -1
 set logscale y
 set yrange [20:*]
-set ylabel "ns per access (per page for tlbi-churn)"
+set ylabel "ns per access (per page for tlbi-churn, per entry for pat-rewrite)"
 set xtics rotate by -40
 set key top left opaque box
 set grid ytics
 plot "$out/reads.dat" using 2:xtic(1) title "no IOMMU", \
      "" using 3 title "identity floor", \
      "" using 4 title "upstream SMMUv3", \
-     "" using 5 title "our SMMUv3"
+     "" using 5 title "ours (SMMUv3; TI PAT for pat-*)"
 GP
 
 {

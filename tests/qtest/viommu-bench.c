@@ -664,8 +664,9 @@ static void run_workload(const void *opaque)
 
     for (int dir = 0; dir < DIR_COUNT; dir++) {
         if (wl->kind == KIND_CHURN || wl->kind == KIND_PAT_REWRITE) {
-            if (dir != DIR_READ) {
-                break;
+            /* One direction: the churn's refill reads, rewrites write */
+            if (dir != (wl->kind == KIND_CHURN ? DIR_READ : DIR_WRITE)) {
+                continue;
             }
             if (wl->kind == KIND_CHURN) {
                 time_churn(inst, n, reps);
