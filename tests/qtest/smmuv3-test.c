@@ -1184,24 +1184,6 @@ static void test_reset(void)
     env_stop(e);
 }
 
-static void wait_migration(QTestState *qts)
-{
-    for (int i = 0; i < 3000; i++) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *st = ret ? qdict_get_try_str(ret, "status") : NULL;
-        bool done = !g_strcmp0(st, "completed");
-
-        g_assert(g_strcmp0(st, "failed"));
-        qobject_unref(rsp);
-        if (done) {
-            return;
-        }
-        g_usleep(10 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 static void test_migration(void)
 {
     g_autofree char *path = g_strdup_printf("%s/smmuv3-mig-%d",
@@ -1233,14 +1215,14 @@ static void test_migration(void)
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
                              " { 'uri': %s } }", uri);
-    wait_migration(e->qts);
+    qvtd_wait_migration(e->qts);
     env_stop(e);
 
     d = g_new0(Env, 1);
     d->qts = qtest_initf("-M virt,iommu=smmuv3 -cpu max -m 512M -nodefaults "
                          "-device viommu-testdev,addr=4.0 "
                          "-device viommu-testdev,addr=5.0 -incoming %s", uri);
-    wait_migration(d->qts);
+    qvtd_wait_migration(d->qts);
     unlink(path);
     qpci_init_generic(&d->gbus, d->qts, NULL, false);
     d->td[0].dev = qpci_device_find(&d->gbus.bus, DEV0_DEVFN);

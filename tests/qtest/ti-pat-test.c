@@ -753,7 +753,8 @@ static void test_notify_entry_change(void)
     assert_rec(e, 1, NOTIFY_MAP, w + 0x5000, DATA, 0xfff);
 
     /* Re-pointed: UNMAP, MAP */
-    qtest_writel(e->qts, t + TI_PAT_ENTRY_OFFSET(5), TI_PAT_ADDRL(DATA + 0x7000));
+    qtest_writel(e->qts, t + TI_PAT_ENTRY_OFFSET(5),
+                 TI_PAT_ADDRL(DATA + 0x7000));
     g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 4);
     assert_rec(e, 2, NOTIFY_UNMAP, w + 0x5000, 0, 0xfff);
     assert_rec(e, 3, NOTIFY_MAP, w + 0x5000, DATA + 0x7000, 0xfff);
@@ -863,24 +864,6 @@ static void test_reset(void)
     env_stop(e);
 }
 
-static void wait_migration(QTestState *qts)
-{
-    for (int i = 0; i < 3000; i++) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *st = ret ? qdict_get_try_str(ret, "status") : NULL;
-        bool done = !g_strcmp0(st, "completed");
-
-        g_assert(g_strcmp0(st, "failed"));
-        qobject_unref(rsp);
-        if (done) {
-            return;
-        }
-        g_usleep(10 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 static void test_migration(void)
 {
     g_autofree char *path = g_strdup_printf("%s/ti-pat-mig-%d",
@@ -904,14 +887,14 @@ static void test_migration(void)
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
                              " { 'uri': %s } }", uri);
-    wait_migration(e->qts);
+    qvtd_wait_migration(e->qts);
     env_stop(e);
 
     d = g_new0(Env, 1);
     d->qts = qtest_initf("-M virt -cpu max -m 512M -nodefaults "
                          "-device viommu-testdev,addr=4.0 %s -incoming %s",
                          args, uri);
-    wait_migration(d->qts);
+    qvtd_wait_migration(d->qts);
     unlink(path);
     qpci_init_generic(&d->gbus, d->qts, NULL, false);
     d->td.dev = qpci_device_find(&d->gbus.bus, DEV_DEVFN);

@@ -1419,24 +1419,6 @@ static void test_smmuv3_lookup_side_effect_free(void)
 
 /* ---- migration ---- */
 
-static void wait_migration_completed(QTestState *qts)
-{
-    for (int i = 0; i < 3000; i++) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *status = ret ? qdict_get_try_str(ret, "status") : NULL;
-        bool done = !g_strcmp0(status, "completed");
-
-        g_assert(g_strcmp0(status, "failed"));
-        qobject_unref(rsp);
-        if (done) {
-            return;
-        }
-        g_usleep(10 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 /*
  * Save @t to a file and load it into a new -M virt with @dev_opts; the
  * test device there, on its BAR as migrated (libqos must not program it).
@@ -1452,13 +1434,13 @@ static TestDev *migrate_virt(TestDev *t, const char *dev_opts)
     qtest_qmp_assert_success(t->qts, "{ 'execute': 'stop' }");
     qtest_qmp_assert_success(t->qts, "{ 'execute': 'migrate', 'arguments':"
                              " { 'uri': %s } }", uri);
-    wait_migration_completed(t->qts);
+    qvtd_wait_migration(t->qts);
     td_stop(t);
 
     d->qts = qtest_initf("-M virt -cpu max -m 512M -nodefaults "
                          "-device viommu-testdev,addr=%d.0%s -incoming %s",
                          DEV_SLOT, dev_opts, uri);
-    wait_migration_completed(d->qts);
+    qvtd_wait_migration(d->qts);
     unlink(path);
 
     qpci_init_generic(&d->gbus, d->qts, NULL, false);

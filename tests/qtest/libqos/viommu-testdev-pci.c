@@ -8,6 +8,8 @@
 
 #include "qemu/osdep.h"
 #include "hw/pci/pci_regs.h"
+#include "qobject/qdict.h"
+#include "../libqtest.h"
 #include "viommu-testdev-pci.h"
 
 void qvtd_init(QViommuTestdev *td, QPCIBus *bus, int devfn)
@@ -63,6 +65,24 @@ uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
     g_assert_cmphex(st & STATUS_BUSY, ==, 0);
     g_assert_cmpuint(qvtd_rd(td, R_COMPLETIONS), ==, before + 1);
     return STATUS_RESULT(st);
+}
+
+void qvtd_wait_migration(QTestState *qts)
+{
+    for (int i = 0; i < 3000; i++) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        const char *status = ret ? qdict_get_try_str(ret, "status") : NULL;
+        bool done = !g_strcmp0(status, "completed");
+
+        g_assert(g_strcmp0(status, "failed"));
+        qobject_unref(rsp);
+        if (done) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
 }
 
 void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,

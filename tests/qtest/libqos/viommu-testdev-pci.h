@@ -40,4 +40,11 @@ uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
 void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
                          uint32_t done);
 
+/*
+ * Wait, at most 30 s, until @qts's migration has completed, on either
+ * side; assert that it did not fail.  The device tests migrate through a
+ * file and poll query-migrate with this.
+ */
+void qvtd_wait_migration(QTestState *qts);
+
 #endif
