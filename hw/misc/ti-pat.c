@@ -242,7 +242,8 @@ static void ti_pat_notify_page(TIPATState *s, uint64_t index, uint64_t entry,
     hwaddr pa = ti_pat_entry_pa(entry);
     uint64_t iova = index << shift;
 
-    if (!ti_pat_entry_enabled(entry) || ti_pat_hits_a_window(pa, 1ull << shift)) {
+    if (!ti_pat_entry_enabled(entry) ||
+        ti_pat_hits_a_window(pa, 1ull << shift)) {
         return;
     }
     if (iova >= s->size[TI_PAT_REGION_WINDOW]) {
@@ -389,10 +390,8 @@ static const MemoryRegionOps ti_pat_mmrs_ops = {
     .read = ti_pat_mmrs_read,
     .write = ti_pat_mmrs_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = {
-        .min_access_size = 4,
-        .max_access_size = 4,
-    },
+    .valid.min_access_size = 4,
+    .valid.max_access_size = 4,
 };
 
 /* ---- TABLE ---- */
@@ -487,18 +486,15 @@ static void ti_pat_table_write(void *opaque, hwaddr offset, uint64_t val,
     ti_pat_set_entry(s, index, entry);
 }
 
+/* ADDRL and ADDRH alone, or a whole entry at once */
 static const MemoryRegionOps ti_pat_table_ops = {
     .read = ti_pat_table_read,
     .write = ti_pat_table_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = {
-        .min_access_size = 4,
-        .max_access_size = 8,
-    },
-    .impl = {
-        .min_access_size = 4,
-        .max_access_size = 8,
-    },
+    .valid.min_access_size = 4,
+    .valid.max_access_size = 8,
+    .impl.min_access_size = 4,
+    .impl.max_access_size = 8,
 };
 
 /* ---- placement ---- */

@@ -37,6 +37,10 @@
 
 static int failures;
 
+/* Registers, the table and the window: every access must happen */
+typedef volatile uint8_t mmio8;     /* volatile: MMIO */
+typedef volatile uint32_t mmio32;   /* volatile: MMIO */
+
 #define CHECK(cond, ...) do {                                   \
     if (cond) {                                                 \
         printf("ok   " __VA_ARGS__);                            \
@@ -126,7 +130,7 @@ static bool find_pat(Pat *p)
     return found;
 }
 
-static volatile uint32_t *map_phys(int fd, uint64_t pa, size_t len)
+static mmio32 *map_phys(int fd, uint64_t pa, size_t len)
 {
     void *v = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, pa);
 
@@ -156,21 +160,23 @@ static uint64_t phys_of(void *va)
 }
 
 /* The testdev: its BAR 0 from sysfs, bus mastering on */
-static volatile uint8_t *open_testdev(char *bdf, size_t bdflen)
+static mmio8 *open_testdev(char *bdf, size_t bdflen)
 {
     DIR *d = opendir("/sys/bus/pci/devices");
     struct dirent *de;
-    volatile uint8_t *bar = NULL;
+    mmio8 *bar = NULL;
 
     while (d && (de = readdir(d))) {
         char path[512], id[16] = "";
+        unsigned device = 0;
         uint16_t cmd;
         int fd;
 
         snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device",
                  de->d_name);
         if (read_file(path, id, sizeof(id) - 1) <= 0 ||
-            strtoul(id, NULL, 16) != VIOMMU_TESTDEV_PCI_DEVICE_ID) {
+            sscanf(id, "%x", &device) != 1 ||
+            device != VIOMMU_TESTDEV_PCI_DEVICE_ID) {
             continue;
         }
         snprintf(bdf, bdflen, "%s", de->d_name);
@@ -203,17 +209,17 @@ static volatile uint8_t *open_testdev(char *bdf, size_t bdflen)
     return bar;
 }
 
-static uint32_t rd(volatile uint8_t *bar, uint32_t off)
+static uint32_t rd(mmio8 *bar, uint32_t off)
 {
-    return *(volatile uint32_t *)(bar + off);
+    return *(mmio32 *)(bar + off);
 }
 
-static void wr(volatile uint8_t *bar, uint32_t off, uint32_t v)
+static void wr(mmio8 *bar, uint32_t off, uint32_t v)
 {
-    *(volatile uint32_t *)(bar + off) = v;
+    *(mmio32 *)(bar + off) = v;
 }
 
-static uint32_t run(volatile uint8_t *bar, uint32_t op, uint64_t addr,
+static uint32_t run(mmio8 *bar, uint32_t op, uint64_t addr,
                     uint32_t len)
 {
     wr(bar, R_DMA_ADDR, (uint32_t)addr);
@@ -228,10 +234,10 @@ int main(void)
 {
     Pat p;
     int mem;
-    volatile uint32_t *mmrs, *table, *win;
+    mmio32 *mmrs, *table, *win;
     uint8_t *buf;
     uint64_t pa[NPAGES];
-    volatile uint8_t *bar;
+    mmio8 *bar;
     char bdf[64];
     uint32_t res, memtx, done;
     uint64_t fault;
