@@ -514,7 +514,18 @@ void smmuv3_invalidate_tlb(SMMUv3State *s, uint64_t mask, uint64_t match,
             (sdev->cfg.tlb_ctx & mask) != match) {
             continue;
         }
-        if (by_va) {
+        if (by_va && size == 1) {
+            /*
+             * One address: the entry that holds it, at least the stream's
+             * smallest page.  Notifiers unmap whole pages.
+             */
+            unsigned shift = sdev->cfg.tlb_sizes ?
+                             ctz64(sdev->cfg.tlb_sizes) : 12;
+
+            viommu_notify_unmap(&sdev->iommu, 0,
+                                start & ~((1ull << shift) - 1),
+                                1ull << shift);
+        } else if (by_va) {
             viommu_notify_unmap(&sdev->iommu, 0, start, size);
         } else {
             notify_unmap_all(sdev);

@@ -1125,6 +1125,49 @@ static void test_tlbi_range(void)
     env_stop(e);
 }
 
+/* The UNMAP record @n of the test device's watch */
+static void assert_unmap_rec(Env *e, uint32_t n, uint64_t iova, uint64_t mask)
+{
+    uint64_t at = NOTIFY_LOG + (n % NOTIFY_LOG_LEN) * NOTIFY_REC_SIZE;
+
+    g_assert_cmpuint(qvtd_rd(&e->td[0], at + NOTIFY_REC_TYPE), ==,
+                     NOTIFY_UNMAP);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], at + NOTIFY_REC_TYPE + 4), ==, 0);
+    g_assert_cmphex(qvtd_rd64(&e->td[0], at + NOTIFY_REC_IOVA), ==, iova);
+    g_assert_cmphex(qvtd_rd64(&e->td[0], at + NOTIFY_REC_MASK), ==, mask);
+}
+
+/*
+ * What VFIO's notifier would hear: a TLBI by VA of the watched page, and
+ * a CFGI of the stream, as UNMAPs cropped to the watch; nothing for a VA
+ * outside it.  MAP notifiers are refused.
+ */
+static void test_tlbi_notifies_unmap(void)
+{
+    Env *e = env_s1_page(0, 0, true);
+
+    qvtd_wr(&e->td[0], R_PATTERN, WATCH_MAP | WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&e->td[0], OP_WATCH, 0x10000000, 0x1000), ==,
+                     RES_BAD_COMMAND);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], R_IOMMU_REQ_STATUS), ==, REQ_ERROR);
+
+    qvtd_wr(&e->td[0], R_PATTERN, WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&e->td[0], OP_WATCH, 0x10000000, 0x1000), ==,
+                     RES_OK);
+    assert_fill_lands(e, 0, 0x10000000, DATA);
+    qsmmu_cmd(&e->smmu, SMMU_CMD_TLBI_NH_VA | (1ull << 48), 0x20000000);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], R_NOTIFY_COUNT), ==, 0);
+    qsmmu_cmd(&e->smmu, SMMU_CMD_TLBI_NH_VA | (1ull << 48), 0x10000000);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], R_NOTIFY_COUNT), ==, 1);
+    assert_unmap_rec(e, 0, 0x10000000, 0xfff);
+
+    assert_fill_lands(e, 0, 0x10000000, DATA);
+    qsmmu_cmd(&e->smmu, SMMU_CMD_CFGI_STE | ((uint64_t)SID0 << 32), 0);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], R_NOTIFY_COUNT), ==, 2);
+    assert_unmap_rec(e, 1, 0x10000000, 0xfff);
+    env_stop(e);
+}
+
 static void test_tlbi_s2_ipa_and_vmall(void)
 {
     Env *e = env_start_enabled();
@@ -1495,6 +1538,7 @@ int main(int argc, char **argv)
     qtest_add_func("/smmuv3/tlbi/asid-exactly", test_tlbi_asid);
     qtest_add_func("/smmuv3/tlbi/va-and-vaa-exactly", test_tlbi_va);
     qtest_add_func("/smmuv3/tlbi/range-exactly", test_tlbi_range);
+    qtest_add_func("/smmuv3/tlbi/notifies-unmap", test_tlbi_notifies_unmap);
     qtest_add_func("/smmuv3/tlbi/s2-ipa-and-s12-vmall",
                    test_tlbi_s2_ipa_and_vmall);
     qtest_add_func("/smmuv3/reset", test_reset);
