@@ -62,7 +62,7 @@ run_qtests()
 {
     local t
     ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/smmuv3-test \
-        tests/qtest/ti-pat-test \
+        tests/qtest/ti-pat-test tests/qtest/spapr-tce-test \
         tests/qtest/viommu-bench tests/qtest/rtas-test \
         tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
         storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
@@ -73,6 +73,7 @@ run_qtests()
     done
     qtest aarch64 smmuv3-test 300
     qtest aarch64 ti-pat-test 300
+    qtest ppc64 spapr-tce-test 300
     # Without -m perf: every workload once, its DMA checked, nothing timed
     qtest aarch64 viommu-bench 300
     qtest ppc64 rtas-test 300

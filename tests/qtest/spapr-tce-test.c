@@ -1,0 +1,470 @@
+/*
+ * qtests for the pSeries TCE IOMMU: the hypercalls, the DDW RTAS calls,
+ * and DMA through TCEs by viommu-testdev on the default PHB
+ *
+ * Hypercalls go through the fork's "rtas x-hcall" qtest command (see
+ * hw/ppc/spapr_rtas.c); every case asserts exact return codes, TCE values,
+ * bytes at exact guest addresses, and DMA outcomes.
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "libqtest.h"
+#include "libqos/pci-spapr.h"
+#include "libqos/malloc-spapr.h"
+#include "libqos/viommu-testdev-pci.h"
+
+#define DEV_SLOT        4
+#define DEV_DEVFN       QPCI_DEVFN(DEV_SLOT, 0)
+
+/* PAPR hypercalls and their return codes */
+#define H_GET_TCE           0x1c
+#define H_PUT_TCE           0x20
+#define H_PUT_TCE_INDIRECT  0x13c
+#define H_STUFF_TCE         0x138
+#define H_SUCCESS           0
+#define H_PARAMETER         (-4)
+
+#define RTAS_OUT_SUCCESS        0
+#define RTAS_OUT_HW_ERROR       (-1)
+#define RTAS_OUT_PARAM_ERROR    (-3)
+
+/* TCE permission bits */
+#define TCE_READ            1ull    /* the device may read the page */
+#define TCE_WRITE           2ull    /* the device may write it */
+#define TCE_RW              (TCE_READ | TCE_WRITE)
+
+/* The default PHB: its BUID, its default window's LIOBN */
+#define BUID                0x800000020000000ull
+#define LIOBN_DEFAULT       0x80000000u
+#define LIOBN_DDW           0x80000001u
+#define DEFAULT_WINDOW      0x40000000ull   /* 1 GiB of 4 KiB TCEs */
+#define DDW_START           0x800000000000000ull
+
+/* Guest RAM the TCEs point at, away from the allocator's range */
+#define DATA                0x30000000ull
+
+typedef struct Env {
+    QTestState *qts;
+    QGuestAllocator alloc;
+    QPCIBus *bus;
+    QViommuTestdev td;
+    uint64_t hargs, hrets;      /* x-hcall argument and return arrays */
+    uint64_t rargs, rrets;      /* RTAS argument and return arrays */
+    uint32_t config_addr;       /* the test device's, for the DDW calls */
+} Env;
+
+static Env *env_start(const char *extra)
+{
+    Env *e = g_new0(Env, 1);
+
+    e->qts = qtest_initf("-M pseries -m 1G -nodefaults "
+                         "-device viommu-testdev,addr=%d.0 %s", DEV_SLOT,
+                         extra);
+    spapr_alloc_init(&e->alloc, e->qts, ALLOC_NO_FLAGS);
+    e->bus = qpci_new_spapr(e->qts, &e->alloc);
+    qvtd_init(&e->td, e->bus, DEV_DEVFN);
+    e->hargs = guest_alloc(&e->alloc, 32 * 8);
+    e->hrets = guest_alloc(&e->alloc, 32 * 8);
+    e->rargs = guest_alloc(&e->alloc, 16 * 4);
+    e->rrets = guest_alloc(&e->alloc, 16 * 4);
+    /* Bus 0, the device's devfn, register 0 */
+    e->config_addr = DEV_DEVFN << 8;
+    return e;
+}
+
+static void env_stop(Env *e)
+{
+    qvtd_free(&e->td);
+    qpci_free_spapr(e->bus);
+    alloc_destroy(&e->alloc);
+    qtest_quit(e->qts);
+    g_free(e);
+}
+
+/*
+ * Make hypercall @op with @n arguments; returns its return code and
+ * leaves r4 onwards in @out (up to @nout of them).
+ */
+static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
+                     uint64_t *out, int nout)
+{
+    qtest_writeq(e->qts, e->hargs, op);
+    for (int i = 0; i < n; i++) {
+        qtest_writeq(e->qts, e->hargs + 8 * (i + 1), in[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(e->qts, "x-hcall", n + 1, e->hargs,
+                                     nout + 1, e->hrets), ==, 0);
+    for (int i = 0; i < nout; i++) {
+        out[i] = qtest_readq(e->qts, e->hrets + 8 * (i + 1));
+    }
+    return qtest_readq(e->qts, e->hrets);
+}
+
+static int64_t put_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t tce)
+{
+    uint64_t in[] = { liobn, ioba, tce };
+
+    return hcall(e, H_PUT_TCE, 3, in, NULL, 0);
+}
+
+static int64_t get_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t *tce)
+{
+    uint64_t in[] = { liobn, ioba };
+
+    *tce = 0xdeadbeef;
+    return hcall(e, H_GET_TCE, 2, in, tce, 1);
+}
+
+static int64_t stuff_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t tce,
+                         uint64_t npages)
+{
+    uint64_t in[] = { liobn, ioba, tce, npages };
+
+    return hcall(e, H_STUFF_TCE, 4, in, NULL, 0);
+}
+
+static int64_t put_tce_indirect(Env *e, uint32_t liobn, uint64_t ioba,
+                                uint64_t list, uint64_t npages)
+{
+    uint64_t in[] = { liobn, ioba, list, npages };
+
+    return hcall(e, H_PUT_TCE_INDIRECT, 4, in, NULL, 0);
+}
+
+static void assert_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t want)
+{
+    uint64_t tce;
+
+    g_assert_cmpint(get_tce(e, liobn, ioba, &tce), ==, H_SUCCESS);
+    g_assert_cmphex(tce, ==, want);
+}
+
+/* An RTAS call with 32-bit arguments; returns the status, rets[0] */
+static int32_t rtas(Env *e, const char *name, int n, const uint32_t *in,
+                    int nret, uint32_t *out)
+{
+    for (int i = 0; i < n; i++) {
+        qtest_writel(e->qts, e->rargs + 4 * i, in[i]);
+    }
+    for (int i = 0; i < nret; i++) {
+        qtest_writel(e->qts, e->rrets + 4 * i, 0xdeadbeef);
+    }
+    g_assert_cmpuint(qtest_rtas_call(e->qts, name, n, e->rargs, nret,
+                                     e->rrets), ==, 0);
+    for (int i = 0; i < nret; i++) {
+        out[i] = qtest_readl(e->qts, e->rrets + 4 * i);
+    }
+    return out[0];
+}
+
+/* FILL 8 bytes at bus address @addr and assert they land at @pa */
+static void assert_fill_lands(Env *e, uint64_t addr, uint64_t pa)
+{
+    static uint32_t seed = 0x51525354;
+
+    seed += 0x01010101;
+    qtest_writeq(e->qts, pa, 0);
+    qtest_writeq(e->qts, pa + 8, 0);
+    qvtd_wr(&e->td, R_PATTERN, seed);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, addr, 8), ==, RES_OK);
+    qvtd_assert_outcome(&e->td, 0, 0, 8);
+    /* FILL's words are little-endian */
+    g_assert_cmphex(qtest_readl(e->qts, pa), ==, bswap32(seed));
+    g_assert_cmphex(qtest_readl(e->qts, pa + 4), ==, bswap32(seed + 1));
+    g_assert_cmphex(qtest_readq(e->qts, pa + 8), ==, 0);
+}
+
+static void assert_dma_refused(Env *e, uint32_t op, uint64_t addr,
+                               uint32_t result)
+{
+    qvtd_wr(&e->td, R_PATTERN, 0x5a5a5a5a);
+    g_assert_cmpuint(qvtd_run(&e->td, op, addr, 8), ==, result);
+    qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, addr, 0);
+}
+
+/* ---- hypercalls ---- */
+
+static void test_put_get_tce(void)
+{
+    Env *e = env_start("");
+
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, DATA | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 0x4000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x6000, 0);
+    /* The last page of the window */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
+                            (DATA + 0x1000) | TCE_READ), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
+               (DATA + 0x1000) | TCE_READ);
+    /* Clearing it */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, 0), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
+    env_stop(e);
+}
+
+static void test_hcall_bad_arguments(void)
+{
+    Env *e = env_start("");
+    uint64_t tce;
+
+    /* No such LIOBN */
+    g_assert_cmpint(put_tce(e, 0x80000077, 0, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(get_tce(e, 0x80000077, 0, &tce), ==, H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, 0x80000077, 0, 0, 1), ==, H_PARAMETER);
+    g_assert_cmpint(put_tce_indirect(e, 0x80000077, 0, DATA, 1), ==,
+                    H_PARAMETER);
+    /* Past the window */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW, DATA), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(get_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW, &tce), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0,
+                              2), ==, H_PARAMETER);
+    env_stop(e);
+}
+
+static void test_put_tce_indirect(void)
+{
+    Env *e = env_start("");
+    uint64_t list = DATA + 0x100000;
+
+    for (int i = 0; i < 512; i++) {
+        qtest_writeq(e->qts, list + 8 * i, (DATA + i * 0x1000) | TCE_RW);
+    }
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x200000, list, 512),
+                    ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x200000, DATA | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 0x200000 + 511 * 0x1000,
+               (DATA + 511 * 0x1000) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 0x200000 + 512 * 0x1000, 0);
+    assert_fill_lands(e, 0x200000 + 300 * 0x1000 + 0x10,
+                      DATA + 300 * 0x1000 + 0x10);
+
+    /* At most 512 entries, in one 4 KiB page of the list */
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x600000, list, 513),
+                    ==, H_PARAMETER);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x600000, list + 8,
+                                     2), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x600000, 0);
+    env_stop(e);
+}
+
+static void test_stuff_tce(void)
+{
+    Env *e = env_start("");
+
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ,
+                              1000), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 999 * 0x1000, DATA | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 1000 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0xf000, 0);
+    /* Clear part of it */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000 + 0x1000, 0, 998),
+                    ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 0x11000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 998 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 999 * 0x1000, DATA | TCE_READ);
+    env_stop(e);
+}
+
+/* ---- DMA through TCEs ---- */
+
+static void test_dma_translation(void)
+{
+    Env *e = env_start("");
+
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x7000, (DATA + 0x5000) |
+                            TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x8000, (DATA + 0x2000) |
+                            TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, 0x7ff8, DATA + 0x5ff8);
+    assert_fill_lands(e, 0x8000, DATA + 0x2000);
+    /* A page with no TCE */
+    assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
+    /* Re-pointed: the next DMA uses the new page */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x7000, (DATA + 0x9000) |
+                            TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, 0x7100, DATA + 0x9100);
+    /* Cleared: refused */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x7000, 0), ==, H_SUCCESS);
+    assert_dma_refused(e, OP_FILL, 0x7100, RES_TRANSLATION_FAULT);
+    env_stop(e);
+}
+
+static void test_dma_permissions(void)
+{
+    Env *e = env_start("");
+
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, (DATA + 0x1000) |
+                            TCE_READ), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x2000, (DATA + 0x2000) |
+                            TCE_WRITE), ==, H_SUCCESS);
+    qtest_writeq(e->qts, DATA + 0x1000, 0x1122334455667788ull);
+
+    /* Read-only: reads pass, writes are refused and change nothing */
+    g_assert_cmpuint(qvtd_run(&e->td, OP_READ, 0x1000, 8), ==, RES_OK);
+    g_assert_cmphex(qvtd_rd64(&e->td, BUF_OFFSET), ==,
+                    bswap64(0x1122334455667788ull));
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_PERMISSION_FAULT);
+    g_assert_cmphex(qtest_readq(e->qts, DATA + 0x1000), ==,
+                    0x1122334455667788ull);
+    /* Write-only: the reverse */
+    assert_fill_lands(e, 0x2000, DATA + 0x2000);
+    assert_dma_refused(e, OP_READ, 0x2000, RES_PERMISSION_FAULT);
+    env_stop(e);
+}
+
+/* ---- dynamic DMA windows ---- */
+
+static void ddw_query(Env *e, uint32_t *out, int nret)
+{
+    uint32_t in[] = { e->config_addr, BUID >> 32, (uint32_t)BUID };
+
+    rtas(e, "ibm,query-pe-dma-window", 3, in, nret, out);
+}
+
+static int32_t ddw_create(Env *e, uint32_t page_shift, uint32_t window_shift,
+                          uint32_t *out)
+{
+    uint32_t in[] = { e->config_addr, BUID >> 32, (uint32_t)BUID,
+                      page_shift, window_shift };
+
+    return rtas(e, "ibm,create-pe-dma-window", 5, in, 4, out);
+}
+
+static int32_t ddw_remove(Env *e, uint32_t liobn)
+{
+    uint32_t out;
+
+    return rtas(e, "ibm,remove-pe-dma-window", 1, &liobn, 1, &out);
+}
+
+static int32_t ddw_reset(Env *e)
+{
+    uint32_t in[] = { e->config_addr, BUID >> 32, (uint32_t)BUID };
+    uint32_t out;
+
+    return rtas(e, "ibm,reset-pe-dma-window", 3, in, 1, &out);
+}
+
+static void test_ddw_create_and_translate(void)
+{
+    Env *e = env_start("");
+    uint32_t q[6], c[4];
+
+    ddw_query(e, q, 5);
+    g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(q[1], ==, 1);      /* one more window */
+    /* 4K, 64K, 2M and 16M: the PHB's default pgsz */
+    g_assert_cmphex(q[3], ==, 0x01 | 0x02 | 0x100 | 0x04);
+
+    /* 1 GiB of 64 KiB TCEs */
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW);
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 0);
+
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x30000,
+                            (DATA + 0x70000) | TCE_RW), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START + 0x30000, (DATA + 0x70000) | TCE_RW);
+    assert_fill_lands(e, DDW_START + 0x3fff0, DATA + 0x7fff0);
+    assert_fill_lands(e, DDW_START + 0x31000, DATA + 0x71000);
+    assert_dma_refused(e, OP_FILL, DDW_START + 0x40000,
+                       RES_TRANSLATION_FAULT);
+    /* The default window still works beside it */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x1000, DATA);
+
+    /* A third window does not fit */
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
+    env_stop(e);
+}
+
+static void test_ddw_remove_and_reset(void)
+{
+    Env *e = env_start("");
+    uint32_t q[6], c[4];
+
+    g_assert_cmpint(ddw_create(e, 12, 28, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 8, DATA + 8);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    /* Gone: no translation, and removing again fails */
+    assert_dma_refused(e, OP_FILL, DDW_START + 8, RES_DECODE_ERROR);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_PARAM_ERROR);
+
+    /* Remove the default window too, then reset brings it back, empty */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 2);
+    assert_dma_refused(e, OP_FILL, 0x3000, RES_DECODE_ERROR);
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 1);
+    assert_tce(e, LIOBN_DEFAULT, 0x3000, 0);
+    assert_dma_refused(e, OP_FILL, 0x3000, RES_TRANSLATION_FAULT);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3000, (DATA + 0x8000) |
+                            TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, 0x3010, DATA + 0x8010);
+    env_stop(e);
+}
+
+static void test_ddw_bad_arguments(void)
+{
+    Env *e = env_start("");
+    uint32_t q[6], c[4];
+    uint32_t bad_buid[] = { e->config_addr, 0x1234, 0x5678 };
+
+    /* A page size the PHB does not offer */
+    g_assert_cmpint(ddw_create(e, 13, 30, c), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(ddw_create(e, 34, 40, c), ==, RTAS_OUT_PARAM_ERROR);
+    /* No such PHB */
+    g_assert_cmpint(rtas(e, "ibm,query-pe-dma-window", 3, bad_buid, 5, q),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    /* Wrong argument counts */
+    g_assert_cmpint(rtas(e, "ibm,query-pe-dma-window", 2, bad_buid, 5, q),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(rtas(e, "ibm,create-pe-dma-window", 3, bad_buid, 4, c),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    /* No such window */
+    g_assert_cmpint(ddw_remove(e, 0x80000055), ==, RTAS_OUT_PARAM_ERROR);
+    env_stop(e);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    if (!qtest_has_machine("pseries") ||
+        !qtest_has_device("viommu-testdev")) {
+        return g_test_run();
+    }
+    qtest_add_func("/spapr-tce/hcall/put-get", test_put_get_tce);
+    qtest_add_func("/spapr-tce/hcall/bad-arguments", test_hcall_bad_arguments);
+    qtest_add_func("/spapr-tce/hcall/put-tce-indirect", test_put_tce_indirect);
+    qtest_add_func("/spapr-tce/hcall/stuff-tce", test_stuff_tce);
+    qtest_add_func("/spapr-tce/dma/translation", test_dma_translation);
+    qtest_add_func("/spapr-tce/dma/permissions", test_dma_permissions);
+    qtest_add_func("/spapr-tce/ddw/create-and-translate",
+                   test_ddw_create_and_translate);
+    qtest_add_func("/spapr-tce/ddw/remove-and-reset",
+                   test_ddw_remove_and_reset);
+    qtest_add_func("/spapr-tce/ddw/bad-arguments", test_ddw_bad_arguments);
+    return g_test_run();
+}
