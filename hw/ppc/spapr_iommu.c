@@ -1,0 +1,969 @@
+/*
+ * sPAPR TCE tables: the IOMMU of pSeries PHBs and VIO devices
+ *
+ * A TCE table (one LIOBN) translates one DMA window: TCE i maps the bus
+ * page at bus_offset + (i << page_shift) to the page its address names,
+ * for reads (bit 0), writes (bit 1) or both.  The guest writes TCEs with
+ * the H_PUT_TCE, H_PUT_TCE_INDIRECT and H_STUFF_TCE hypercalls and reads
+ * them with H_GET_TCE.
+ *
+ * Windows can be huge (a 64-bit DDW covers all of RAM and more) while a
+ * guest maps only what it uses, so this model keeps only the TCEs that
+ * are set, in a hash table that grows with them: creating a window
+ * allocates nothing, and migration carries the set TCEs only.  Under KVM
+ * with in-kernel TCE acceleration the table is the kernel's flat array,
+ * as the kernel defines it.
+ *
+ * The SpaprTceTable API (include/hw/ppc/spapr.h) is the one spapr's PHBs,
+ * VIO and the DDW calls use; this file is the fork's implementation of it.
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/rcu.h"
+#include "qapi/error.h"
+#include "system/kvm.h"
+#include "system/address-spaces.h"
+#include "kvm_ppc.h"
+#include "migration/vmstate.h"
+#include "trace.h"
+#include "hw/ppc/spapr.h"
+#include "hw/ppc/spapr_vio.h"
+#include "hw/iommu/side-effect-free-lookup.h"
+#include "hw/iommu/viommu-notify.h"
+#include <libfdt.h>
+
+/* TCE bits 1:0 */
+#define TCE_READ            1ull    /* the device may read the page */
+#define TCE_WRITE           2ull    /* the device may write it */
+
+/* Writes to the TCE set, one 4 KiB list at most per H_PUT_TCE_INDIRECT */
+#define TCE_INDIRECT_MAX    512
+
+/*
+ * The TCEs that are set, as open addressing with linear probing.  Lookups
+ * run under RCU without the BQL (a dataplane device's DMA), concurrently
+ * with hypercalls, so a slot never moves while the set lives: a cleared
+ * TCE leaves its key behind (a tombstone), and the set is rebuilt into a
+ * new array, published with RCU, when tombstones or growth call for it.
+ * An empty slot's key is TCE_SLOT_EMPTY; a slot's key is written before
+ * its TCE.
+ */
+#define TCE_SLOT_EMPTY      UINT64_MAX
+#define TCE_SET_MIN_BITS    4
+
+typedef struct SpaprTceSlot {
+    uint64_t index;
+    uint64_t tce;
+} SpaprTceSlot;
+
+typedef struct SpaprTceSet {
+    struct rcu_head rcu;
+    unsigned bits;
+    SpaprTceSlot slot[];
+} SpaprTceSet;
+
+typedef struct SpaprTceTableState {
+    SpaprTceTable tcet;         /* what the rest of spapr sees; first */
+
+    SpaprTceSet *set;           /* NULL while no TCE is set */
+    uint64_t live;              /* TCEs set */
+    uint64_t used;              /* slots holding a key: live + tombstones */
+
+    /* Migration: the set TCEs, as two arrays */
+    uint32_t mig_count;
+    uint64_t *mig_index;
+    uint64_t *mig_tce;
+    uint32_t mig_page_shift;
+    uint64_t mig_bus_offset;
+} SpaprTceTableState;
+
+#define TCE_STATE(t) container_of(t, SpaprTceTableState, tcet)
+
+static QLIST_HEAD(, SpaprTceTable) spapr_tce_tables =
+    QLIST_HEAD_INITIALIZER(spapr_tce_tables);
+
+/* ---- the set ---- */
+
+static inline uint64_t tce_slot_hash(uint64_t index, unsigned bits)
+{
+    return (index * 0x9e3779b97f4a7c15ull) >> (64 - bits);
+}
+
+/* Called from an RCU read-side critical section, or with the BQL */
+static uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
+{
+    SpaprTceSet *set = qatomic_rcu_read(&ts->set);
+    uint64_t mask, i, n;
+
+    if (!set) {
+        return 0;
+    }
+    mask = (1ull << set->bits) - 1;
+    i = tce_slot_hash(index, set->bits);
+    /* The set is never full, so an empty slot ends every probe */
+    for (n = 0; n <= mask; n++, i = (i + 1) & mask) {
+        uint64_t key = qatomic_read(&set->slot[i].index);
+
+        if (key == index) {
+            smp_rmb();      /* pairs with tce_set_store(): key, then TCE */
+            return qatomic_read(&set->slot[i].tce);
+        }
+        if (key == TCE_SLOT_EMPTY) {
+            break;
+        }
+    }
+    return 0;
+}
+
+static SpaprTceSet *tce_set_alloc(unsigned bits)
+{
+    SpaprTceSet *set = g_malloc(sizeof(*set) +
+                                (sizeof(SpaprTceSlot) << bits));
+    uint64_t i;
+
+    set->bits = bits;
+    for (i = 0; i < (1ull << bits); i++) {
+        set->slot[i].index = TCE_SLOT_EMPTY;
+        set->slot[i].tce = 0;
+    }
+    return set;
+}
+
+/* Insert into a set nobody reads yet */
+static void tce_set_insert_new(SpaprTceSet *set, uint64_t index, uint64_t tce)
+{
+    uint64_t mask = (1ull << set->bits) - 1;
+    uint64_t i = tce_slot_hash(index, set->bits);
+
+    while (set->slot[i].index != TCE_SLOT_EMPTY) {
+        i = (i + 1) & mask;
+    }
+    set->slot[i].index = index;
+    set->slot[i].tce = tce;
+}
+
+/*
+ * Replace the set by one sized for @want live TCEs at most a quarter full,
+ * without tombstones.  The old array goes after an RCU grace period.
+ */
+static void tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
+{
+    SpaprTceSet *old = ts->set, *set = NULL;
+    unsigned bits = TCE_SET_MIN_BITS;
+    uint64_t i;
+
+    if (want) {
+        while ((1ull << bits) < want * 4) {
+            bits++;
+        }
+        set = tce_set_alloc(bits);
+        for (i = 0; old && i < (1ull << old->bits); i++) {
+            if (old->slot[i].index != TCE_SLOT_EMPTY && old->slot[i].tce) {
+                tce_set_insert_new(set, old->slot[i].index, old->slot[i].tce);
+            }
+        }
+    }
+    qatomic_rcu_set(&ts->set, set);
+    ts->used = ts->live;
+    if (old) {
+        g_free_rcu(old, rcu);
+    }
+}
+
+/* Set TCE @index to @tce (0 clears it); returns the old value.  BQL held */
+static uint64_t tce_set_store(SpaprTceTableState *ts, uint64_t index,
+                              uint64_t tce)
+{
+    SpaprTceSet *set = ts->set;
+    SpaprTceSlot *free_slot = NULL;
+    uint64_t mask, i, n, old;
+
+    if (set) {
+        mask = (1ull << set->bits) - 1;
+        i = tce_slot_hash(index, set->bits);
+        for (n = 0; n <= mask; n++, i = (i + 1) & mask) {
+            SpaprTceSlot *s = &set->slot[i];
+
+            if (s->index == index) {
+                old = s->tce;
+                qatomic_set(&s->tce, tce);
+                ts->live += (tce != 0) - (old != 0);
+                if (!tce && ts->live * 16 < (1ull << set->bits) &&
+                    set->bits > TCE_SET_MIN_BITS) {
+                    tce_set_rebuild(ts, ts->live);
+                }
+                return old;
+            }
+            if (s->index == TCE_SLOT_EMPTY) {
+                break;
+            }
+            if (!s->tce && !free_slot) {
+                free_slot = s;      /* a tombstone of another key */
+            }
+        }
+    }
+    if (!tce) {
+        return 0;
+    }
+
+    if (!free_slot) {
+        if (!set || (ts->used + 1) * 2 > (1ull << set->bits)) {
+            tce_set_rebuild(ts, ts->live + 1);
+            set = ts->set;
+        }
+        mask = (1ull << set->bits) - 1;
+        i = tce_slot_hash(index, set->bits);
+        while (set->slot[i].index != TCE_SLOT_EMPTY) {
+            i = (i + 1) & mask;
+        }
+        free_slot = &set->slot[i];
+        ts->used++;
+    }
+    /* A reader sees the slot as a tombstone until its TCE is there */
+    qatomic_set(&free_slot->index, index);
+    smp_wmb();          /* pairs with tce_set_lookup(): key, then TCE */
+    qatomic_set(&free_slot->tce, tce);
+    ts->live++;
+    return 0;
+}
+
+static void tce_set_clear(SpaprTceTableState *ts)
+{
+    ts->live = 0;
+    tce_set_rebuild(ts, 0);
+}
+
+/* ---- a table's TCEs, whichever way they are kept ---- */
+
+static uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
+{
+    if (tcet->table) {
+        return qatomic_read(&tcet->table[index]);
+    }
+    return tce_set_lookup(TCE_STATE(tcet), index);
+}
+
+static uint64_t tce_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    uint64_t old;
+
+    if (tcet->table) {
+        old = tcet->table[index];
+        qatomic_set(&tcet->table[index], tce);
+        return old;
+    }
+    return tce_set_store(TCE_STATE(tcet), index, tce);
+}
+
+typedef void TceVisit(uint64_t index, uint64_t tce, void *opaque);
+
+static void tce_set_for_each(SpaprTceTableState *ts, TceVisit *fn,
+                             void *opaque)
+{
+    SpaprTceSet *set = ts->set;
+    uint64_t i;
+
+    for (i = 0; set && i < (1ull << set->bits); i++) {
+        if (set->slot[i].index != TCE_SLOT_EMPTY && set->slot[i].tce) {
+            fn(set->slot[i].index, set->slot[i].tce, opaque);
+        }
+    }
+}
+
+/* Call @fn for every TCE that is set */
+static void tce_for_each(SpaprTceTable *tcet, TceVisit *fn, void *opaque)
+{
+    uint64_t i;
+
+    if (!tcet->table) {
+        tce_set_for_each(TCE_STATE(tcet), fn, opaque);
+        return;
+    }
+    for (i = 0; i < tcet->nb_table; i++) {
+        if (tcet->table[i]) {
+            fn(i, tcet->table[i], opaque);
+        }
+    }
+}
+
+static IOMMUAccessFlags tce_perm(uint64_t tce)
+{
+    return (tce & TCE_READ ? IOMMU_RO : 0) | (tce & TCE_WRITE ? IOMMU_WO : 0);
+}
+
+static hwaddr tce_page(SpaprTceTable *tcet, uint64_t tce)
+{
+    return tce & ~((1ull << tcet->page_shift) - 1);
+}
+
+/* ---- storage: the kernel's table under KVM, or the set ---- */
+
+/* Under KVM, ask for an in-kernel table; the set otherwise */
+static void tce_storage_create(SpaprTceTable *tcet)
+{
+    tcet->fd = -1;
+    tcet->table = NULL;
+    if (kvm_enabled()) {
+        tcet->table = kvmppc_create_spapr_tce(tcet->liobn, tcet->page_shift,
+                                              tcet->bus_offset,
+                                              tcet->nb_table, &tcet->fd,
+                                              tcet->need_vfio);
+        if (!tcet->table) {
+            tcet->fd = -1;
+        }
+    }
+    trace_spapr_iommu_new_table(tcet->liobn, tcet->table, tcet->fd);
+}
+
+static void tce_storage_destroy(SpaprTceTable *tcet)
+{
+    if (tcet->table) {
+        kvmppc_remove_spapr_tce(tcet->table, tcet->fd, tcet->nb_table);
+    }
+    tcet->table = NULL;
+    tcet->fd = -1;
+    tce_set_clear(TCE_STATE(tcet));
+}
+
+/* ---- the IOMMU region ---- */
+
+/* Called from an RCU read-side critical section */
+static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu,
+                                               hwaddr addr,
+                                               IOMMUAccessFlags flag,
+                                               int iommu_idx)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+    uint64_t mask = (1ull << tcet->page_shift) - 1;
+    uint64_t index = addr >> tcet->page_shift;
+    uint64_t tce = index < tcet->nb_table ? tce_read(tcet, index) : 0;
+    IOMMUTLBEntry ret = {
+        .target_as = &address_space_memory,
+        .iova = addr & ~mask,
+        .translated_addr = tce & ~mask,
+        .addr_mask = mask,
+        .perm = tce_perm(tce),
+    };
+
+    trace_spapr_iommu_xlate(tcet->liobn, addr, ret.translated_addr, ret.perm,
+                            ret.addr_mask);
+    return ret;
+}
+
+typedef struct TceReplay {
+    SpaprTceTable *tcet;
+    IOMMUNotifier *n;
+} TceReplay;
+
+static void tce_replay_one(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceReplay *r = opaque;
+
+    if (tce_perm(tce)) {
+        viommu_replay_map(r->n, index << r->tcet->page_shift,
+                          tce_page(r->tcet, tce), 1ull << r->tcet->page_shift,
+                          tce_perm(tce));
+    }
+}
+
+/* Only the TCEs that are set, not the whole window */
+static void tce_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+    TceReplay r = { tcet, n };
+
+    if (!tcet->skipping_replay) {
+        tce_for_each(tcet, tce_replay_one, &r);
+    }
+}
+
+static uint64_t tce_min_page_size(IOMMUMemoryRegion *iommu)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+
+    return 1ull << tcet->page_shift;
+}
+
+static int tce_get_attr(IOMMUMemoryRegion *iommu,
+                              enum IOMMUMemoryRegionAttr attr, void *data)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+
+    if (attr == IOMMU_ATTR_SPAPR_TCE_FD && kvmppc_has_cap_spapr_vfio()) {
+        *(int *)data = tcet->fd;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int tce_notify_flag_changed(IOMMUMemoryRegion *iommu,
+                                         IOMMUNotifierFlag old,
+                                         IOMMUNotifierFlag new, Error **errp)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+
+    if (new & IOMMU_NOTIFIER_DEVIOTLB_UNMAP) {
+        error_setg(errp, "sPAPR TCE tables have no device IOTLB");
+        return -EINVAL;
+    }
+    if ((old == IOMMU_NOTIFIER_NONE) != (new == IOMMU_NOTIFIER_NONE)) {
+        spapr_tce_set_need_vfio(tcet, new != IOMMU_NOTIFIER_NONE);
+    }
+    return 0;
+}
+
+/* ---- the API ---- */
+
+SpaprTceTable *spapr_tce_find_by_liobn(target_ulong liobn)
+{
+    SpaprTceTable *tcet;
+
+    if (liobn >> 32) {
+        return NULL;
+    }
+    QLIST_FOREACH(tcet, &spapr_tce_tables, list) {
+        if (tcet->liobn == liobn) {
+            return tcet;
+        }
+    }
+    return NULL;
+}
+
+static void tce_to_table(uint64_t index, uint64_t tce, void *opaque)
+{
+    SpaprTceTable *tcet = opaque;
+
+    tcet->table[index] = tce;
+}
+
+/*
+ * VFIO needs a table the kernel can reach: under KVM, one made with
+ * need_vfio.  Move the TCEs over when the kind of table has to change.
+ */
+void spapr_tce_set_need_vfio(SpaprTceTable *tcet, bool need_vfio)
+{
+    uint64_t *old_table = tcet->table;
+    int old_fd = tcet->fd;
+    uint64_t i;
+
+    if (tcet->need_vfio == need_vfio) {
+        return;
+    }
+    tcet->need_vfio = need_vfio;
+    if (!need_vfio || !kvm_enabled() || !tcet->nb_table ||
+        (tcet->fd != -1 && kvmppc_has_cap_spapr_vfio())) {
+        return;
+    }
+
+    tce_storage_create(tcet);
+    if (old_table) {
+        /* From the old kernel table into the new table or the set */
+        for (i = 0; i < tcet->nb_table; i++) {
+            if (old_table[i]) {
+                tce_write(tcet, i, old_table[i]);
+            }
+        }
+        kvmppc_remove_spapr_tce(old_table, old_fd, tcet->nb_table);
+    } else if (tcet->table) {
+        /* From the set into the kernel's table */
+        tce_set_for_each(TCE_STATE(tcet), tce_to_table, tcet);
+        tce_set_clear(TCE_STATE(tcet));
+    }
+}
+
+SpaprTceTable *spapr_tce_new_table(DeviceState *owner, uint32_t liobn)
+{
+    g_autofree char *name = g_strdup_printf("tce-table-%x", liobn);
+    SpaprTceTable *tcet;
+
+    if (spapr_tce_find_by_liobn(liobn)) {
+        error_report("a TCE table with LIOBN 0x%x already exists", liobn);
+        return NULL;
+    }
+    tcet = SPAPR_TCE_TABLE(object_new(TYPE_SPAPR_TCE_TABLE));
+    tcet->liobn = liobn;
+    object_property_add_child(OBJECT(owner), name, OBJECT(tcet));
+    object_unref(OBJECT(tcet));
+    qdev_realize(DEVICE(tcet), NULL, &error_abort);
+    return tcet;
+}
+
+void spapr_tce_table_enable(SpaprTceTable *tcet, uint32_t page_shift,
+                            uint64_t bus_offset, uint32_t nb_table)
+{
+    if (tcet->nb_table) {
+        warn_report("TCE table 0x%x is already enabled", tcet->liobn);
+        return;
+    }
+    tcet->page_shift = page_shift;
+    tcet->bus_offset = bus_offset;
+    tcet->nb_table = nb_table;
+    tce_storage_create(tcet);
+    memory_region_set_size(MEMORY_REGION(&tcet->iommu),
+                           (uint64_t)nb_table << page_shift);
+    memory_region_add_subregion(&tcet->root, bus_offset,
+                                MEMORY_REGION(&tcet->iommu));
+}
+
+void spapr_tce_table_disable(SpaprTceTable *tcet)
+{
+    if (!tcet->nb_table) {
+        return;
+    }
+    memory_region_del_subregion(&tcet->root, MEMORY_REGION(&tcet->iommu));
+    memory_region_set_size(MEMORY_REGION(&tcet->iommu), 0);
+    tce_storage_destroy(tcet);
+    tcet->bus_offset = 0;
+    tcet->page_shift = 0;
+    tcet->nb_table = 0;
+}
+
+MemoryRegion *spapr_tce_get_iommu(SpaprTceTable *tcet)
+{
+    return &tcet->root;
+}
+
+int spapr_dma_dt(void *fdt, int node_off, const char *propname,
+                 uint32_t liobn, uint64_t window, uint32_t size)
+{
+    /* LIOBN, then a two-cell bus address and a two-cell size */
+    uint32_t prop[] = {
+        cpu_to_be32(liobn),
+        cpu_to_be32(window >> 32), cpu_to_be32(window),
+        0, cpu_to_be32(size),
+    };
+    int ret;
+
+    ret = fdt_setprop_cell(fdt, node_off, "ibm,#dma-address-cells", 2);
+    if (ret >= 0) {
+        ret = fdt_setprop_cell(fdt, node_off, "ibm,#dma-size-cells", 2);
+    }
+    if (ret >= 0) {
+        ret = fdt_setprop(fdt, node_off, propname, prop, sizeof(prop));
+    }
+    return ret < 0 ? ret : 0;
+}
+
+int spapr_tcet_dma_dt(void *fdt, int node_off, const char *propname,
+                      SpaprTceTable *tcet)
+{
+    return tcet ? spapr_dma_dt(fdt, node_off, propname, tcet->liobn, 0,
+                               tcet->nb_table << tcet->page_shift) : 0;
+}
+
+/* ---- hypercalls ---- */
+
+/*
+ * The TCE index of @ioba in @tcet's window, for @npages pages; false when
+ * any of them is outside it.
+ */
+static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
+                      uint64_t *index)
+{
+    uint64_t i;
+
+    if (ioba < tcet->bus_offset) {
+        return false;
+    }
+    i = (ioba - tcet->bus_offset) >> tcet->page_shift;
+    if (i >= tcet->nb_table || npages > tcet->nb_table - i) {
+        return false;
+    }
+    *index = i;
+    return true;
+}
+
+/* Set one TCE and tell the notifiers what changed */
+static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    uint64_t size = 1ull << tcet->page_shift;
+    uint64_t iova = index << tcet->page_shift;
+    uint64_t old = tce_write(tcet, index, tce);
+
+    if (old == tce) {
+        return;
+    }
+    if (tce_perm(old)) {
+        viommu_notify_unmap(&tcet->iommu, 0, iova, size);
+    }
+    if (tce_perm(tce)) {
+        viommu_notify_map(&tcet->iommu, 0, iova, tce_page(tcet, tce), size,
+                          tce_perm(tce));
+    }
+}
+
+/*
+ * The table for a TCE hcall: H_PARAMETER for an unknown LIOBN,
+ * H_CONSTRAINED for one whose window was removed.
+ */
+static SpaprTceTable *tce_hcall_table(target_ulong liobn, target_ulong *ret)
+{
+    SpaprTceTable *tcet = spapr_tce_find_by_liobn(liobn);
+
+    if (!tcet) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on unknown LIOBN 0x"
+                      TARGET_FMT_lx "\n", liobn);
+        *ret = H_PARAMETER;
+        return NULL;
+    }
+    if (!tcet->nb_table) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x%x, whose "
+                      "window is removed\n", tcet->liobn);
+        *ret = H_CONSTRAINED;
+        return NULL;
+    }
+    return tcet;
+}
+
+static target_ulong h_put_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
+                              target_ulong opcode, target_ulong *args)
+{
+    target_ulong liobn = args[0], ioba = args[1], tce = args[2];
+    target_ulong ret = H_SUCCESS;
+    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    uint64_t index;
+
+    if (tcet) {
+        if (tce_index(tcet, ioba, 1, &index)) {
+            tce_put(tcet, index, tce);
+        } else {
+            ret = H_PARAMETER;
+        }
+    }
+    trace_spapr_iommu_put(liobn, ioba, tce, ret);
+    return ret;
+}
+
+static target_ulong h_get_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
+                              target_ulong opcode, target_ulong *args)
+{
+    target_ulong liobn = args[0], ioba = args[1];
+    target_ulong ret = H_SUCCESS;
+    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    uint64_t index, tce = 0;
+
+    if (tcet) {
+        if (tce_index(tcet, ioba, 1, &index)) {
+            tce = tce_read(tcet, index);
+            args[0] = tce;
+        } else {
+            ret = H_PARAMETER;
+        }
+    }
+    trace_spapr_iommu_get(liobn, ioba, ret, tce);
+    return ret;
+}
+
+/*
+ * Up to 512 TCEs from a 4 KiB-aligned big-endian list in guest memory.
+ * The whole range and the whole list are checked before any TCE changes.
+ */
+static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
+                                       SpaprMachineState *spapr,
+                                       target_ulong opcode, target_ulong *args)
+{
+    target_ulong liobn = args[0], ioba = args[1];
+    target_ulong list = args[2], npages = args[3];
+    target_ulong ret = H_SUCCESS;
+    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    uint64_t tces[TCE_INDIRECT_MAX];
+    uint64_t index, i;
+
+    if (!tcet) {
+        goto out;
+    }
+    if (npages > TCE_INDIRECT_MAX || (list & SPAPR_TCE_PAGE_MASK) ||
+        !tce_index(tcet, ioba, npages, &index)) {
+        ret = H_PARAMETER;
+        goto out;
+    }
+    if (address_space_read(CPU(cpu)->as, list, MEMTXATTRS_UNSPECIFIED, tces,
+                           npages * sizeof(tces[0])) != MEMTX_OK) {
+        qemu_log_mask(LOG_GUEST_ERROR, "H_PUT_TCE_INDIRECT: the list at 0x"
+                      TARGET_FMT_lx " is not in memory\n", list);
+        ret = H_PARAMETER;
+        goto out;
+    }
+    for (i = 0; i < npages; i++) {
+        tce_put(tcet, index + i, be64_to_cpu(tces[i]));
+    }
+out:
+    trace_spapr_iommu_indirect(liobn, ioba, list, npages, 0, ret);
+    return ret;
+}
+
+typedef struct TceClearRange {
+    uint64_t first, count;
+    uint64_t *index;
+    uint64_t n;
+} TceClearRange;
+
+static void tce_collect_in_range(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceClearRange *r = opaque;
+
+    if (index - r->first < r->count) {
+        r->index[r->n++] = index;
+    }
+}
+
+static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
+                                target_ulong opcode, target_ulong *args)
+{
+    target_ulong liobn = args[0], ioba = args[1];
+    target_ulong tce = args[2], npages = args[3];
+    target_ulong ret = H_SUCCESS;
+    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    SpaprTceTableState *ts;
+    uint64_t index, i;
+
+    if (!tcet) {
+        goto out;
+    }
+    if (!tce_index(tcet, ioba, npages, &index)) {
+        ret = H_PARAMETER;
+        goto out;
+    }
+    ts = TCE_STATE(tcet);
+    if (!tce && !tcet->table && ts->live < npages) {
+        /* Clearing more pages than are set: visit only those set */
+        TceClearRange r = { index, npages, g_new(uint64_t, ts->live), 0 };
+
+        tce_for_each(tcet, tce_collect_in_range, &r);
+        for (i = 0; i < r.n; i++) {
+            tce_put(tcet, r.index[i], 0);
+        }
+        g_free(r.index);
+    } else {
+        for (i = 0; i < npages; i++) {
+            tce_put(tcet, index + i, tce);
+        }
+    }
+out:
+    trace_spapr_iommu_stuff(liobn, ioba, tce, npages, ret);
+    return ret;
+}
+
+/* ---- migration ---- */
+
+typedef struct TceMigFill {
+    SpaprTceTableState *ts;
+    uint32_t n;
+} TceMigFill;
+
+static void tce_mig_fill(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceMigFill *f = opaque;
+
+    f->ts->mig_index[f->n] = index;
+    f->ts->mig_tce[f->n] = tce;
+    f->n++;
+}
+
+static uint64_t tce_count(SpaprTceTable *tcet)
+{
+    uint64_t n = 0, i;
+
+    if (!tcet->table) {
+        return TCE_STATE(tcet)->live;
+    }
+    for (i = 0; i < tcet->nb_table; i++) {
+        n += !!tcet->table[i];
+    }
+    return n;
+}
+
+static int spapr_tce_table_pre_save(void *opaque)
+{
+    SpaprTceTableState *ts = opaque;
+    SpaprTceTable *tcet = &ts->tcet;
+    TceMigFill f = { ts, 0 };
+    uint64_t count = tce_count(tcet);
+
+    if (count > UINT32_MAX) {
+        error_report("TCE table 0x%x: %" PRIu64 " TCEs are too many to "
+                     "migrate", tcet->liobn, count);
+        return -E2BIG;
+    }
+    g_free(ts->mig_index);
+    g_free(ts->mig_tce);
+    ts->mig_count = count;
+    ts->mig_index = g_new(uint64_t, count);
+    ts->mig_tce = g_new(uint64_t, count);
+    tce_for_each(tcet, tce_mig_fill, &f);
+    ts->mig_page_shift = tcet->page_shift;
+    ts->mig_bus_offset = tcet->bus_offset;
+    tcet->mig_nb_table = tcet->nb_table;
+    trace_spapr_iommu_pre_save(tcet->liobn, tcet->nb_table, tcet->bus_offset,
+                               tcet->page_shift);
+    return 0;
+}
+
+static int spapr_tce_table_post_save(void *opaque)
+{
+    SpaprTceTableState *ts = opaque;
+
+    g_free(ts->mig_index);
+    g_free(ts->mig_tce);
+    ts->mig_index = ts->mig_tce = NULL;
+    ts->mig_count = 0;
+    return 0;
+}
+
+static int spapr_tce_table_post_load(void *opaque, int version_id)
+{
+    SpaprTceTableState *ts = opaque;
+    SpaprTceTable *tcet = &ts->tcet;
+    uint32_t before = tcet->nb_table;
+    int ret = 0;
+    uint32_t i;
+
+    if (tcet->vdev) {
+        spapr_vio_set_bypass(tcet->vdev, tcet->bypass);
+    }
+    spapr_tce_table_disable(tcet);
+    if (tcet->mig_nb_table) {
+        if (ts->mig_page_shift < 12 || ts->mig_page_shift > 63 ||
+            (uint64_t)tcet->mig_nb_table << ts->mig_page_shift >>
+            ts->mig_page_shift != tcet->mig_nb_table) {
+            error_report("TCE table 0x%x: a window of %u pages of 2^%u "
+                         "bytes cannot be", tcet->liobn, tcet->mig_nb_table,
+                         ts->mig_page_shift);
+            ret = -EINVAL;
+            goto out;
+        }
+        spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
+                               tcet->mig_nb_table);
+        for (i = 0; i < ts->mig_count; i++) {
+            if (ts->mig_index[i] >= tcet->nb_table) {
+                error_report("TCE table 0x%x: TCE %" PRIu64 " is outside "
+                             "its window", tcet->liobn, ts->mig_index[i]);
+                ret = -EINVAL;
+                goto out;
+            }
+            tce_write(tcet, ts->mig_index[i], ts->mig_tce[i]);
+        }
+    }
+    trace_spapr_iommu_post_load(tcet->liobn, before, tcet->nb_table,
+                                tcet->bus_offset, tcet->page_shift);
+out:
+    spapr_tce_table_post_save(ts);
+    return ret;
+}
+
+static const VMStateDescription vmstate_spapr_tce_table = {
+    .name = "spapr_iommu",
+    .version_id = 4,
+    .minimum_version_id = 4,
+    .pre_save = spapr_tce_table_pre_save,
+    .post_save = spapr_tce_table_post_save,
+    .post_load = spapr_tce_table_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_EQUAL(tcet.liobn, SpaprTceTableState, NULL),
+        VMSTATE_UINT32(tcet.mig_nb_table, SpaprTceTableState),
+        VMSTATE_UINT32(mig_page_shift, SpaprTceTableState),
+        VMSTATE_UINT64(mig_bus_offset, SpaprTceTableState),
+        VMSTATE_BOOL(tcet.bypass, SpaprTceTableState),
+        VMSTATE_BOOL(tcet.def_win, SpaprTceTableState),
+        VMSTATE_UINT32(mig_count, SpaprTceTableState),
+        VMSTATE_VARRAY_UINT32_ALLOC(mig_index, SpaprTceTableState, mig_count,
+                                    0, vmstate_info_uint64, uint64_t),
+        VMSTATE_VARRAY_UINT32_ALLOC(mig_tce, SpaprTceTableState, mig_count,
+                                    0, vmstate_info_uint64, uint64_t),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+/* ---- the device ---- */
+
+static void spapr_tce_table_realize(DeviceState *dev, Error **errp)
+{
+    SpaprTceTable *tcet = SPAPR_TCE_TABLE(dev);
+    g_autofree char *root = g_strdup_printf("tce-root-%x", tcet->liobn);
+    g_autofree char *iommu = g_strdup_printf("tce-iommu-%x", tcet->liobn);
+
+    tcet->fd = -1;
+    tcet->need_vfio = false;
+    memory_region_init(&tcet->root, OBJECT(tcet), root, UINT64_MAX);
+    memory_region_init_iommu(&tcet->iommu, sizeof(tcet->iommu),
+                             TYPE_SPAPR_IOMMU_MEMORY_REGION, OBJECT(tcet),
+                             iommu, 0);
+    QLIST_INSERT_HEAD(&spapr_tce_tables, tcet, list);
+    vmstate_register(VMSTATE_IF(tcet), tcet->liobn, &vmstate_spapr_tce_table,
+                     tcet);
+}
+
+static void spapr_tce_table_unrealize(DeviceState *dev)
+{
+    SpaprTceTable *tcet = SPAPR_TCE_TABLE(dev);
+
+    vmstate_unregister(VMSTATE_IF(tcet), &vmstate_spapr_tce_table, tcet);
+    QLIST_REMOVE(tcet, list);
+    spapr_tce_table_disable(tcet);
+}
+
+/* Every TCE cleared; the window stays as it is */
+static void spapr_tce_reset(DeviceState *dev)
+{
+    SpaprTceTable *tcet = SPAPR_TCE_TABLE(dev);
+
+    if (tcet->table) {
+        memset(tcet->table, 0, tcet->nb_table * sizeof(tcet->table[0]));
+    }
+    tce_set_clear(TCE_STATE(tcet));
+}
+
+static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+
+    dc->realize = spapr_tce_table_realize;
+    dc->unrealize = spapr_tce_table_unrealize;
+    device_class_set_legacy_reset(dc, spapr_tce_reset);
+    /* Made by the PHBs and VIO devices that own the windows */
+    dc->user_creatable = false;
+
+    spapr_register_hypercall(H_PUT_TCE, h_put_tce);
+    spapr_register_hypercall(H_GET_TCE, h_get_tce);
+    spapr_register_hypercall(H_PUT_TCE_INDIRECT, h_put_tce_indirect);
+    spapr_register_hypercall(H_STUFF_TCE, h_stuff_tce);
+}
+
+static void tce_iommu_region_class_init(ObjectClass *klass,
+                                                 const void *data)
+{
+    IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
+
+    imrc->get_attr = tce_get_attr;
+    imrc->notify_flag_changed = tce_notify_flag_changed;
+    imrc->get_min_page_size = tce_min_page_size;
+    imrc->replay = tce_replay;
+    imrc->translate = tce_translate;
+}
+
+static const TypeInfo spapr_iommu_types[] = {
+    {
+        .name = TYPE_SPAPR_TCE_TABLE,
+        .parent = TYPE_DEVICE,
+        .instance_size = sizeof(SpaprTceTableState),
+        .class_init = spapr_tce_table_class_init,
+    }, {
+        .name = TYPE_SPAPR_IOMMU_MEMORY_REGION,
+        .parent = TYPE_IOMMU_MEMORY_REGION,
+        .class_init = tce_iommu_region_class_init,
+        /* A lookup reads the TCE and changes nothing */
+        .interfaces = (const InterfaceInfo[]) {
+            { TYPE_IOMMU_SIDE_EFFECT_FREE_LOOKUP },
+            { }
+        },
+    },
+};
+
+DEFINE_TYPES(spapr_iommu_types)
