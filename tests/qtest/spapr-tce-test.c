@@ -28,6 +28,7 @@
 #define H_STUFF_TCE         0x138
 #define H_SUCCESS           0
 #define H_PARAMETER         (-4)
+#define H_CONSTRAINED       4
 
 #define RTAS_OUT_SUCCESS        0
 #define RTAS_OUT_HW_ERROR       (-1)
@@ -105,7 +106,7 @@ static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
     return qtest_readq(e->qts, e->hrets);
 }
 
-static int64_t put_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t tce)
+static int64_t put_tce(Env *e, uint64_t liobn, uint64_t ioba, uint64_t tce)
 {
     uint64_t in[] = { liobn, ioba, tce };
 
@@ -448,6 +449,200 @@ static void test_ddw_bad_arguments(void)
     env_stop(e);
 }
 
+/* ---- what the fork's model adds ---- */
+
+static void test_removed_window_constrained(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+    uint64_t tce;
+
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_CONSTRAINED);
+    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
+                    H_CONSTRAINED);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1), ==,
+                    H_CONSTRAINED);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DDW, DDW_START, DATA, 1), ==,
+                    H_CONSTRAINED);
+    /* Created again, it starts empty */
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START, 0);
+    env_stop(e);
+}
+
+static void test_hostile_hcall_arguments(void)
+{
+    Env *e = env_start("");
+    uint64_t list = DATA + 0x200000;
+
+    /* A list that is not in guest memory: nothing is written */
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000,
+                                     0x7ffff0000000ull, 4), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
+    /* A range that runs off the window: refused whole, not in part */
+    for (int i = 0; i < 4; i++) {
+        qtest_writeq(e->qts, list + 8 * i, (DATA + i * 0x1000) | TCE_RW);
+    }
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
+                                     DEFAULT_WINDOW - 0x2000, list, 4), ==,
+                    H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x2000, 0);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
+                                     DEFAULT_WINDOW - 0x4000, list, 4), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
+               (DATA + 0x3000) | TCE_RW);
+    /* npages that overflow, an IOBA below the window, a huge LIOBN */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, 0, UINT64_MAX), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, DATA,
+                              UINT64_MAX / 0x1000 + 2), ==, H_PARAMETER);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000, list,
+                                     UINT64_MAX), ==, H_PARAMETER);
+    g_assert_cmpint(put_tce(e, 0x180000000ull, 0, DATA), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
+    /* Clearing the whole window when one TCE is set */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0,
+                              DEFAULT_WINDOW >> 12), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0);
+    env_stop(e);
+}
+
+/* The test device's WATCH on @addr's window; returns nothing */
+static void watch(Env *e, uint64_t addr)
+{
+    qvtd_wr(&e->td, R_PATTERN, WATCH_MAP | WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_WATCH, addr, 0), ==, RES_OK);
+}
+
+static void assert_rec(Env *e, uint32_t n, uint32_t type, uint32_t perm,
+                       uint64_t iova, uint64_t xlat, uint64_t mask)
+{
+    uint64_t at = NOTIFY_LOG + (n % NOTIFY_LOG_LEN) * NOTIFY_REC_SIZE;
+
+    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE), ==, type);
+    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE + 4), ==, perm);
+    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_IOVA), ==, iova);
+    if (type == NOTIFY_MAP) {
+        g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_XLAT), ==, xlat);
+    }
+    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_MASK), ==, mask);
+}
+
+static void test_notify_and_replay(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
+    watch(e, DDW_START);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x10000) | TCE_READ), ==, H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 1);
+    assert_rec(e, 0, NOTIFY_MAP, 1, DDW_START + 0x50000, DATA + 0x10000,
+               0xffff);
+    /* Re-pointed: the old page goes first */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 3);
+    assert_rec(e, 1, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
+    assert_rec(e, 2, NOTIFY_MAP, 3, DDW_START + 0x50000, DATA + 0x20000,
+               0xffff);
+    /* The same value again says nothing; clearing says UNMAP */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + 0x40000, 0, 4), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 4);
+    assert_rec(e, 3, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
+
+    /* Replay: the TCEs that are set, in a 16 GiB window */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x3ffff0000ull,
+                            (DATA + 0x30000) | TCE_WRITE), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, (DATA + 0x40000) |
+                            TCE_RW), ==, H_SUCCESS);
+    watch(e, DDW_START);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 2);
+    for (int i = 0; i < 2; i++) {
+        uint64_t at = NOTIFY_LOG + i * NOTIFY_REC_SIZE;
+        bool last = qvtd_rd64(&e->td, at + NOTIFY_REC_IOVA) != DDW_START;
+
+        assert_rec(e, i, NOTIFY_MAP, last ? 2 : 3,
+                   DDW_START + (last ? 0x3ffff0000ull : 0),
+                   DATA + (last ? 0x30000 : 0x40000), 0xffff);
+    }
+    env_stop(e);
+}
+
+/*
+ * A 1 TiB window of 64 KiB TCEs, with one TCE per 2 MiB of its first
+ * 1 GiB, migrated to a file and back: the stream carries the TCEs that
+ * are set, not the window (a flat table would be 128 MiB).
+ */
+static void test_migration_sparse(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    uint64_t bar;
+    uint32_t c[4];
+    struct stat st;
+    Env *e = env_start(""), *d;
+
+    g_assert_cmpint(ddw_create(e, 16, 40, c), ==, RTAS_OUT_SUCCESS);
+    for (int i = 0; i < 512; i++) {
+        g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + i * 0x200000ull,
+                                (DATA + i * 0x10000) | TCE_RW), ==,
+                        H_SUCCESS);
+    }
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 40) - 0x10000,
+                            (DATA + 0x4000000) | TCE_READ), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x7000, (DATA + 0x5000000) |
+                            TCE_RW), ==, H_SUCCESS);
+    bar = e->td.bar.addr;
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': %s } }", uri);
+    qvtd_wait_migration(e->qts);
+    env_stop(e);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    g_test_message("migration stream: %lld bytes", (long long)st.st_size);
+    /* A flat table would be 128 MiB; the stream is a few MiB in all */
+    g_assert_cmpint(st.st_size, <, 16 * 1024 * 1024);
+
+    d = g_new0(Env, 1);
+    d->qts = qtest_initf("-M pseries -m 1G -nodefaults "
+                         "-device viommu-testdev,addr=%d.0 -incoming %s",
+                         DEV_SLOT, uri);
+    qvtd_wait_migration(d->qts);
+    unlink(path);
+    spapr_alloc_init(&d->alloc, d->qts, ALLOC_NO_FLAGS);
+    d->bus = qpci_new_spapr(d->qts, &d->alloc);
+    d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
+    d->td.bar = (QPCIBar) { .addr = bar };
+    d->hargs = guest_alloc(&d->alloc, 32 * 8);
+    d->hrets = guest_alloc(&d->alloc, 32 * 8);
+    d->rargs = guest_alloc(&d->alloc, 16 * 4);
+    d->rrets = guest_alloc(&d->alloc, 16 * 4);
+    d->config_addr = DEV_DEVFN << 8;
+    assert_tce(d, LIOBN_DDW, DDW_START + 511 * 0x200000ull,
+               (DATA + 511 * 0x10000) | TCE_RW);
+    assert_tce(d, LIOBN_DDW, DDW_START + 0x10000, 0);
+    assert_tce(d, LIOBN_DDW, DDW_START + (1ull << 40) - 0x10000,
+               (DATA + 0x4000000) | TCE_READ);
+    assert_tce(d, LIOBN_DEFAULT, 0x7000, (DATA + 0x5000000) | TCE_RW);
+    assert_fill_lands(d, DDW_START + 7 * 0x200000ull + 0x18,
+                      DATA + 7 * 0x10000 + 0x18);
+    assert_fill_lands(d, 0x7008, DATA + 0x5000008);
+    env_stop(d);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -466,5 +661,12 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/remove-and-reset",
                    test_ddw_remove_and_reset);
     qtest_add_func("/spapr-tce/ddw/bad-arguments", test_ddw_bad_arguments);
+    qtest_add_func("/spapr-tce/ddw/removed-window-constrained",
+                   test_removed_window_constrained);
+    qtest_add_func("/spapr-tce/hcall/hostile-arguments",
+                   test_hostile_hcall_arguments);
+    qtest_add_func("/spapr-tce/notify-and-replay", test_notify_and_replay);
+    qtest_add_func("/spapr-tce/migration/sparse-1tib-window",
+                   test_migration_sparse);
     return g_test_run();
 }
