@@ -91,24 +91,34 @@ static QLIST_HEAD(, SpaprTceTable) spapr_tce_tables =
 
 /* ---- the set ---- */
 
+/*
+ * Runs of 8 consecutive TCEs share a spread-out home and stay next to
+ * each other (128 bytes), so that DMA walking a buffer page by page
+ * stays within a few cache lines, as it would in a flat table.
+ */
+#define TCE_RUN_BITS        3
+
 static inline uint64_t tce_slot_hash(uint64_t index, unsigned bits)
 {
-    return (index * 0x9e3779b97f4a7c15ull) >> (64 - bits);
+    uint64_t run = ((index >> TCE_RUN_BITS) * 0x9e3779b97f4a7c15ull) >>
+                   (64 - bits);
+
+    return ((run << TCE_RUN_BITS) | (index & ((1u << TCE_RUN_BITS) - 1))) &
+           ((1ull << bits) - 1);
 }
 
 /* Called from an RCU read-side critical section, or with the BQL */
-static uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
+static inline uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
 {
     SpaprTceSet *set = qatomic_rcu_read(&ts->set);
-    uint64_t mask, i, n;
+    uint64_t mask, i;
 
     if (!set) {
         return 0;
     }
     mask = (1ull << set->bits) - 1;
-    i = tce_slot_hash(index, set->bits);
-    /* The set is never full, so an empty slot ends every probe */
-    for (n = 0; n <= mask; n++, i = (i + 1) & mask) {
+    /* The set is at most half full: an empty slot ends every probe */
+    for (i = tce_slot_hash(index, set->bits); ; i = (i + 1) & mask) {
         uint64_t key = qatomic_read(&set->slot[i].index);
 
         if (key == index) {
@@ -116,10 +126,9 @@ static uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
             return qatomic_read(&set->slot[i].tce);
         }
         if (key == TCE_SLOT_EMPTY) {
-            break;
+            return 0;
         }
     }
-    return 0;
 }
 
 static SpaprTceSet *tce_set_alloc(unsigned bits)
@@ -242,7 +251,7 @@ static void tce_set_clear(SpaprTceTableState *ts)
 
 /* ---- a table's TCEs, whichever way they are kept ---- */
 
-static uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
+static inline uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
 {
     if (tcet->table) {
         return qatomic_read(&tcet->table[index]);
