@@ -8,7 +8,7 @@
 # is, so that every compiler command line matches build/'s relative to
 # its own root: ccache then serves all but the few objects that differ.
 #
-# Prints the path of its qemu-system-aarch64.
+# Prints the path of its qemu-system-aarch64 (qemu-system-ppc64 is beside it).
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -23,9 +23,9 @@ mkdir -p "$root"
 src=$root/.qemu-src
 out=$root/build
 
-# Upstream's SMMUv3 stays: none of our model's files, nor the patch that
-# swaps it in.
-OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h" \
+# Upstream's SMMUv3 and TCE tables stay: none of our models' files, nor
+# the patch that swaps the SMMUv3 in.
+OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h hw/ppc/spapr_iommu.c" \
 PATCH_SKIP="*-build-the-fork-s-SMMUv3-in-place-of-upstream-*" \
     scripts/overlay.sh "$base" "$src" >&2
 
@@ -45,5 +45,8 @@ if [ ! -f "$out/build.ninja" ] || [ "$(cat "$out/.fork-configure" 2>/dev/null)" 
     (cd "$out" && sh config.status.ref >&2) || die "configure failed"
     echo "$args" > "$out/.fork-configure"
 fi
-ninja -C "$out" ${NINJA_JOBS:+-j "$NINJA_JOBS"} qemu-system-aarch64 >&2
+ninja -C "$out" ${NINJA_JOBS:+-j "$NINJA_JOBS"} qemu-system-aarch64 \
+    qemu-system-ppc64 >&2
+# -M pseries needs SLOF where the emulator looks for it
+scripts/firmware.sh "$out" >&2
 echo "$out/qemu-system-aarch64"

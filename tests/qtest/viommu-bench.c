@@ -41,6 +41,11 @@
  *                    TABLE, each one a change, with a notifier watching
  *                    the window (as VFIO's would); the cost per entry
  *
+ * On ppc64 (-M pseries), upstream's TCE tables against ours:
+ *   tce-4k-N         the default 32-bit window of 4 KiB TCEs, N pages
+ *   tce-64k-ddw-N    a DDW of 64 KiB TCEs, N pages, as a guest's direct
+ *                    mapping of RAM uses one
+ *
  * Before timing, every emulator proves that DMA lands where it should:
  * through an SMMU the pages are mapped in reverse order, so only a real
  * translation puts the bytes there.  Every timed burst must complete with
@@ -59,10 +64,13 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/generic-pcihost.h"
+#include "libqos/pci-spapr.h"
+#include "libqos/malloc-spapr.h"
 #include "libqos/smmuv3.h"
 #include "libqos/ti-pat.h"
 #include "libqos/viommu-testdev-pci.h"
@@ -135,6 +143,7 @@ typedef enum Kind {
     KIND_CHURN,
     KIND_PAT_WINDOW,
     KIND_PAT_REWRITE,
+    KIND_TCE,
 } Kind;
 
 /* The emulators each kind runs on */
@@ -149,12 +158,14 @@ static const unsigned kind_impls[] = {
     [KIND_CHURN] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
     [KIND_PAT_WINDOW] = 1u << IMPL_NONE | 1u << IMPL_FLOOR | 1u << IMPL_OURS,
     [KIND_PAT_REWRITE] = 1u << IMPL_OURS,
+    [KIND_TCE] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
 };
 
 typedef struct Workload {
     const char *name;
     Kind kind;
     unsigned pages;
+    unsigned page_shift;    /* 0: 4 KiB */
 } Workload;
 
 static const Workload workloads[] = {
@@ -177,6 +188,9 @@ static const Workload workloads[] = {
     { "pat-window-4096", KIND_PAT_WINDOW, 4096 },
     { "pat-window-16384", KIND_PAT_WINDOW, 16384 },
     { "pat-rewrite-256", KIND_PAT_REWRITE, 256 },
+    { "tce-4k-16", KIND_TCE, 16 },
+    { "tce-4k-4096", KIND_TCE, 4096 },
+    { "tce-64k-ddw-4096", KIND_TCE, 4096, 16 },
 };
 
 enum { DIR_READ, DIR_WRITE, DIR_COUNT };
@@ -195,6 +209,8 @@ typedef struct Inst {
     const Workload *wl;
     QTestState *qts;
     QGenericPCIBus gbus;
+    QPCIBus *spapr_bus;         /* -M pseries */
+    QGuestAllocator alloc;
     QViommuTestdev td;
     QSMMUv3 smmu;
     uint64_t dma_base;      /* bus address of page 0 */
@@ -203,6 +219,19 @@ typedef struct Inst {
 } Inst;
 
 static bool have_impl[IMPL_COUNT];
+
+static uint64_t wl_page(const Workload *wl)
+{
+    return 1ull << (wl->page_shift ? wl->page_shift : 12);
+}
+
+/* pseries RAM starts at 0 */
+#define TCE_DATA_PA         0x10000000ull
+#define TCE_LIST_PA         0x0ff00000ull
+#define SPAPR_BUID          0x800000020000000ull
+#define LIOBN_DEFAULT       0x80000000u
+#define LIOBN_DDW           0x80000001u
+#define DDW_START           0x800000000000000ull
 
 static bool pat_kind(Kind kind)
 {
@@ -213,13 +242,15 @@ static bool pat_kind(Kind kind)
 static bool smmu_impl(const Inst *in)
 {
     return (in->impl == IMPL_UPSTREAM || in->impl == IMPL_OURS) &&
-           !pat_kind(in->wl->kind);
+           !pat_kind(in->wl->kind) && in->wl->kind != KIND_TCE;
 }
 
 static bool translates(const Inst *in)
 {
-    return (smmu_impl(in) && in->wl->kind >= KIND_S1) ||
-           (in->impl == IMPL_OURS && pat_kind(in->wl->kind));
+    return (smmu_impl(in) && in->wl->kind >= KIND_S1 &&
+            in->wl->kind != KIND_TCE) ||
+           (in->impl == IMPL_OURS && pat_kind(in->wl->kind)) ||
+           in->wl->kind == KIND_TCE;
 }
 
 /*
@@ -228,6 +259,10 @@ static bool translates(const Inst *in)
  */
 static uint64_t page_pa(const Inst *in, unsigned i)
 {
+    if (in->wl->kind == KIND_TCE) {
+        return TCE_DATA_PA + (uint64_t)(in->wl->pages - 1 - i) *
+               wl_page(in->wl);
+    }
     if (translates(in)) {
         return DATA_PA + (uint64_t)(in->wl->pages - 1 - i) * PAGE;
     }
@@ -249,6 +284,16 @@ static uint64_t page_marker(unsigned i)
 static QTestState *start_qemu(Impl impl, Kind kind)
 {
     const char *dev = "-device viommu-testdev,addr=4.0";
+
+    if (kind == KIND_TCE) {
+        g_autofree char *args = g_strdup_printf("-M pseries -m 1G "
+                                                "-nodefaults %s", dev);
+
+        if (impl == IMPL_OURS) {
+            return qtest_init(args);
+        }
+        return qtest_init_ext("QTEST_QEMU_BINARY_REF", args, NULL, true);
+    }
 
     if (impl == IMPL_OURS && pat_kind(kind)) {
         return qtest_initf("-M virt -cpu max -m 1G -nodefaults -device ti-pat "
@@ -306,6 +351,59 @@ static void setup_translation(Inst *in)
     in->dma_base = IOVA_BASE;
 }
 
+/* A hypercall through the fork's "rtas x-hcall" qtest command */
+static int64_t tce_hcall(Inst *in, uint64_t op, int n, const uint64_t *arg)
+{
+    uint64_t args = TCE_LIST_PA + 0x1000, rets = TCE_LIST_PA + 0x2000;
+
+    qtest_writeq(in->qts, args, op);
+    for (int i = 0; i < n; i++) {
+        qtest_writeq(in->qts, args + 8 * (i + 1), arg[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(in->qts, "x-hcall", n + 1, args, 1,
+                                     rets), ==, 0);
+    return qtest_readq(in->qts, rets);
+}
+
+/*
+ * TCE i names page_pa(i), read-write, in the default window or in a DDW
+ * of @page_shift pages made for it.
+ */
+static void setup_tce(Inst *in)
+{
+    unsigned shift = in->wl->page_shift;
+    uint32_t liobn = LIOBN_DEFAULT;
+    uint64_t start = 0;
+
+    if (shift) {
+        uint64_t args = TCE_LIST_PA + 0x3000, rets = TCE_LIST_PA + 0x3100;
+        uint32_t in_args[] = { QPCI_DEVFN(DEV_SLOT, 0) << 8,
+                               SPAPR_BUID >> 32, (uint32_t)SPAPR_BUID,
+                               shift, 32 };
+
+        for (int i = 0; i < 5; i++) {
+            qtest_writel(in->qts, args + 4 * i, in_args[i]);
+        }
+        qtest_rtas_call(in->qts, "ibm,create-pe-dma-window", 5, args, 4,
+                        rets);
+        g_assert_cmpuint(qtest_readl(in->qts, rets), ==, 0);
+        liobn = LIOBN_DDW;
+        start = DDW_START;
+    }
+    for (unsigned i = 0; i < in->wl->pages; i += 512) {
+        unsigned n = MIN(512, in->wl->pages - i);
+        uint64_t arg[] = { liobn, start + ((uint64_t)i << (shift ?: 12)),
+                           TCE_LIST_PA, n };
+
+        for (unsigned k = 0; k < n; k++) {
+            qtest_writeq(in->qts, TCE_LIST_PA + 8 * k,
+                         page_pa(in, i + k) | 3);
+        }
+        g_assert_cmpint(tce_hcall(in, 0x13c, 4, arg), ==, 0);
+    }
+    in->dma_base = start;
+}
+
 /* Entry i names page_pa(i); 4 KiB pages; a watch on the whole window */
 static void setup_pat(Inst *in)
 {
@@ -330,6 +428,13 @@ static void inst_start(Inst *in, Impl impl, const Workload *wl)
     in->impl = impl;
     in->wl = wl;
     in->qts = start_qemu(impl, wl->kind);
+    if (wl->kind == KIND_TCE) {
+        spapr_alloc_init(&in->alloc, in->qts, ALLOC_NO_FLAGS);
+        in->spapr_bus = qpci_new_spapr(in->qts, &in->alloc);
+        qvtd_init(&in->td, in->spapr_bus, DEV_DEVFN);
+        setup_tce(in);
+        return;
+    }
     qpci_init_generic(&in->gbus, in->qts, NULL, false);
     qvtd_init(&in->td, &in->gbus.bus, DEV_DEVFN);
     g_assert_cmphex(qvtd_rd(&in->td, R_ID), ==, ID_VALUE);
@@ -384,6 +489,10 @@ static long peak_rss_kib(Inst *in)
 static void inst_stop(Inst *in)
 {
     qvtd_free(&in->td);
+    if (in->spapr_bus) {
+        qpci_free_spapr(in->spapr_bus);
+        alloc_destroy(&in->alloc);
+    }
     qtest_quit(in->qts);
 }
 
@@ -393,8 +502,8 @@ static void burst_setup(Inst *in, int dir, uint32_t count)
     qvtd_wr(&in->td, R_LEN, ACCESS_LEN);
     qvtd_wr(&in->td, R_OP, dir == DIR_READ ? OP_BURST_READ : OP_BURST_WRITE);
     qvtd_wr(&in->td, R_BURST_COUNT, count);
-    qvtd_wr(&in->td, R_BURST_STRIDE, PAGE);
-    qvtd_wr(&in->td, R_BURST_SPAN, in->wl->pages * PAGE);
+    qvtd_wr(&in->td, R_BURST_STRIDE, wl_page(in->wl));
+    qvtd_wr(&in->td, R_BURST_SPAN, in->wl->pages * wl_page(in->wl));
 }
 
 /* The last command was a burst that did all @count accesses */
@@ -424,6 +533,15 @@ static void assert_no_events(Inst *in)
  * else in its first 16 bytes.  The pages are sampled: a 65536-page set
  * would take long to check through qtest.
  */
+/*
+ * The device's registers are little-endian; qtest reads memory in the
+ * target's order: a 64-bit value as the other side sees it.
+ */
+static uint64_t mem64(Inst *in, uint64_t v)
+{
+    return qtest_big_endian(in->qts) ? bswap64(v) : v;
+}
+
 static void verify_path(Inst *in)
 {
     unsigned pages = in->wl->pages;
@@ -441,7 +559,7 @@ static void verify_path(Inst *in)
         qvtd_wr(&in->td, R_DOORBELL, 1);
         assert_burst_ok(in, sample[k] + 1);
         g_assert_cmphex(qvtd_rd64(&in->td, BUF_OFFSET), ==,
-                        page_marker(sample[k]));
+                        mem64(in, page_marker(sample[k])));
     }
 
     qvtd_wr64(&in->td, BUF_OFFSET, written);
@@ -450,7 +568,7 @@ static void verify_path(Inst *in)
     assert_burst_ok(in, pages);
     for (int k = 0; k < ARRAY_SIZE(sample); k++) {
         g_assert_cmphex(qtest_readq(in->qts, page_pa(in, sample[k])), ==,
-                        written);
+                        mem64(in, written));
         g_assert_cmphex(qtest_readq(in->qts,
                                     page_pa(in, sample[k]) + ACCESS_LEN),
                         ==, 0);
@@ -747,7 +865,9 @@ static void check_targets(GString *md, const Workload *wl, int dir,
                                vs_floor <= 1.25 ? "met" : "MISSED");
     }
     if (speedup >= 0) {
-        double want = wl->pages > 256 && wl->kind != KIND_CHURN ? 2 : 1;
+        /* The SMMU's IOTLB against upstream's; TCE tables: no slower */
+        double want = wl->pages > 256 && wl->kind != KIND_CHURN &&
+                      wl->kind != KIND_TCE ? 2 : 1;
 
         g_string_append_printf(md, "- %s/%s: upstream/ours %.2f, target >= "
                                "%.0f: %s\n", wl->name, name, speedup, want,
@@ -837,25 +957,31 @@ static void select_impls(const char *list)
 
 int main(int argc, char **argv)
 {
+    bool ppc = !strcmp(qtest_get_arch(), "ppc64");
+    const char *machine = ppc ? "pseries" : "virt";
     int ret;
 
     g_test_init(&argc, &argv, NULL);
-    /* Built for aarch64 only, but a configuration may still lack these */
-    if (qtest_has_machine("virt") && qtest_has_device("viommu-testdev")) {
-        have_impl[IMPL_NONE] = true;
-        have_impl[IMPL_FLOOR] = qtest_has_device("x-viommu-identity");
-        have_impl[IMPL_OURS] = qtest_has_device("arm-smmuv3") &&
-                               qtest_has_device("ti-pat");
+    /* A configuration may lack these */
+    if (qtest_has_machine(machine) && qtest_has_device("viommu-testdev")) {
+        have_impl[IMPL_NONE] = !ppc;
+        have_impl[IMPL_FLOOR] = !ppc && qtest_has_device("x-viommu-identity");
+        have_impl[IMPL_OURS] = ppc || (qtest_has_device("arm-smmuv3") &&
+                                       qtest_has_device("ti-pat"));
         have_impl[IMPL_UPSTREAM] = g_getenv("QTEST_QEMU_BINARY_REF") &&
-            qtest_has_machine_with_env("QTEST_QEMU_BINARY_REF", "virt");
+            qtest_has_machine_with_env("QTEST_QEMU_BINARY_REF", machine);
         if (!have_impl[IMPL_UPSTREAM]) {
-            g_test_message("QTEST_QEMU_BINARY_REF unset: upstream's SMMUv3 "
-                           "is not measured");
+            g_test_message("QTEST_QEMU_BINARY_REF unset: upstream's models "
+                           "are not measured");
         }
         select_impls(g_getenv("VIOMMU_BENCH_IMPLS"));
         for (int i = 0; i < ARRAY_SIZE(workloads); i++) {
             g_autofree char *path = NULL;
 
+            /* The TCE workloads on ppc64, the others on aarch64 */
+            if ((workloads[i].kind == KIND_TCE) != ppc) {
+                continue;
+            }
             path = g_strdup_printf("/viommu-bench/%s", workloads[i].name);
             qtest_add_data_func(path, &workloads[i], run_workload);
         }
