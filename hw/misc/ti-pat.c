@@ -98,14 +98,19 @@ static QTAILQ_HEAD(, TIPATState) ti_pat_placed =
     QTAILQ_HEAD_INITIALIZER(ti_pat_placed);
 
 /*
- * Where translated accesses go: system memory, seen through the 48 bits
- * a PAT can address.  It is an address space of its own, not
+ * Where a device's translated accesses go: system memory, seen through the
+ * 48 bits a PAT can address.  It is an address space of its own, not
  * address_space_memory, for speed: a device without an IOMMU reaches the
  * window through a view of system memory that shares
  * address_space_memory's dispatch, and the two lookups of every access
  * (the window, then RAM) would keep evicting each other from that
- * dispatch's one-entry cache.  Notifications still name
- * address_space_memory, which is what VFIO accepts.
+ * dispatch's one-entry cache.
+ *
+ * A TCG CPU gets address_space_memory instead: its TLB keeps the index of
+ * an MMIO target's section and resolves it in the CPU's own address
+ * space, so the section must come from there.  TCG is the one caller
+ * that asks with IOMMU_NONE; DMA asks for read or write.  Notifications
+ * name address_space_memory too, which is what VFIO accepts.
  */
 static MemoryRegion ti_pat_output_mr;
 static AddressSpace ti_pat_output_as;
@@ -226,7 +231,8 @@ static IOMMUTLBEntry ti_pat_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
     trace_ti_pat_translate(s->base[TI_PAT_REGION_WINDOW] + addr, index,
                            pa + (addr & ((1ull << shift) - 1)));
     return (IOMMUTLBEntry) {
-        .target_as = &ti_pat_output_as,
+        .target_as = flag == IOMMU_NONE ? &address_space_memory :
+                                          &ti_pat_output_as,
         .iova = addr & ~mask,
         .translated_addr = pa + (addr & ((1ull << shift) - 1) & ~mask),
         .addr_mask = mask,
