@@ -76,6 +76,7 @@ run_qtests()
     qtest ppc64 spapr-tce-test 300
     # Without -m perf: every workload once, its DMA checked, nothing timed
     qtest aarch64 viommu-bench 300
+    qtest ppc64 viommu-bench 300
     qtest ppc64 rtas-test 300
     # qos-test's graph on these two binaries is the virt and pseries paths
     # (and a single xlnx-zcu102 case); its -p cannot select a subtree.

@@ -209,6 +209,20 @@ static mmio8 *open_testdev(char *bdf, size_t bdflen)
     return bar;
 }
 
+/* The bus address of BAR 0 of @bdf, from sysfs */
+static uint64_t bar0_phys(const char *bdf)
+{
+    char path[512], line[128] = "";
+    unsigned long long start = 0;
+
+    snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource", bdf);
+    if (read_file(path, line, sizeof(line) - 1) <= 0 ||
+        sscanf(line, "%llx", &start) != 1) {
+        return 0;
+    }
+    return start;
+}
+
 static uint32_t rd(mmio8 *bar, uint32_t off)
 {
     return *(mmio32 *)(bar + off);
@@ -360,6 +374,23 @@ int main(void)
     }
     CHECK(res == RES_OK && same, "[pat dma] READ back through the window "
           "matches what WRITE put there");
+
+    /* The CPU through the window onto a device's registers, not RAM */
+    {
+        uint64_t buf_pa = bar0_phys(bdf) + BUF_OFFSET;
+
+        wr(bar, BUF_OFFSET + 0x10, 0xfeedf00d);
+        table[TI_PAT_ENTRY_OFFSET(1) / 4] = TI_PAT_ADDRL(buf_pa);
+        table[TI_PAT_ENTRY_OFFSET(1) / 4 + 1] = TI_PAT_ADDRH(buf_pa) |
+                                                TI_PAT_ADDRH_ENABLE;
+        CHECK(buf_pa > BUF_OFFSET && win[PAGE / 4 + 4] == 0xfeedf00d,
+              "[pat cpu] entry 1 pointed at the test device's buffer "
+              "(0x%" PRIx64 "): a load through the window reads 0x%x",
+              buf_pa, win[PAGE / 4 + 4]);
+        table[TI_PAT_ENTRY_OFFSET(1) / 4] = TI_PAT_ADDRL(pa[1]);
+        table[TI_PAT_ENTRY_OFFSET(1) / 4 + 1] = TI_PAT_ADDRH(pa[1]) |
+                                                TI_PAT_ADDRH_ENABLE;
+    }
 
     /* An entry disabled: the next DMA there fails with a decode error */
     table[TI_PAT_ENTRY_OFFSET(2) / 4 + 1] = TI_PAT_ADDRH(pa[2]);
