@@ -578,11 +578,12 @@ static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
 {
     uint64_t i;
 
-    if (ioba < tcet->bus_offset) {
-        return false;
-    }
     i = (ioba - tcet->bus_offset) >> tcet->page_shift;
-    if (i >= tcet->nb_table || npages > tcet->nb_table - i) {
+    if (ioba < tcet->bus_offset || i >= tcet->nb_table ||
+        npages > tcet->nb_table - i) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall: %" PRIu64 " pages at IOBA "
+                      "0x" TARGET_FMT_lx " leave LIOBN 0x%x's window\n",
+                      npages, ioba, tcet->liobn);
         return false;
     }
     *index = i;
