@@ -451,6 +451,56 @@ static void test_ddw_bad_arguments(void)
 
 /* ---- what the fork's model adds ---- */
 
+static void test_ddw_query_extended(void)
+{
+    Env *e = env_start("");
+    uint32_t q[7];
+
+    ddw_query(e, q, 6);
+    g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(q[1], ==, 1);
+    /* The largest block, 64 bits: 2^31 TCEs */
+    g_assert_cmphex(q[2], ==, 0);
+    g_assert_cmphex(q[3], ==, 0x80000000);
+    g_assert_cmphex(q[4], ==, 0x01 | 0x02 | 0x100 | 0x04);
+    g_assert_cmphex(q[5], ==, 0);
+    /* Neither form has 7 outputs */
+    ddw_query(e, q, 7);
+    g_assert_cmpint((int32_t)q[0], ==, RTAS_OUT_PARAM_ERROR);
+    env_stop(e);
+}
+
+/* Windows the PHB cannot honour are refused, and nothing is allocated */
+static void test_ddw_hostile_windows(void)
+{
+    static const uint32_t bad[][2] = {
+        { 12, 100 }, { 16, 64 }, { 16, 63 }, { 16, 59 },  /* too large */
+        { 12, 44 },             /* 2^32 TCEs */
+        { 24, 16 },             /* a window smaller than its page */
+        { 64, 64 }, { 255, 40 }, { 0xffffffff, 0xffffffff },
+    };
+    Env *e = env_start("");
+    uint32_t c[4], q[6];
+
+    for (int i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_assert_cmpint(ddw_create(e, bad[i][0], bad[i][1], c), ==,
+                        RTAS_OUT_PARAM_ERROR);
+    }
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 1);
+    /* The largest at 16 MiB pages: 2^31 TCEs, 2^55 bytes, instantly */
+    g_assert_cmpint(ddw_create(e, 24, 55, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 55) -
+                            (1 << 24), 0x20000000ull | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START + (1ull << 55) - (1 << 24),
+               0x20000000ull | TCE_RW);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 55), 0), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    env_stop(e);
+}
+
 static void test_removed_window_constrained(void)
 {
     Env *e = env_start("");
@@ -661,6 +711,8 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/remove-and-reset",
                    test_ddw_remove_and_reset);
     qtest_add_func("/spapr-tce/ddw/bad-arguments", test_ddw_bad_arguments);
+    qtest_add_func("/spapr-tce/ddw/query-extended", test_ddw_query_extended);
+    qtest_add_func("/spapr-tce/ddw/hostile-windows", test_ddw_hostile_windows);
     qtest_add_func("/spapr-tce/ddw/removed-window-constrained",
                    test_removed_window_constrained);
     qtest_add_func("/spapr-tce/hcall/hostile-arguments",

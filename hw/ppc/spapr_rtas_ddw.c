@@ -1,0 +1,286 @@
+/*
+ * Dynamic DMA windows: the ibm,query/create/remove/reset-pe-dma-window
+ * RTAS calls of pSeries PHBs
+ *
+ * A PHB has a default 32-bit window and room for more (SPAPR_PCI_DMA_MAX_
+ * WINDOWS in all), each a TCE table (LIOBN) the PHB made at realize.  A
+ * guest asks which page sizes and how many TCEs it may have, creates a
+ * window of 2^window_shift bytes of 2^page_shift pages, removes windows
+ * and resets the PE to its default window.  Every argument comes from the
+ * guest and is checked before it is used; a window the PHB cannot honour
+ * is refused with an RTAS error, never allocated (a window's TCE table
+ * costs nothing until TCEs are set, see hw/ppc/spapr_iommu.c).
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "trace.h"
+#include "hw/ppc/spapr.h"
+#include "hw/pci-host/spapr.h"
+
+/*
+ * The most TCEs a window may have: what the query reports as the largest
+ * block, and what keeps a window's TCE count and size well inside the
+ * SpaprTceTable API's 32-bit count.
+ */
+#define DDW_MAX_TCES_SHIFT      31
+/* The largest window: the 64-bit window's base plus this stays below 2^64 */
+#define DDW_MAX_WINDOW_SHIFT    58
+
+/* The query's page-size bits, LoPAR order (bit 8, 2M, came last) */
+static const uint8_t ddw_page_shift[] = {
+    [0] = 12, [1] = 16, [2] = 24, [3] = 25, [4] = 26, [5] = 27, [6] = 28,
+    [7] = 34, [8] = 21,
+};
+
+static uint32_t ddw_query_mask(SpaprPhbState *sphb)
+{
+    uint32_t mask = 0;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(ddw_page_shift); i++) {
+        if (sphb->page_size_mask & (1ull << ddw_page_shift[i])) {
+            mask |= 1u << i;
+        }
+    }
+    return mask;
+}
+
+/* The PHB's window @i, or NULL */
+static SpaprTceTable *ddw_window(SpaprPhbState *sphb, int i)
+{
+    return spapr_tce_find_by_liobn(sphb->dma_liobn[i]);
+}
+
+static int ddw_windows_in_use(SpaprPhbState *sphb)
+{
+    int i, n = 0;
+
+    for (i = 0; i < SPAPR_PCI_DMA_MAX_WINDOWS; i++) {
+        SpaprTceTable *tcet = ddw_window(sphb, i);
+
+        n += tcet && tcet->nb_table;
+    }
+    return n;
+}
+
+static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
+{
+    int i;
+
+    for (i = 0; i < SPAPR_PCI_DMA_MAX_WINDOWS; i++) {
+        SpaprTceTable *tcet = ddw_window(sphb, i);
+
+        if (tcet && !tcet->nb_table) {
+            return tcet;
+        }
+    }
+    return NULL;
+}
+
+/* The PHB that arguments 1 and 2 name, if it does DDW */
+static SpaprPhbState *ddw_phb(SpaprMachineState *spapr, target_ulong args,
+                              const char *call)
+{
+    uint64_t buid = ((uint64_t)rtas_ld(args, 1) << 32) | rtas_ld(args, 2);
+    SpaprPhbState *sphb = spapr_pci_find_phb(spapr, buid);
+
+    if (!sphb || !sphb->ddw_enabled) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: no PHB with DDW has BUID 0x%"
+                      PRIx64 "\n", call, buid);
+        return NULL;
+    }
+    return sphb;
+}
+
+static void ddw_refuse(target_ulong rets, int status, const char *call,
+                       const char *why)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "%s: %s\n", call, why);
+    rtas_st(rets, 0, status);
+}
+
+static void rtas_ibm_query_pe_dma_window(PowerPCCPU *cpu,
+                                         SpaprMachineState *spapr,
+                                         uint32_t token, uint32_t nargs,
+                                         target_ulong args, uint32_t nret,
+                                         target_ulong rets)
+{
+    static const char call[] = "ibm,query-pe-dma-window";
+    uint64_t largest = 1ull << DDW_MAX_TCES_SHIFT;
+    SpaprPhbState *sphb;
+    uint32_t avail, mask;
+
+    if (nargs != 3 || (nret != 5 && nret != 6)) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
+        return;
+    }
+    sphb = ddw_phb(spapr, args, call);
+    if (!sphb) {
+        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
+        return;
+    }
+    avail = SPAPR_PCI_DMA_MAX_WINDOWS - ddw_windows_in_use(sphb);
+    mask = ddw_query_mask(sphb);
+
+    rtas_st(rets, 0, RTAS_OUT_SUCCESS);
+    rtas_st(rets, 1, avail);
+    if (nret == 6) {
+        /* The extended form: the largest block in two cells */
+        rtas_st(rets, 2, largest >> 32);
+        rtas_st(rets, 3, (uint32_t)largest);
+        rtas_st(rets, 4, mask);
+        rtas_st(rets, 5, 0);        /* no DMA migration */
+    } else {
+        rtas_st(rets, 2, largest);
+        rtas_st(rets, 3, mask);
+        rtas_st(rets, 4, 0);
+    }
+    trace_spapr_iommu_ddw_query(sphb->buid, rtas_ld(args, 0), avail, largest,
+                                mask);
+}
+
+static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
+                                          SpaprMachineState *spapr,
+                                          uint32_t token, uint32_t nargs,
+                                          target_ulong args, uint32_t nret,
+                                          target_ulong rets)
+{
+    static const char call[] = "ibm,create-pe-dma-window";
+    uint32_t page_shift, window_shift;
+    SpaprTceTable *tcet;
+    SpaprPhbState *sphb;
+    uint64_t start;
+
+    if (nargs != 5 || nret != 4) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
+        return;
+    }
+    sphb = ddw_phb(spapr, args, call);
+    if (!sphb) {
+        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
+        return;
+    }
+    page_shift = rtas_ld(args, 3);
+    window_shift = rtas_ld(args, 4);
+    if (page_shift >= 64 || !(sphb->page_size_mask & (1ull << page_shift))) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
+                   "the PHB has no such TCE page size");
+        return;
+    }
+    if (window_shift < page_shift || window_shift > DDW_MAX_WINDOW_SHIFT ||
+        window_shift - page_shift > DDW_MAX_TCES_SHIFT) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
+                   "the window is smaller than a page, or larger than the "
+                   "PHB offers");
+        return;
+    }
+    tcet = ddw_free_window(sphb);
+    if (!tcet) {
+        ddw_refuse(rets, RTAS_OUT_HW_ERROR, call, "every window is in use");
+        return;
+    }
+
+    /* The first window in use sits where the default one does */
+    start = ddw_windows_in_use(sphb) ? sphb->dma64_win_addr
+                                     : sphb->dma_win_addr;
+    /* A new window is empty: replaying it to VFIO would find nothing */
+    tcet->skipping_replay = true;
+    spapr_tce_table_enable(tcet, page_shift, start,
+                           1u << (window_shift - page_shift));
+    tcet->skipping_replay = false;
+
+    trace_spapr_iommu_ddw_create(sphb->buid, rtas_ld(args, 0),
+                                 1ull << page_shift, 1ull << window_shift,
+                                 start, tcet->liobn);
+    rtas_st(rets, 0, RTAS_OUT_SUCCESS);
+    rtas_st(rets, 1, tcet->liobn);
+    rtas_st(rets, 2, start >> 32);
+    rtas_st(rets, 3, (uint32_t)start);
+}
+
+static void rtas_ibm_remove_pe_dma_window(PowerPCCPU *cpu,
+                                          SpaprMachineState *spapr,
+                                          uint32_t token, uint32_t nargs,
+                                          target_ulong args, uint32_t nret,
+                                          target_ulong rets)
+{
+    static const char call[] = "ibm,remove-pe-dma-window";
+    SpaprPhbState *sphb;
+    SpaprTceTable *tcet;
+    bool was_default;
+    Object *owner;
+
+    if (nargs != 1 || nret != 1) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
+        return;
+    }
+    tcet = spapr_tce_find_by_liobn(rtas_ld(args, 0));
+    owner = tcet ? OBJECT(tcet)->parent : NULL;
+    sphb = (SpaprPhbState *)object_dynamic_cast(owner,
+                                                TYPE_SPAPR_PCI_HOST_BRIDGE);
+    if (!sphb || !sphb->ddw_enabled || !tcet->nb_table) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
+                   "no window of a PHB with DDW has that LIOBN");
+        return;
+    }
+    was_default = tcet->def_win;
+    spapr_tce_table_disable(tcet);
+    trace_spapr_iommu_ddw_remove(tcet->liobn);
+
+    /*
+     * LoPAR: removing the PE's last window brings the default window back,
+     * unless the window removed was the default one.
+     */
+    if (!ddw_windows_in_use(sphb) && !was_default) {
+        spapr_phb_dma_reset(sphb);
+        trace_spapr_iommu_ddw_reset(sphb->buid, 0);
+    }
+    rtas_st(rets, 0, RTAS_OUT_SUCCESS);
+}
+
+static void rtas_ibm_reset_pe_dma_window(PowerPCCPU *cpu,
+                                         SpaprMachineState *spapr,
+                                         uint32_t token, uint32_t nargs,
+                                         target_ulong args, uint32_t nret,
+                                         target_ulong rets)
+{
+    static const char call[] = "ibm,reset-pe-dma-window";
+    SpaprPhbState *sphb;
+
+    if (nargs != 3 || nret != 1) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
+        return;
+    }
+    sphb = ddw_phb(spapr, args, call);
+    if (!sphb) {
+        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
+        return;
+    }
+    spapr_phb_dma_reset(sphb);
+    trace_spapr_iommu_ddw_reset(sphb->buid, rtas_ld(args, 0));
+    rtas_st(rets, 0, RTAS_OUT_SUCCESS);
+}
+
+static void spapr_rtas_ddw_register(void)
+{
+    spapr_rtas_register(RTAS_IBM_RESET_PE_DMA_WINDOW,
+                        "ibm,reset-pe-dma-window",
+                        rtas_ibm_reset_pe_dma_window);
+    spapr_rtas_register(RTAS_IBM_REMOVE_PE_DMA_WINDOW,
+                        "ibm,remove-pe-dma-window",
+                        rtas_ibm_remove_pe_dma_window);
+    spapr_rtas_register(RTAS_IBM_CREATE_PE_DMA_WINDOW,
+                        "ibm,create-pe-dma-window",
+                        rtas_ibm_create_pe_dma_window);
+    spapr_rtas_register(RTAS_IBM_QUERY_PE_DMA_WINDOW,
+                        "ibm,query-pe-dma-window",
+                        rtas_ibm_query_pe_dma_window);
+}
+
+type_init(spapr_rtas_ddw_register)
