@@ -83,9 +83,12 @@ static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
     return NULL;
 }
 
-/* The PHB that arguments 1 and 2 name, if it does DDW */
+/*
+ * The PHB that arguments 1 and 2 name, if it does DDW; otherwise NULL,
+ * with the call answered: parameter error.
+ */
 static SpaprPhbState *ddw_phb(SpaprMachineState *spapr, target_ulong args,
-                              const char *call)
+                              target_ulong rets, const char *call)
 {
     uint64_t buid = ((uint64_t)rtas_ld(args, 1) << 32) | rtas_ld(args, 2);
     SpaprPhbState *sphb = spapr_pci_find_phb(spapr, buid);
@@ -93,6 +96,7 @@ static SpaprPhbState *ddw_phb(SpaprMachineState *spapr, target_ulong args,
     if (!sphb || !sphb->ddw_enabled) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: no PHB with DDW has BUID 0x%"
                       PRIx64 "\n", call, buid);
+        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
         return NULL;
     }
     return sphb;
@@ -120,9 +124,8 @@ static void rtas_ibm_query_pe_dma_window(PowerPCCPU *cpu,
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
         return;
     }
-    sphb = ddw_phb(spapr, args, call);
+    sphb = ddw_phb(spapr, args, rets, call);
     if (!sphb) {
-        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
         return;
     }
     avail = SPAPR_PCI_DMA_MAX_WINDOWS - ddw_windows_in_use(sphb);
@@ -161,9 +164,8 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
         return;
     }
-    sphb = ddw_phb(spapr, args, call);
+    sphb = ddw_phb(spapr, args, rets, call);
     if (!sphb) {
-        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
         return;
     }
     page_shift = rtas_ld(args, 3);
@@ -257,9 +259,8 @@ static void rtas_ibm_reset_pe_dma_window(PowerPCCPU *cpu,
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
         return;
     }
-    sphb = ddw_phb(spapr, args, call);
+    sphb = ddw_phb(spapr, args, rets, call);
     if (!sphb) {
-        rtas_st(rets, 0, RTAS_OUT_PARAM_ERROR);
         return;
     }
     spapr_phb_dma_reset(sphb);
