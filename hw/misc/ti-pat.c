@@ -402,14 +402,20 @@ static const MemoryRegionOps ti_pat_mmrs_ops = {
 
 /* ---- TABLE ---- */
 
-/* The entry at TABLE offset @offset, or -1 for the unused half-blocks */
-static int64_t ti_pat_table_index(TIPATState *s, hwaddr offset)
+/*
+ * The entry at TABLE offset @offset, or -1, logged, for the unused
+ * half-blocks and the space past the last entry
+ */
+static int64_t ti_pat_table_index(TIPATState *s, hwaddr offset,
+                                  const char *access)
 {
     uint64_t slot = (offset % TI_PAT_TABLE_BLOCK) / TI_PAT_ENTRY_SIZE;
     uint64_t index = offset / TI_PAT_TABLE_BLOCK * TI_PAT_ENTRIES_PER_BLOCK +
                      slot;
 
     if (slot >= TI_PAT_ENTRIES_PER_BLOCK || index >= s->num_entries) {
+        qemu_log_mask(LOG_GUEST_ERROR, "ti-pat: %s TABLE offset 0x%"
+                      HWADDR_PRIx ", which holds no entry\n", access, offset);
         return -1;
     }
     return index;
@@ -418,13 +424,10 @@ static int64_t ti_pat_table_index(TIPATState *s, hwaddr offset)
 static uint64_t ti_pat_table_read(void *opaque, hwaddr offset, unsigned size)
 {
     TIPATState *s = opaque;
-    int64_t index = ti_pat_table_index(s, offset);
+    int64_t index = ti_pat_table_index(s, offset, "read of");
     uint64_t entry;
 
     if (index < 0) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "ti-pat: read of TABLE offset 0x%" HWADDR_PRIx
-                      ", which holds no entry\n", offset);
         return 0;
     }
     entry = s->entries[index];
@@ -472,13 +475,10 @@ static void ti_pat_table_write(void *opaque, hwaddr offset, uint64_t val,
                                unsigned size)
 {
     TIPATState *s = opaque;
-    int64_t index = ti_pat_table_index(s, offset);
+    int64_t index = ti_pat_table_index(s, offset, "write to");
     uint64_t entry;
 
     if (index < 0) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "ti-pat: write to TABLE offset 0x%" HWADDR_PRIx
-                      ", which holds no entry\n", offset);
         return;
     }
     entry = s->entries[index];
