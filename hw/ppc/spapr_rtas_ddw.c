@@ -2,8 +2,9 @@
  * Dynamic DMA windows: the ibm,query/create/remove/reset-pe-dma-window
  * RTAS calls of pSeries PHBs
  *
- * A PHB has a default 32-bit window and room for more (SPAPR_PCI_DMA_MAX_
- * WINDOWS in all), each a TCE table (LIOBN) the PHB made at realize.  A
+ * A PHB has a default 32-bit window and room for more (its "ddw-windows"
+ * property; one in all for an SR-IOV VF), each a TCE table (LIOBN) the
+ * PHB made at realize.  A
  * guest asks which page sizes and how many TCEs it may have, creates a
  * window of 2^window_shift bytes of 2^page_shift pages, removes windows
  * and resets the PE to its default window.  Every argument comes from the
@@ -61,7 +62,7 @@ static int ddw_windows_in_use(SpaprPhbState *sphb)
 {
     int i, n = 0;
 
-    for (i = 0; i < SPAPR_PCI_DMA_MAX_WINDOWS; i++) {
+    for (i = 0; i < spapr_phb_windows_supported(sphb); i++) {
         SpaprTceTable *tcet = ddw_window(sphb, i);
 
         n += tcet && tcet->nb_table;
@@ -73,7 +74,7 @@ static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
 {
     int i;
 
-    for (i = 0; i < SPAPR_PCI_DMA_MAX_WINDOWS; i++) {
+    for (i = 0; i < spapr_phb_windows_supported(sphb); i++) {
         SpaprTceTable *tcet = ddw_window(sphb, i);
 
         if (tcet && !tcet->nb_table) {
@@ -81,6 +82,70 @@ static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
         }
     }
     return NULL;
+}
+
+static bool ddw_overlaps(SpaprPhbState *sphb, uint64_t start, uint64_t size)
+{
+    int i;
+
+    for (i = 0; i < spapr_phb_windows_supported(sphb); i++) {
+        SpaprTceTable *tcet = ddw_window(sphb, i);
+        uint64_t wsize;
+
+        if (!tcet || !tcet->nb_table) {
+            continue;
+        }
+        wsize = (uint64_t)tcet->nb_table << tcet->page_shift;
+        if (start < tcet->bus_offset + wsize &&
+            tcet->bus_offset < start + size) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Where a new window of @size bytes goes.  The first window in use sits
+ * where the default one does.  The others go at or above the PHB's 64-bit
+ * base, aligned to their size from it: at the base itself or just past a
+ * window in use, whichever is lowest and free.  That is at most
+ * 1 + SPAPR_PCI_DMA_MAX_WINDOWS candidates.  UINT64_MAX if none fits
+ * below 2^64.
+ */
+static uint64_t ddw_place(SpaprPhbState *sphb, uint64_t size)
+{
+    uint64_t base = sphb->dma64_win_addr, best = UINT64_MAX;
+    int i;
+
+    if (!ddw_windows_in_use(sphb)) {
+        return sphb->dma_win_addr;
+    }
+    for (i = -1; i < (int)spapr_phb_windows_supported(sphb); i++) {
+        uint64_t start = base;
+
+        if (i >= 0) {
+            SpaprTceTable *tcet = ddw_window(sphb, i);
+            uint64_t end;
+
+            if (!tcet || !tcet->nb_table) {
+                continue;
+            }
+            end = tcet->bus_offset +
+                  ((uint64_t)tcet->nb_table << tcet->page_shift);
+            if (end <= base) {
+                continue;
+            }
+            start = base + QEMU_ALIGN_UP(end - base, size);
+            if (start < base) {
+                continue;           /* past 2^64 */
+            }
+        }
+        if (start + size - 1 >= start && start < best &&
+            !ddw_overlaps(sphb, start, size)) {
+            best = start;
+        }
+    }
+    return best;
 }
 
 /*
@@ -128,7 +193,7 @@ static void rtas_ibm_query_pe_dma_window(PowerPCCPU *cpu,
     if (!sphb) {
         return;
     }
-    avail = SPAPR_PCI_DMA_MAX_WINDOWS - ddw_windows_in_use(sphb);
+    avail = spapr_phb_windows_supported(sphb) - ddw_windows_in_use(sphb);
     mask = ddw_query_mask(sphb);
 
     rtas_st(rets, 0, RTAS_OUT_SUCCESS);
@@ -187,10 +252,13 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
         ddw_refuse(rets, RTAS_OUT_HW_ERROR, call, "every window is in use");
         return;
     }
-
-    /* The first window in use sits where the default one does */
-    start = ddw_windows_in_use(sphb) ? sphb->dma64_win_addr
-                                     : sphb->dma_win_addr;
+    start = ddw_place(sphb, 1ull << window_shift);
+    if (start == UINT64_MAX ||
+        start + (1ull << window_shift) - 1 < start) {
+        ddw_refuse(rets, RTAS_OUT_HW_ERROR, call,
+                   "no room on the bus for the window");
+        return;
+    }
     /* A new window is empty: replaying it to VFIO would find nothing */
     tcet->skipping_replay = true;
     spapr_tce_table_enable(tcet, page_shift, start,

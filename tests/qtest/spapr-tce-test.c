@@ -501,6 +501,168 @@ static void test_ddw_hostile_windows(void)
     env_stop(e);
 }
 
+/* A PHB with "ddw-windows=4": three windows beside the default one */
+static void test_ddw_more_windows(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.ddw-windows=4");
+    uint32_t q[6], c[4];
+
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 3);
+    /* 4 GiB of 64K pages, then 1 GiB of 4K, then 4 GiB of 2M */
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW);
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
+    g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
+    /* The first 1 GiB slot above the base that the 4 GiB one leaves */
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
+                    DDW_START + (4ull << 30));
+    g_assert_cmpint(ddw_create(e, 21, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 2);
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
+                    DDW_START + (8ull << 30));
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 0);
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
+
+    /* Each window translates through its own TCEs */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x10000,
+                            (DATA + 0x10000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) +
+                            0x3000, (DATA + 0x3000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 2, DDW_START + (8ull << 30) +
+                            0x200000, (DATA + 0x200000) | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 0x1fff8, DATA + 0x1fff8);
+    assert_fill_lands(e, DDW_START + (4ull << 30) + 0x3100, DATA + 0x3100);
+    assert_fill_lands(e, DDW_START + (8ull << 30) + 0x3ffff8,
+                      DATA + 0x3ffff8);
+    /* Between windows: no window */
+    assert_dma_refused(e, OP_FILL, DDW_START + (5ull << 30),
+                       RES_DECODE_ERROR);
+
+    /* A removed middle window's slot and LIOBN are used again */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW + 1), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 12, 29, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
+                    DDW_START + (4ull << 30));
+    assert_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) + 0x3000, 0);
+    assert_fill_lands(e, DDW_START + 0x10000, DATA + 0x10000);
+
+    /* Reset leaves the default window alone */
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 3);
+    assert_dma_refused(e, OP_FILL, DDW_START + 0x10000, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
+/*
+ * An SR-IOV VF's PE has one window: the guest removes the default one to
+ * create a 64-bit window in its place (Linux's enable_ddw() does).
+ */
+static void test_ddw_sriov_vf(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on");
+    uint32_t q[6], c[4];
+
+    ddw_query(e, q, 5);
+    g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(q[1], ==, 0);
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_HW_ERROR);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    /* No second LIOBN */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 1);
+    /* 16 GiB of 64K pages, on the default window's LIOBN and base */
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff0000ull,
+                            (DATA + 0x50000) | TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, 0x3ffff0008ull, DATA + 0x50008);
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
+
+    /* Reset: the 1 GiB default window of 4K pages, empty */
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff0000ull, 0), ==,
+                    H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x3fff000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x3fff010, DATA + 0x10);
+    env_stop(e);
+}
+
+/* A VF whose default window is itself 64-bit, as the seed thread wants */
+static void test_ddw_sriov_vf_64bit_default(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on "
+                       "-global spapr-pci-host-bridge.dma_win_addr="
+                       "0x800000000000000 "
+                       "-global spapr-pci-host-bridge.dma_win_size="
+                       "0x1000000000");
+    uint32_t q[6];
+
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0xffffff000ull,
+                            (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 0xffffff7f8ull, DATA + 0x67f8);
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
+/* PHB properties out of range stop QEMU with a message */
+static void test_phb_config_errors(void)
+{
+    static const struct {
+        const char *args;
+        const char *msg;
+    } cases[] = {
+        { "ddw-windows=1", "a PHB has 2 to 8 DMA windows" },
+        { "ddw-windows=9", "a PHB has 2 to 8 DMA windows" },
+        { "dma_win_size=0", "must be 4 KiB aligned, non-empty" },
+        { "dma_win_addr=0x800", "must be 4 KiB aligned, non-empty" },
+        { "dma_win_addr=0xfffffffffffff000", "below 2^64" },
+        { "dma_win_size=0x100000000000", "at most 8 TiB" },
+    };
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    QTestState *qts;
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        /* A configuration that wrongly passes would wait: time it out */
+        g_autofree char *cmd = g_strdup_printf(
+            "timeout 60 %s -M pseries -accel qtest -nodefaults "
+            "-display none -qtest null -S "
+            "-device spapr-pci-host-bridge,index=1,%s", qemu, cases[i].args);
+        g_autofree char *out = NULL, *err = NULL;
+        int status;
+
+        g_assert_true(g_spawn_command_line_sync(cmd, &out, &err, &status,
+                                                NULL));
+        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        if (!strstr(err, cases[i].msg)) {
+            g_error("'%s': wanted '%s' in: %s", cases[i].args,
+                    cases[i].msg, err);
+        }
+    }
+    /* The largest count is fine */
+    qts = qtest_init("-M pseries -nodefaults "
+                     "-device spapr-pci-host-bridge,index=1,ddw-windows=8");
+    qtest_quit(qts);
+}
+
 static void test_removed_window_constrained(void)
 {
     Env *e = env_start("");
@@ -713,6 +875,11 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/bad-arguments", test_ddw_bad_arguments);
     qtest_add_func("/spapr-tce/ddw/query-extended", test_ddw_query_extended);
     qtest_add_func("/spapr-tce/ddw/hostile-windows", test_ddw_hostile_windows);
+    qtest_add_func("/spapr-tce/ddw/more-windows", test_ddw_more_windows);
+    qtest_add_func("/spapr-tce/ddw/sriov-vf", test_ddw_sriov_vf);
+    qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
+                   test_ddw_sriov_vf_64bit_default);
+    qtest_add_func("/spapr-tce/phb-config-errors", test_phb_config_errors);
     qtest_add_func("/spapr-tce/ddw/removed-window-constrained",
                    test_removed_window_constrained);
     qtest_add_func("/spapr-tce/hcall/hostile-arguments",
