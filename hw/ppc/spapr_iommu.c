@@ -34,6 +34,7 @@
 #include "migration/vmstate.h"
 #include "trace.h"
 #include "hw/ppc/spapr.h"
+#include "hw/pci-host/spapr.h"
 #include "hw/ppc/spapr_vio.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "hw/iommu/viommu-notify.h"
@@ -72,6 +73,7 @@ typedef struct SpaprTceSet {
 typedef struct SpaprTceTableState {
     SpaprTceTable tcet;         /* what the rest of spapr sees; first */
 
+    SpaprPhbEeh *pe;            /* the PE's EEH, for an emulated PHB's */
     SpaprTceSet *set;           /* NULL while no TCE is set */
     uint64_t live;              /* TCEs set */
     uint64_t used;              /* slots holding a key: live + tombstones */
@@ -353,6 +355,7 @@ static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu,
     uint64_t mask = (1ull << tcet->page_shift) - 1;
     uint64_t index = addr >> tcet->page_shift;
     uint64_t tce = index < tcet->nb_table ? tce_read(tcet, index) : 0;
+    SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
     IOMMUTLBEntry ret = {
         .target_as = &address_space_memory,
         .iova = addr & ~mask,
@@ -363,6 +366,19 @@ static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu,
 
     trace_spapr_iommu_xlate(tcet->liobn, addr, ret.translated_addr, ret.perm,
                             ret.addr_mask);
+    /*
+     * A device's access (flag set) that the TCE refuses may freeze the
+     * PE, and a frozen PE's devices get nothing; lookups for notifiers
+     * and replay (IOMMU_NONE) see the TCE as it is.
+     */
+    if (pe && flag != IOMMU_NONE) {
+        if (unlikely(spapr_phb_eeh_dma_stopped(pe))) {
+            ret.perm = IOMMU_NONE;
+        } else if (unlikely((ret.perm & flag) != flag)) {
+            spapr_phb_eeh_dma_fault(pe, tcet->liobn, addr,
+                                    flag & IOMMU_WO);
+        }
+    }
     return ret;
 }
 
@@ -490,6 +506,8 @@ void spapr_tce_set_need_vfio(SpaprTceTable *tcet, bool need_vfio)
 SpaprTceTable *spapr_tce_new_table(DeviceState *owner, uint32_t liobn)
 {
     g_autofree char *name = g_strdup_printf("tce-table-%x", liobn);
+    SpaprPhbState *sphb = (SpaprPhbState *)
+        object_dynamic_cast(OBJECT(owner), TYPE_SPAPR_PCI_HOST_BRIDGE);
     SpaprTceTable *tcet;
 
     if (spapr_tce_find_by_liobn(liobn)) {
@@ -498,6 +516,9 @@ SpaprTceTable *spapr_tce_new_table(DeviceState *owner, uint32_t liobn)
     }
     tcet = SPAPR_TCE_TABLE(object_new(TYPE_SPAPR_TCE_TABLE));
     tcet->liobn = liobn;
+    if (sphb && sphb->eeh.emulated) {
+        TCE_STATE(tcet)->pe = &sphb->eeh;
+    }
     object_property_add_child(OBJECT(owner), name, OBJECT(tcet));
     object_unref(OBJECT(tcet));
     qdev_realize(DEVICE(tcet), NULL, &error_abort);

@@ -101,6 +101,7 @@ static void __attribute__((noreturn)) fatal(const char *fmt, ...)
 
 static int container_fd, group_fd, device_fd;
 static int spapr;                         /* SPAPR TCE v2 rather than type1 */
+static int eeh;                           /* the container has VFIO_EEH */
 static uint64_t bar0_off, bar0_size, cfg_off;
 
 static void region_info(unsigned index, uint64_t *off, uint64_t *size)
@@ -210,6 +211,12 @@ static void open_device(const char *bdf)
         }
         spapr = 1;
         say("container: VFIO SPAPR TCE v2 IOMMU");
+        /*
+         * With EEH, a DMA the IOMMU refuses freezes the device's PE, as
+         * on a real PHB; td_run() then recovers it through VFIO.
+         */
+        eeh = ioctl(container_fd, VFIO_CHECK_EXTENSION, VFIO_EEH) == 1;
+        say("EEH %s", eeh ? "on: refused DMA will freeze the PE" : "off");
     } else {
         errno = 0;
         fatal("the container supports neither type1 v2 nor SPAPR TCE v2");
@@ -299,7 +306,30 @@ struct cmd_result {
     uint32_t memtx;
     uint64_t fault_addr;
     uint32_t done;
+    int froze;          /* the PE froze, and was thawed through VFIO EEH */
 };
+
+static int eeh_op(uint32_t op)
+{
+    struct vfio_eeh_pe_op pe_op = { .argsz = sizeof(pe_op), .op = op };
+
+    return ioctl(container_fd, VFIO_EEH_PE_OP, &pe_op);
+}
+
+/* Thaw one half of a frozen PE, expecting the state it must reach */
+static void eeh_thaw(uint32_t op, int want, const char *what)
+{
+    int state;
+
+    if (eeh_op(op) < 0) {
+        fatal("VFIO_EEH_PE_OP %s", what);
+    }
+    state = eeh_op(VFIO_EEH_PE_GET_STATE);
+    if (state != want) {
+        errno = 0;
+        fatal("PE state %d after %s, want %d", state, what, want);
+    }
+}
 
 static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
                                 uint32_t len, uint32_t pattern)
@@ -315,6 +345,20 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     wr32(R_ATTR, 0);
     wr32(R_OP, op);
     wr32(R_DOORBELL, 1);
+    r.froze = 0;
+    st = rd32(R_STATUS);
+    if (st == UINT32_MAX && eeh) {
+        /* All ones: the PE froze.  MMIO first, to read what happened. */
+        int state = eeh_op(VFIO_EEH_PE_GET_STATE);
+
+        if (state != VFIO_EEH_PE_STATE_STOPPED) {
+            errno = 0;
+            fatal("the device reads all ones, PE state %d", state);
+        }
+        eeh_thaw(VFIO_EEH_PE_UNFREEZE_IO, VFIO_EEH_PE_STATE_STOPPED_DMA,
+                 "UNFREEZE_IO");
+        r.froze = 1;
+    }
     while ((st = rd32(R_STATUS)) & STATUS_BUSY) {
         if (++spins > 100000) {
             errno = 0;
@@ -326,7 +370,20 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     r.memtx = rd32(R_MEMTX);
     r.fault_addr = rd64(R_FAULT_ADDR);
     r.done = rd32(R_DONE_BYTES);
+    if (r.froze) {
+        eeh_thaw(VFIO_EEH_PE_UNFREEZE_DMA, VFIO_EEH_PE_STATE_NORMAL,
+                 "UNFREEZE_DMA");
+    }
     return r;
+}
+
+static const char *eeh_note(struct cmd_result r)
+{
+    if (!eeh) {
+        return "";
+    }
+    return r.froze ? "; the PE froze (all ones, state 2), thawed through "
+                     "VFIO EEH (state 4, then 0)" : "; the PE did NOT freeze";
 }
 
 /* Byte i of the pattern stream seeded with SEED (little-endian words). */
@@ -475,11 +532,12 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
      */
     check(r.result == RES_PERMISSION_FAULT && r.memtx == MEMTX_DECODE_ERROR &&
           r.fault_addr == ro_iova && r.done == 0 &&
-          first_not(ro, 0, size, 0x5a) < 0,
+          first_not(ro, 0, size, 0x5a) < 0 && r.froze == eeh,
           "[%s] FILL into the read-only mapping: %s at 0x%" PRIx64
-          ", %u bytes, memory %s",
+          ", %u bytes, memory %s%s",
           win, rname(r.result), r.fault_addr, r.done,
-          first_not(ro, 0, size, 0x5a) < 0 ? "untouched" : "CHANGED");
+          first_not(ro, 0, size, 0x5a) < 0 ? "untouched" : "CHANGED",
+          eeh_note(r));
     r = td_run(OP_READ, ro_iova, 0, 256, 0);
     check(r.result == RES_OK && r.done == 256,
           "[%s] READ from the read-only mapping: %s, %u bytes",
@@ -488,10 +546,10 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     /* Unmapped IOVA. */
     r = td_run(OP_FILL, hole, 0, 64, seed);
     check(r.result == RES_TRANSLATION_FAULT && r.memtx == MEMTX_DECODE_ERROR &&
-          r.fault_addr == hole && r.done == 0,
+          r.fault_addr == hole && r.done == 0 && r.froze == eeh,
           "[%s] FILL at unmapped IOVA 0x%" PRIx64 ": %s at 0x%" PRIx64
-          ", %u bytes done",
-          win, hole, rname(r.result), r.fault_addr, r.done);
+          ", %u bytes done%s",
+          win, hole, rname(r.result), r.fault_addr, r.done, eeh_note(r));
 
     /* A transfer running off the end of the mapping. */
     memset(buf, SENTINEL, size);

@@ -17,6 +17,7 @@
 #include "libqos/pci-spapr.h"
 #include "libqos/malloc-spapr.h"
 #include "libqos/viommu-testdev-pci.h"
+#include "hw/pci/pci_regs.h"
 
 #define DEV_SLOT        4
 #define DEV_DEVFN       QPCI_DEVFN(DEV_SLOT, 0)
@@ -85,6 +86,30 @@ static void env_stop(Env *e)
     alloc_destroy(&e->alloc);
     qtest_quit(e->qts);
     g_free(e);
+}
+
+/*
+ * A destination for a migration from @uri of a source started with
+ * @extra, whose device's BAR was at @bar
+ */
+static Env *env_incoming(const char *extra, const char *uri, uint64_t bar)
+{
+    Env *d = g_new0(Env, 1);
+
+    d->qts = qtest_initf("-M pseries -m 1G -nodefaults "
+                         "-device viommu-testdev,addr=%d.0 %s -incoming %s",
+                         DEV_SLOT, extra, uri);
+    qvtd_wait_migration(d->qts);
+    spapr_alloc_init(&d->alloc, d->qts, ALLOC_NO_FLAGS);
+    d->bus = qpci_new_spapr(d->qts, &d->alloc);
+    d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
+    d->td.bar = (QPCIBar) { .addr = bar };
+    d->hargs = guest_alloc(&d->alloc, 32 * 8);
+    d->hrets = guest_alloc(&d->alloc, 32 * 8);
+    d->rargs = guest_alloc(&d->alloc, 16 * 4);
+    d->rrets = guest_alloc(&d->alloc, 16 * 4);
+    d->config_addr = DEV_DEVFN << 8;
+    return d;
 }
 
 /*
@@ -663,6 +688,202 @@ static void test_phb_config_errors(void)
     qtest_quit(qts);
 }
 
+/* ---- EEH ---- */
+
+#define PE_ADDR             1       /* bus 0's PE: (bus << 16) + 1 */
+#define EEH_DISABLE         0
+#define EEH_ENABLE          1
+#define EEH_THAW_IO         2
+#define EEH_THAW_DMA        3
+#define PE_NORMAL           0
+#define PE_RESET            1
+#define PE_STOPPED_IO_DMA   2
+#define PE_STOPPED_DMA      4
+#define SLOT_RESET_OFF      0
+#define SLOT_RESET_HOT      1
+
+static int32_t eeh_option(Env *e, uint32_t addr, uint32_t option)
+{
+    uint32_t in[] = { addr, BUID >> 32, (uint32_t)BUID, option }, out;
+
+    return rtas(e, "ibm,set-eeh-option", 4, in, 1, &out);
+}
+
+static int32_t slot_reset(Env *e, uint32_t option)
+{
+    uint32_t in[] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, option }, out;
+
+    return rtas(e, "ibm,set-slot-reset", 4, in, 1, &out);
+}
+
+/* The PE's state, with the rest of read-slot-reset-state2's answer */
+static uint32_t pe_state(Env *e)
+{
+    uint32_t in[] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out[5];
+
+    g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
+                    ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(out[2], ==, 1);        /* EEH supported */
+    g_assert_cmpuint(out[3], ==, 1000);     /* unavailable-info */
+    g_assert_cmpuint(out[4], ==, 0);
+    return out[1];
+}
+
+/* Ring the doorbell for a DMA whose outcome the PE's freeze hides */
+static void start_dma(Env *e, uint32_t op, uint64_t addr)
+{
+    qvtd_wr64(&e->td, R_DMA_ADDR, addr);
+    qvtd_wr(&e->td, R_LEN, 8);
+    qvtd_wr(&e->td, R_OP, op);
+    qvtd_wr(&e->td, R_DOORBELL, 1);
+}
+
+static void assert_mmio_fenced(Env *e)
+{
+    g_assert_cmphex(qvtd_rd(&e->td, R_STATUS), ==, 0xffffffff);
+    g_assert_cmphex(qvtd_rd64(&e->td, R_FAULT_ADDR), ==, UINT64_MAX);
+    g_assert_cmphex(qpci_io_readb(e->td.dev, e->td.bar, R_MEMTX), ==, 0xff);
+}
+
+static void test_eeh_freeze_and_thaw(void)
+{
+    Env *e = env_start("");
+    uint32_t out[2];
+    uint32_t det[8] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, 0, 0, 0, 0, 1 };
+    uint32_t cfg[] = { e->config_addr, BUID >> 32, (uint32_t)BUID, 1 };
+
+    /* The device's PE: bus 0's, shared by the PHB's devices */
+    g_assert_cmpint(rtas(e, "ibm,get-config-addr-info2", 4, cfg, 2, out),
+                    ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(out[1], ==, 2);
+    cfg[3] = 0;
+    g_assert_cmpint(rtas(e, "ibm,get-config-addr-info2", 4, cfg, 2, out),
+                    ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(out[1], ==, PE_ADDR);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+
+    /* EEH off: a refused DMA freezes nothing */
+    assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+
+    /* No device on bus 5; then the PE itself */
+    g_assert_cmpint(eeh_option(e, 5 << 16, EEH_ENABLE), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, 7), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x1000, DATA);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+
+    /* A DMA with no TCE freezes the PE: MMIO reads all ones */
+    qvtd_wr(&e->td, R_PATTERN, 0x11111111);
+    start_dma(e, OP_FILL, 0x9000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    assert_mmio_fenced(e);
+    /* and stores are dropped */
+    qvtd_wr(&e->td, R_PATTERN, 0x22222222);
+    /* DMA before MMIO: refused */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_HW_ERROR);
+
+    /* MMIO thawed: the device's registers tell what happened */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_DMA);
+    g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&e->td, R_STATUS)), ==,
+                     RES_TRANSLATION_FAULT);
+    qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, 0x9000, 0);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0x11111111);
+    /*
+     * DMA is still stopped, even through a good TCE: the translation is
+     * there (the device's probe finds it), the PHB drops the access
+     */
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_DMA);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    assert_fill_lands(e, 0x1008, DATA + 8);
+
+    /* A DMA outside every window freezes it too */
+    start_dma(e, OP_FILL, DEFAULT_WINDOW + 0x1000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    assert_mmio_fenced(e);
+
+    /* Nothing to log; an option slot-error-detail lacks is refused */
+    g_assert_cmpint(rtas(e, "ibm,slot-error-detail", 8, det, 1, out), ==,
+                    1);
+    det[7] = 3;
+    g_assert_cmpint(rtas(e, "ibm,slot-error-detail", 8, det, 1, out), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    env_stop(e);
+}
+
+/* Recovery by reset: the PE's devices are reset, and the PE runs again */
+static void test_eeh_slot_reset(void)
+{
+    Env *e = env_start("");
+    uint32_t in[3] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out;
+
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    /* A write through a read-only TCE */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x2000, DATA | TCE_READ), ==,
+                    H_SUCCESS);
+    qvtd_wr(&e->td, R_PATTERN, 0x33333333);
+    start_dma(e, OP_FILL, 0x2000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+
+    g_assert_cmpint(slot_reset(e, 2), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(pe_state(e), ==, PE_RESET);
+    assert_mmio_fenced(e);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_HW_ERROR);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    g_assert_cmpint(rtas(e, "ibm,configure-pe", 3, in, 1, &out), ==,
+                    RTAS_OUT_SUCCESS);
+
+    /* The device was reset: its BAR is unassigned, so set it up again */
+    g_assert_cmphex(qpci_config_readw(e->td.dev, PCI_COMMAND) &
+                    PCI_COMMAND_MASTER, ==, 0);
+    qvtd_free(&e->td);
+    qvtd_init(&e->td, e->bus, DEV_DEVFN);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_COMPLETIONS), ==, 0);
+    /* The TCEs are the hypervisor's, and stay */
+    assert_tce(e, LIOBN_DEFAULT, 0x2000, DATA | TCE_READ);
+    qtest_writeq(e->qts, DATA, 0x0102030405060708ull);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_READ, 0x2000, 8), ==, RES_OK);
+    g_assert_cmphex(qvtd_rd64(&e->td, BUF_OFFSET), ==,
+                    bswap64(0x0102030405060708ull));
+
+    /* EEH disabled again: faults no longer freeze */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_DISABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    assert_dma_refused(e, OP_FILL, 0x2000, RES_PERMISSION_FAULT);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    env_stop(e);
+}
+
+/* With eeh=off, the calls are refused as upstream refuses them */
+static void test_eeh_off(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.eeh=off");
+    uint32_t in[3] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out[5];
+
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
+    assert_dma_refused(e, OP_FILL, DEFAULT_WINDOW, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
 static void test_removed_window_constrained(void)
 {
     Env *e = env_start("");
@@ -828,21 +1049,8 @@ static void test_migration_sparse(void)
     /* A flat table would be 128 MiB; the stream is a few MiB in all */
     g_assert_cmpint(st.st_size, <, 16 * 1024 * 1024);
 
-    d = g_new0(Env, 1);
-    d->qts = qtest_initf("-M pseries -m 1G -nodefaults "
-                         "-device viommu-testdev,addr=%d.0 -incoming %s",
-                         DEV_SLOT, uri);
-    qvtd_wait_migration(d->qts);
+    d = env_incoming("", uri, bar);
     unlink(path);
-    spapr_alloc_init(&d->alloc, d->qts, ALLOC_NO_FLAGS);
-    d->bus = qpci_new_spapr(d->qts, &d->alloc);
-    d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
-    d->td.bar = (QPCIBar) { .addr = bar };
-    d->hargs = guest_alloc(&d->alloc, 32 * 8);
-    d->hrets = guest_alloc(&d->alloc, 32 * 8);
-    d->rargs = guest_alloc(&d->alloc, 16 * 4);
-    d->rrets = guest_alloc(&d->alloc, 16 * 4);
-    d->config_addr = DEV_DEVFN << 8;
     assert_tce(d, LIOBN_DDW, DDW_START + 511 * 0x200000ull,
                (DATA + 511 * 0x10000) | TCE_RW);
     assert_tce(d, LIOBN_DDW, DDW_START + 0x10000, 0);
@@ -852,6 +1060,79 @@ static void test_migration_sparse(void)
     assert_fill_lands(d, DDW_START + 7 * 0x200000ull + 0x18,
                       DATA + 7 * 0x10000 + 0x18);
     assert_fill_lands(d, 0x7008, DATA + 0x5000008);
+    env_stop(d);
+}
+
+/*
+ * Windows created, removed and a PE frozen, migrated to a file and back:
+ * the destination has the same windows, TCEs and PE state, and a reset
+ * there still brings the default window back
+ */
+static void test_migration_windows_and_eeh(void)
+{
+    static const char extra[] = "-global spapr-pci-host-bridge.ddw-windows=3";
+    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig2-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    const uint64_t w2 = DDW_START + (4ull << 30);
+    Env *e = env_start(extra), *d;
+    uint32_t c[4], q[6];
+    uint64_t bar, tce;
+
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 1, w2 + 0x5000,
+                            (DATA + 0x5000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 1, w2 + 0x6000,
+                            (DATA + 0x9000) | TCE_READ), ==, H_SUCCESS);
+    assert_fill_lands(e, w2 + 0x5100, DATA + 0x5100);
+    /* Frozen by a write through the read-only TCE */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    start_dma(e, OP_FILL, w2 + 0x6000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+
+    bar = e->td.bar.addr;
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': %s } }", uri);
+    qvtd_wait_migration(e->qts);
+    env_stop(e);
+
+    d = env_incoming(extra, uri, bar);
+    unlink(path);
+    ddw_query(d, q, 5);
+    g_assert_cmpuint(q[1], ==, 2);
+    g_assert_cmpint(get_tce(d, LIOBN_DEFAULT, 0, &tce), ==, H_CONSTRAINED);
+    g_assert_cmpint(get_tce(d, LIOBN_DDW, DDW_START, &tce), ==,
+                    H_CONSTRAINED);
+    assert_tce(d, LIOBN_DDW + 1, w2 + 0x5000, (DATA + 0x5000) | TCE_RW);
+    assert_tce(d, LIOBN_DDW + 1, w2 + 0x6000, (DATA + 0x9000) | TCE_READ);
+    assert_tce(d, LIOBN_DDW + 1, w2 + 0x7000, 0);
+    /* Still frozen: the fence came back with the state */
+    g_assert_cmpuint(pe_state(d), ==, PE_STOPPED_IO_DMA);
+    assert_mmio_fenced(d);
+    g_assert_cmpint(eeh_option(d, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    qvtd_assert_outcome(&d->td, MEMTX_DECODE_ERROR, w2 + 0x6000, 0);
+    g_assert_cmpint(eeh_option(d, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    assert_fill_lands(d, w2 + 0x5ff8, DATA + 0x5ff8);
+    /* EEH stays enabled: the next refused DMA freezes the PE again */
+    start_dma(d, OP_FILL, w2 + 0x8000);
+    g_assert_cmpuint(pe_state(d), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(slot_reset(d, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_reset(d, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+
+    /* Reset: the default window alone, empty */
+    g_assert_cmpint(ddw_reset(d), ==, RTAS_OUT_SUCCESS);
+    ddw_query(d, q, 5);
+    g_assert_cmpuint(q[1], ==, 2);
+    g_assert_cmpint(get_tce(d, LIOBN_DDW + 1, w2, &tce), ==, H_CONSTRAINED);
+    assert_tce(d, LIOBN_DEFAULT, 0x5000, 0);
     env_stop(d);
 }
 
@@ -880,11 +1161,17 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
                    test_ddw_sriov_vf_64bit_default);
     qtest_add_func("/spapr-tce/phb-config-errors", test_phb_config_errors);
+    qtest_add_func("/spapr-tce/eeh/freeze-and-thaw",
+                   test_eeh_freeze_and_thaw);
+    qtest_add_func("/spapr-tce/eeh/slot-reset", test_eeh_slot_reset);
+    qtest_add_func("/spapr-tce/eeh/off", test_eeh_off);
     qtest_add_func("/spapr-tce/ddw/removed-window-constrained",
                    test_removed_window_constrained);
     qtest_add_func("/spapr-tce/hcall/hostile-arguments",
                    test_hostile_hcall_arguments);
     qtest_add_func("/spapr-tce/notify-and-replay", test_notify_and_replay);
+    qtest_add_func("/spapr-tce/migration/windows-and-eeh",
+                   test_migration_windows_and_eeh);
     qtest_add_func("/spapr-tce/migration/sparse-1tib-window",
                    test_migration_sparse);
     return g_test_run();
