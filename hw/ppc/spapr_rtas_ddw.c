@@ -106,8 +106,9 @@ static bool ddw_overlaps(SpaprPhbState *sphb, uint64_t start, uint64_t size)
 
 /*
  * Where a new window of @size bytes goes.  The first window in use sits
- * where the default one does.  The others go at or above the PHB's 64-bit
- * base, aligned to their size from it: at the base itself or just past a
+ * where the default one does (as upstream places it), except on a VF,
+ * whose one window is the guest's 64-bit window.  The others go at or
+ * above the PHB's 64-bit base, aligned to their size from it: at the base itself or just past a
  * window in use, whichever is lowest and free.  That is at most
  * 1 + SPAPR_PCI_DMA_MAX_WINDOWS candidates.  UINT64_MAX if none fits
  * below 2^64.
@@ -117,7 +118,7 @@ static uint64_t ddw_place(SpaprPhbState *sphb, uint64_t size)
     uint64_t base = sphb->dma64_win_addr, best = UINT64_MAX;
     int i;
 
-    if (!ddw_windows_in_use(sphb)) {
+    if (!ddw_windows_in_use(sphb) && !sphb->sriov_vf) {
         return sphb->dma_win_addr;
     }
     for (i = -1; i < (int)spapr_phb_windows_supported(sphb); i++) {

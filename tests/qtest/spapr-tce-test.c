@@ -16,20 +16,12 @@
 #include "libqtest.h"
 #include "libqos/pci-spapr.h"
 #include "libqos/malloc-spapr.h"
+#include "libqos/spapr-hcall.h"
 #include "libqos/viommu-testdev-pci.h"
 #include "hw/pci/pci_regs.h"
 
 #define DEV_SLOT        4
 #define DEV_DEVFN       QPCI_DEVFN(DEV_SLOT, 0)
-
-/* PAPR hypercalls and their return codes */
-#define H_GET_TCE           0x1c
-#define H_PUT_TCE           0x20
-#define H_PUT_TCE_INDIRECT  0x13c
-#define H_STUFF_TCE         0x138
-#define H_SUCCESS           0
-#define H_PARAMETER         (-4)
-#define H_CONSTRAINED       4
 
 #define RTAS_OUT_SUCCESS        0
 #define RTAS_OUT_HW_ERROR       (-1)
@@ -112,23 +104,11 @@ static Env *env_incoming(const char *extra, const char *uri, uint64_t bar)
     return d;
 }
 
-/*
- * Make hypercall @op with @n arguments; returns its return code and
- * leaves r4 onwards in @out (up to @nout of them).
- */
 static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
                      uint64_t *out, int nout)
 {
-    qtest_writeq(e->qts, e->hargs, op);
-    for (int i = 0; i < n; i++) {
-        qtest_writeq(e->qts, e->hargs + 8 * (i + 1), in[i]);
-    }
-    g_assert_cmpuint(qtest_rtas_call(e->qts, "x-hcall", n + 1, e->hargs,
-                                     nout + 1, e->hrets), ==, 0);
-    for (int i = 0; i < nout; i++) {
-        out[i] = qtest_readq(e->qts, e->hrets + 8 * (i + 1));
-    }
-    return qtest_readq(e->qts, e->hrets);
+    return qtest_spapr_hcall(e->qts, e->hargs, e->hrets, op, n, in, out,
+                             nout);
 }
 
 static int64_t put_tce(Env *e, uint64_t liobn, uint64_t ioba, uint64_t tce)
@@ -606,19 +586,22 @@ static void test_ddw_sriov_vf(void)
     g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
     ddw_query(e, q, 5);
     g_assert_cmpuint(q[1], ==, 1);
-    /* 16 GiB of 64K pages, on the default window's LIOBN and base */
+    /* 16 GiB of 64K pages: the default window's LIOBN, 64-bit */
     g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
     g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, 0);
-    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff0000ull,
+    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
+    assert_tce(e, LIOBN_DEFAULT, DDW_START + 0x1000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0x3ffff0000ull,
                             (DATA + 0x50000) | TCE_RW), ==, H_SUCCESS);
-    assert_fill_lands(e, 0x3ffff0008ull, DATA + 0x50008);
+    assert_fill_lands(e, DDW_START + 0x3ffff0008ull, DATA + 0x50008);
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
     g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
 
-    /* Reset: the 1 GiB default window of 4K pages, empty */
+    /* Reset: the 1 GiB default window of 4K pages at 0, empty */
     g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff0000ull, 0), ==,
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START, 0), ==,
                     H_PARAMETER);
     assert_tce(e, LIOBN_DEFAULT, 0x3fff000, 0);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff000, DATA | TCE_RW), ==,
