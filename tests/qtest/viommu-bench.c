@@ -64,6 +64,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <math.h>
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "libqtest.h"
@@ -72,6 +73,7 @@
 #include "libqos/pci-spapr.h"
 #include "libqos/malloc-spapr.h"
 #include "libqos/smmuv3.h"
+#include "libqos/spapr-hcall.h"
 #include "libqos/ti-pat.h"
 #include "libqos/viommu-testdev-pci.h"
 
@@ -158,7 +160,7 @@ static const unsigned kind_impls[] = {
     [KIND_CHURN] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
     [KIND_PAT_WINDOW] = 1u << IMPL_NONE | 1u << IMPL_FLOOR | 1u << IMPL_OURS,
     [KIND_PAT_REWRITE] = 1u << IMPL_OURS,
-    [KIND_TCE] = 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
+    [KIND_TCE] = 1u << IMPL_FLOOR | 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
 };
 
 typedef struct Workload {
@@ -250,7 +252,7 @@ static bool translates(const Inst *in)
     return (smmu_impl(in) && in->wl->kind >= KIND_S1 &&
             in->wl->kind != KIND_TCE) ||
            (in->impl == IMPL_OURS && pat_kind(in->wl->kind)) ||
-           in->wl->kind == KIND_TCE;
+           (in->wl->kind == KIND_TCE && in->impl != IMPL_FLOOR);
 }
 
 /*
@@ -260,6 +262,9 @@ static bool translates(const Inst *in)
 static uint64_t page_pa(const Inst *in, unsigned i)
 {
     if (in->wl->kind == KIND_TCE) {
+        if (!translates(in)) {
+            return TCE_DATA_PA + (uint64_t)i * wl_page(in->wl);
+        }
         return TCE_DATA_PA + (uint64_t)(in->wl->pages - 1 - i) *
                wl_page(in->wl);
     }
@@ -289,6 +294,11 @@ static QTestState *start_qemu(Impl impl, Kind kind)
         g_autofree char *args = g_strdup_printf("-M pseries -m 1G "
                                                 "-nodefaults %s", dev);
 
+        if (impl == IMPL_FLOOR) {
+            /* The memory API's identity IOMMU in place of the PHB's TCEs */
+            return qtest_initf("-M pseries -m 1G -nodefaults -device "
+                               "x-viommu-identity,primary-bus=pci.0 %s", dev);
+        }
         if (impl == IMPL_OURS) {
             return qtest_init(args);
         }
@@ -354,15 +364,8 @@ static void setup_translation(Inst *in)
 /* A hypercall through the fork's "rtas x-hcall" qtest command */
 static int64_t tce_hcall(Inst *in, uint64_t op, int n, const uint64_t *arg)
 {
-    uint64_t args = TCE_LIST_PA + 0x1000, rets = TCE_LIST_PA + 0x2000;
-
-    qtest_writeq(in->qts, args, op);
-    for (int i = 0; i < n; i++) {
-        qtest_writeq(in->qts, args + 8 * (i + 1), arg[i]);
-    }
-    g_assert_cmpuint(qtest_rtas_call(in->qts, "x-hcall", n + 1, args, 1,
-                                     rets), ==, 0);
-    return qtest_readq(in->qts, rets);
+    return qtest_spapr_hcall(in->qts, TCE_LIST_PA + 0x1000,
+                             TCE_LIST_PA + 0x2000, op, n, arg, NULL, 0);
 }
 
 /*
@@ -399,7 +402,8 @@ static void setup_tce(Inst *in)
             qtest_writeq(in->qts, TCE_LIST_PA + 8 * k,
                          page_pa(in, i + k) | 3);
         }
-        g_assert_cmpint(tce_hcall(in, 0x13c, 4, arg), ==, 0);
+        g_assert_cmpint(tce_hcall(in, H_PUT_TCE_INDIRECT, 4, arg), ==,
+                        H_SUCCESS);
     }
     in->dma_base = start;
 }
@@ -432,7 +436,11 @@ static void inst_start(Inst *in, Impl impl, const Workload *wl)
         spapr_alloc_init(&in->alloc, in->qts, ALLOC_NO_FLAGS);
         in->spapr_bus = qpci_new_spapr(in->qts, &in->alloc);
         qvtd_init(&in->td, in->spapr_bus, DEV_DEVFN);
-        setup_tce(in);
+        if (impl == IMPL_FLOOR) {
+            in->dma_base = TCE_DATA_PA;
+        } else {
+            setup_tce(in);
+        }
         return;
     }
     qpci_init_generic(&in->gbus, in->qts, NULL, false);
@@ -816,6 +824,285 @@ static void run_workload(const void *opaque)
     }
 }
 
+/* ---- TCE management: hypercall rates, and what a huge window costs ---- */
+
+enum {
+    MGMT_INDIRECT,          /* ns per TCE, H_PUT_TCE_INDIRECT of 512 */
+    MGMT_STUFF_SET,         /* ns per TCE, H_STUFF_TCE over a 1 GiB window */
+    MGMT_STUFF_CLEAR,
+    MGMT_CREATE_US,         /* ibm,create-pe-dma-window, 1 TiB of 64K */
+    MGMT_CREATE_VSZ_KIB,    /* what the create reserved */
+    MGMT_CREATE_RSS_KIB,    /* ... made resident */
+    MGMT_CREATE_STREAM_KIB, /* ... added to the migration stream */
+    MGMT_SPARSE_RSS_KIB,    /* then one TCE per 2 MiB: resident */
+    MGMT_SPARSE_STREAM_KIB, /* ... and in the stream */
+    MGMT_COUNT,
+};
+
+static const char *const mgmt_name[MGMT_COUNT] = {
+    [MGMT_INDIRECT] = "H_PUT_TCE_INDIRECT, 512 TCEs: ns per TCE",
+    [MGMT_STUFF_SET] = "H_STUFF_TCE, 262144 TCEs set: ns per TCE",
+    [MGMT_STUFF_CLEAR] = "H_STUFF_TCE, 262144 TCEs cleared: ns per TCE",
+    [MGMT_CREATE_US] = "create a 1 TiB window of 64K TCEs: us",
+    [MGMT_CREATE_VSZ_KIB] = "... memory reserved: KiB",
+    [MGMT_CREATE_RSS_KIB] = "... memory resident: KiB",
+    [MGMT_CREATE_STREAM_KIB] = "... migration stream: KiB",
+    [MGMT_SPARSE_RSS_KIB] = "then sparse TCEs: resident KiB",
+    [MGMT_SPARSE_STREAM_KIB] = "... migration stream: KiB",
+};
+
+/* The smaller is better for every row; NaN where not measured */
+static double mgmt[IMPL_COUNT][MGMT_COUNT];
+static unsigned mgmt_sparse_tces;
+
+#define TCE_LIST_B_PA       (TCE_LIST_PA + 0x8000)
+#define TCE_RTAS_ARGS_PA    (TCE_LIST_PA + 0x3000)
+#define TCE_RTAS_RETS_PA    (TCE_LIST_PA + 0x3100)
+#define TCE_SPARSE_STRIDE   (2ull << 20)
+
+static double since_ns(int64_t t0)
+{
+    return (g_get_monotonic_time() - t0) * 1000.0;
+}
+
+/* One field of /proc/PID/status, in KiB */
+static long proc_status_kib(Inst *in, const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            (int)qtest_pid(in->qts));
+    g_autofree char *text = NULL;
+    const char *p, *end;
+    long kib;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, field);
+    g_assert_nonnull(p);
+    g_assert_cmpint(qemu_strtol(p + strlen(field), &end, 10, &kib), ==, 0);
+    return kib;
+}
+
+/* The size of the stream a migration to a file writes now, in KiB */
+static double stream_kib(Inst *in)
+{
+    g_autofree char *path = g_strdup_printf("%s/viommu-bench-mig-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    struct stat st;
+
+    qtest_qmp_assert_success(in->qts, "{ 'execute': 'migrate', "
+                             "'arguments': { 'uri': %s } }", uri);
+    qvtd_wait_migration(in->qts);
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    unlink(path);
+    /* Run again, so that the next migration may start */
+    qtest_qmp_assert_success(in->qts, "{ 'execute': 'cont' }");
+    return st.st_size / 1024.0;
+}
+
+/* An RTAS call with 32-bit arguments; returns its status */
+static int32_t tce_rtas(Inst *in, const char *name, int n,
+                        const uint32_t *arg, int nret, uint32_t *ret)
+{
+    for (int i = 0; i < n; i++) {
+        qtest_writel(in->qts, TCE_RTAS_ARGS_PA + 4 * i, arg[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(in->qts, name, n, TCE_RTAS_ARGS_PA,
+                                     nret, TCE_RTAS_RETS_PA), ==, 0);
+    for (int i = 0; i < nret; i++) {
+        ret[i] = qtest_readl(in->qts, TCE_RTAS_RETS_PA + 4 * i);
+    }
+    return ret[0];
+}
+
+static uint64_t tce_get(Inst *in, uint32_t liobn, uint64_t ioba)
+{
+    uint64_t arg[] = { liobn, ioba }, tce;
+
+    g_assert_cmpint(qtest_spapr_hcall(in->qts, TCE_LIST_PA + 0x1000,
+                                      TCE_LIST_PA + 0x2000, H_GET_TCE, 2,
+                                      arg, &tce, 1), ==, H_SUCCESS);
+    return tce;
+}
+
+/* Median wall time of @reps hypercalls, alternating two argument sets */
+static double time_hcalls(Inst *in, uint64_t op, const uint64_t *a,
+                          const uint64_t *b, unsigned reps)
+{
+    g_autofree double *t = g_new(double, reps);
+
+    for (unsigned r = 0; r < reps; r++) {
+        int64_t t0 = g_get_monotonic_time();
+
+        g_assert_cmpint(tce_hcall(in, op, 4, r & 1 ? b : a), ==, H_SUCCESS);
+        t[r] = since_ns(t0);
+    }
+    return median(t, reps);
+}
+
+static void tce_management(Inst *in, double *out)
+{
+    const uint64_t window_tces = 1ull << 18;    /* the 1 GiB default */
+    unsigned reps = g_test_perf() ? 201 : 3, stuff_reps = g_test_perf() ? 9 : 1;
+    unsigned sparse = g_test_perf() ? 32768 : 64;
+    uint64_t one_a[] = { LIOBN_DEFAULT, 0, TCE_LIST_PA, 1 };
+    uint64_t one_b[] = { LIOBN_DEFAULT, 0, TCE_LIST_B_PA, 1 };
+    uint64_t full_a[] = { LIOBN_DEFAULT, 0, TCE_LIST_PA, 512 };
+    uint64_t full_b[] = { LIOBN_DEFAULT, 0, TCE_LIST_B_PA, 512 };
+    uint32_t rtas_in[5] = { QPCI_DEVFN(DEV_SLOT, 0) << 8, SPAPR_BUID >> 32,
+                            (uint32_t)SPAPR_BUID, 16, 40 }, rtas_out[6];
+    g_autofree double *t = g_new(double, MAX(reps, stuff_reps));
+    double call_ns, query_ns, vsz, rss, base_stream, created_stream;
+
+    /* INDIRECT: two lists, so that every call changes all 512 TCEs */
+    for (unsigned k = 0; k < 512; k++) {
+        qtest_writeq(in->qts, TCE_LIST_PA + 8 * k,
+                     (TCE_DATA_PA + k * 0x1000ull) | 3);
+        qtest_writeq(in->qts, TCE_LIST_B_PA + 8 * k,
+                     (TCE_DATA_PA + (k + 512) * 0x1000ull) | 3);
+    }
+    call_ns = time_hcalls(in, H_PUT_TCE_INDIRECT, one_a, one_b, reps);
+    out[MGMT_INDIRECT] = MAX(time_hcalls(in, H_PUT_TCE_INDIRECT, full_a,
+                                         full_b, reps) - call_ns, 0) / 511;
+    g_assert_cmphex(tce_get(in, LIOBN_DEFAULT, 511 * 0x1000), ==,
+                    (TCE_DATA_PA + (reps & 1 ? 511 : 1023) * 0x1000ull) | 3);
+
+    /* STUFF over the whole default window, set then cleared */
+    for (int clear = 0; clear < 2; clear++) {
+        uint64_t arg[] = { LIOBN_DEFAULT, 0, clear ? 0 : TCE_DATA_PA | 1,
+                           window_tces };
+
+        for (unsigned r = 0; r < stuff_reps; r++) {
+            int64_t t0;
+
+            if (clear && r) {
+                uint64_t set[] = { LIOBN_DEFAULT, 0, TCE_DATA_PA | 1,
+                                   window_tces };
+
+                g_assert_cmpint(tce_hcall(in, H_STUFF_TCE, 4, set), ==,
+                                H_SUCCESS);
+            }
+            t0 = g_get_monotonic_time();
+            g_assert_cmpint(tce_hcall(in, H_STUFF_TCE, 4, arg), ==,
+                            H_SUCCESS);
+            t[r] = MAX(since_ns(t0) - call_ns, 0) / window_tces;
+        }
+        out[clear ? MGMT_STUFF_CLEAR : MGMT_STUFF_SET] = median(t, stuff_reps);
+        g_assert_cmphex(tce_get(in, LIOBN_DEFAULT, (window_tces - 1) << 12),
+                        ==, clear ? 0 : TCE_DATA_PA | 1);
+    }
+
+    /* A 1 TiB window of 64 KiB TCEs: its cost before any TCE is set */
+    base_stream = stream_kib(in);
+    vsz = proc_status_kib(in, "VmSize:");
+    rss = proc_status_kib(in, "VmRSS:");
+    for (unsigned r = 0; r < reps; r++) {
+        int64_t t0 = g_get_monotonic_time();
+
+        g_assert_cmpint(tce_rtas(in, "ibm,query-pe-dma-window", 3, rtas_in,
+                                 5, rtas_out), ==, 0);
+        t[r] = since_ns(t0);
+    }
+    query_ns = median(t, reps);
+    {
+        int64_t t0 = g_get_monotonic_time();
+
+        g_assert_cmpint(tce_rtas(in, "ibm,create-pe-dma-window", 5,
+                                 rtas_in, 4, rtas_out), ==, 0);
+        out[MGMT_CREATE_US] = MAX(since_ns(t0) - query_ns, 0) / 1000;
+    }
+    g_assert_cmphex(rtas_out[1], ==, LIOBN_DDW);
+    out[MGMT_CREATE_VSZ_KIB] = proc_status_kib(in, "VmSize:") - vsz;
+    out[MGMT_CREATE_RSS_KIB] = proc_status_kib(in, "VmRSS:") - rss;
+    created_stream = stream_kib(in);
+    out[MGMT_CREATE_STREAM_KIB] = created_stream - base_stream;
+
+    /* One TCE per 2 MiB of window */
+    rss = proc_status_kib(in, "VmRSS:");
+    for (unsigned i = 0; i < sparse; i++) {
+        uint64_t arg[] = { LIOBN_DDW, DDW_START + i * TCE_SPARSE_STRIDE,
+                           (TCE_DATA_PA + i * 0x10000ull) | 3 };
+
+        g_assert_cmpint(tce_hcall(in, H_PUT_TCE, 3, arg), ==, H_SUCCESS);
+    }
+    g_assert_cmphex(tce_get(in, LIOBN_DDW, DDW_START + (sparse - 1) *
+                            TCE_SPARSE_STRIDE), ==,
+                    (TCE_DATA_PA + (sparse - 1) * 0x10000ull) | 3);
+    out[MGMT_SPARSE_RSS_KIB] = proc_status_kib(in, "VmRSS:") - rss;
+    out[MGMT_SPARSE_STREAM_KIB] = stream_kib(in) - base_stream;
+    mgmt_sparse_tces = sparse;
+}
+
+static void run_tce_management(void)
+{
+    for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
+        for (int k = 0; k < MGMT_COUNT; k++) {
+            mgmt[impl][k] = NAN;
+        }
+    }
+    for (Impl impl = IMPL_UPSTREAM; impl <= IMPL_OURS; impl++) {
+        Inst in = { .impl = impl };
+
+        if (!have_impl[impl]) {
+            continue;
+        }
+        in.qts = start_qemu(impl, KIND_TCE);
+        tce_management(&in, mgmt[impl]);
+        for (int k = 0; k < MGMT_COUNT; k++) {
+            g_test_message("tce-management on %s: %s %.1f%s",
+                           impl_name[impl], mgmt_name[k], mgmt[impl][k],
+                           g_test_perf() ? "" :
+                           " [smoke run, not a measurement]");
+        }
+        qtest_quit(in.qts);
+    }
+}
+
+/*
+ * The TCE management table, and its targets: hypercalls no slower than
+ * upstream's; a 1 TiB window in under 1 ms and 1 MiB until TCEs are set.
+ */
+static void report_tce_management(GString *md)
+{
+    double *up = mgmt[IMPL_UPSTREAM], *ours = mgmt[IMPL_OURS];
+
+    if (isnan(ours[MGMT_INDIRECT])) {
+        return;
+    }
+    g_string_append(md, "\n| TCE management | upstream | ours | "
+                    "upstream/ours |\n|---|---:|---:|---:|\n");
+    for (int k = 0; k < MGMT_COUNT; k++) {
+        g_string_append_printf(md, "| %s", mgmt_name[k]);
+        if (k == MGMT_SPARSE_RSS_KIB) {
+            g_string_append_printf(md, " (%u TCEs, one per 2 MiB)",
+                                   mgmt_sparse_tces);
+        }
+        g_string_append(md, " |");
+        g_string_append_printf(md, isnan(up[k]) ? " – |" : " %.1f |", up[k]);
+        g_string_append_printf(md, " %.1f |", ours[k]);
+        if (!isnan(up[k]) && ours[k] > 0) {
+            g_string_append_printf(md, " %.2f |\n", up[k] / ours[k]);
+        } else {
+            g_string_append(md, " – |\n");
+        }
+    }
+    g_string_append(md, "\nTargets:\n");
+    for (int k = MGMT_INDIRECT; k <= MGMT_STUFF_CLEAR; k++) {
+        if (!isnan(up[k])) {
+            g_string_append_printf(md, "- %s: upstream/ours %.2f, target >= "
+                                   "1: %s\n", mgmt_name[k], up[k] / ours[k],
+                                   up[k] >= ours[k] ? "met" : "MISSED");
+        }
+    }
+    g_string_append_printf(md, "- 1 TiB window created in %.1f us, target "
+                           "< 1000: %s\n", ours[MGMT_CREATE_US],
+                           ours[MGMT_CREATE_US] < 1000 ? "met" : "MISSED");
+    for (int k = MGMT_CREATE_VSZ_KIB; k <= MGMT_CREATE_STREAM_KIB; k++) {
+        g_string_append_printf(md, "- %s %.0f, target < 1024: %s\n",
+                               mgmt_name[k], ours[k],
+                               ours[k] < 1024 ? "met" : "MISSED");
+    }
+}
+
 /* r[a] / r[b], or -1 where either is missing */
 static double ratio(const Result *r, Impl a, Impl b)
 {
@@ -859,7 +1146,8 @@ static void check_targets(GString *md, const Workload *wl, int dir,
                                vs_none <= 1.05 ? "met" : "MISSED");
     }
     if (((wl->kind >= KIND_S1 && wl->kind != KIND_CHURN && wl->pages <= 4096) ||
-         wl->kind == KIND_PAT_WINDOW) && vs_floor >= 0) {
+         wl->kind == KIND_PAT_WINDOW || wl->kind == KIND_TCE) &&
+        vs_floor >= 0) {
         g_string_append_printf(md, "- %s/%s: ours/floor %.2f, target <= "
                                "1.25: %s\n", wl->name, name, vs_floor,
                                vs_floor <= 1.25 ? "met" : "MISSED");
@@ -928,6 +1216,7 @@ static void report(void)
                            "repetitions alternating "
                            "between the emulators.\n\nTargets:\n%s",
                            PERF_REPS, targets->str);
+    report_tce_management(md);
     printf("\n%s\n", md->str);
 
     if (dir_out) {
@@ -965,7 +1254,7 @@ int main(int argc, char **argv)
     /* A configuration may lack these */
     if (qtest_has_machine(machine) && qtest_has_device("viommu-testdev")) {
         have_impl[IMPL_NONE] = !ppc;
-        have_impl[IMPL_FLOOR] = !ppc && qtest_has_device("x-viommu-identity");
+        have_impl[IMPL_FLOOR] = qtest_has_device("x-viommu-identity");
         have_impl[IMPL_OURS] = ppc || (qtest_has_device("arm-smmuv3") &&
                                        qtest_has_device("ti-pat"));
         have_impl[IMPL_UPSTREAM] = g_getenv("QTEST_QEMU_BINARY_REF") &&
@@ -984,6 +1273,10 @@ int main(int argc, char **argv)
             }
             path = g_strdup_printf("/viommu-bench/%s", workloads[i].name);
             qtest_add_data_func(path, &workloads[i], run_workload);
+        }
+        if (ppc && (have_impl[IMPL_OURS] || have_impl[IMPL_UPSTREAM])) {
+            qtest_add_func("/viommu-bench/tce-management",
+                           run_tce_management);
         }
     }
     ret = g_test_run();
