@@ -48,16 +48,32 @@
 #define TCE_INDIRECT_MAX    512
 
 /*
- * The TCEs that are set, as open addressing with linear probing.  Lookups
- * run under RCU without the BQL (a dataplane device's DMA), concurrently
- * with hypercalls, so a slot never moves while the set lives: a cleared
- * TCE leaves its key behind (a tombstone), and the set is rebuilt into a
- * new array, published with RCU, when tombstones or growth call for it.
- * An empty slot's key is TCE_SLOT_EMPTY; a slot's key is written before
- * its TCE.
+ * The TCEs that are set, when KVM does not keep the table.
+ *
+ * Guests map what they use: a few scattered TCEs in a huge 64-bit window,
+ * or long runs (Linux maps all of RAM through its DDW, 512 TCEs per
+ * H_PUT_TCE_INDIRECT).  Scattered TCEs live in a hash of single TCEs, the
+ * "set".  A chunk of TCE_LEAF_SIZE consecutive TCEs that a bulk hypercall
+ * fills gets a flat leaf instead, found through a second, small hash of
+ * leaves.  So memory and the migration stream grow with the TCEs set, and
+ * a dense window costs about what a flat table would.
+ *
+ * Lookups run under RCU without the BQL (a dataplane device's DMA), while
+ * hypercalls, with the BQL, change the TCEs.  So a slot never moves while
+ * its array lives: a cleared entry keeps its key (a tombstone), and an
+ * array is rebuilt and swapped under RCU when tombstones or growth call
+ * for it.  A lookup tries the set first, then the leaves; a chunk's TCEs
+ * are copied into its new leaf and published before they leave the set,
+ * so a lookup racing with that finds them in one or the other.
  */
 #define TCE_SLOT_EMPTY      UINT64_MAX
 #define TCE_SET_MIN_BITS    4
+#define TCE_LEAF_BITS       9
+#define TCE_LEAF_SIZE       (1u << TCE_LEAF_BITS)   /* 4 KiB of TCEs */
+#define TCE_LEAF_MASK       (TCE_LEAF_SIZE - 1)
+/* A bulk write of at least this many TCEs into one chunk gives it a leaf */
+#define TCE_LEAF_PROMOTE    64
+#define TCE_LEAVES_MIN_BITS 2
 
 typedef struct SpaprTceSlot {
     uint64_t index;
@@ -70,13 +86,33 @@ typedef struct SpaprTceSet {
     SpaprTceSlot slot[];
 } SpaprTceSet;
 
+typedef struct SpaprTceLeaf {
+    struct rcu_head rcu;
+    uint32_t live;              /* TCEs set in it; BQL */
+    uint64_t tce[TCE_LEAF_SIZE];
+} SpaprTceLeaf;
+
+typedef struct SpaprTceLeafSlot {
+    uint64_t chunk;             /* TCE index >> TCE_LEAF_BITS */
+    SpaprTceLeaf *leaf;         /* NULL once the chunk's leaf is gone */
+} SpaprTceLeafSlot;
+
+typedef struct SpaprTceLeaves {
+    struct rcu_head rcu;
+    unsigned bits;
+    SpaprTceLeafSlot slot[];
+} SpaprTceLeaves;
+
 typedef struct SpaprTceTableState {
     SpaprTceTable tcet;         /* what the rest of spapr sees; first */
 
     SpaprPhbEeh *pe;            /* the PE's EEH, for an emulated PHB's */
-    SpaprTceSet *set;           /* NULL while no TCE is set */
-    uint64_t live;              /* TCEs set */
+    SpaprTceSet *set;           /* NULL while no single TCE is set */
+    uint64_t live;              /* TCEs in the set */
     uint64_t used;              /* slots holding a key: live + tombstones */
+    SpaprTceLeaves *leaves;     /* NULL until a chunk gets a leaf */
+    uint64_t leaf_live;         /* TCEs in leaves */
+    uint64_t leaf_keys;         /* leaf slots holding a key */
 
     /* Migration: the set TCEs, as two arrays */
     uint32_t mig_count;
@@ -96,7 +132,7 @@ static QLIST_HEAD(, SpaprTceTable) spapr_tce_tables =
 /*
  * Runs of 8 consecutive TCEs share a spread-out home and stay next to
  * each other (128 bytes), so that DMA walking a buffer page by page
- * stays within a few cache lines, as it would in a flat table.
+ * stays within a few cache lines.
  */
 #define TCE_RUN_BITS        3
 
@@ -109,7 +145,10 @@ static inline uint64_t tce_slot_hash(uint64_t index, unsigned bits)
            ((1ull << bits) - 1);
 }
 
-/* Called from an RCU read-side critical section, or with the BQL */
+/*
+ * The TCE of @index in the set, 0 if it has none.  Called from an RCU
+ * read-side critical section, or with the BQL.
+ */
 static inline uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
 {
     SpaprTceSet *set = qatomic_rcu_read(&ts->set);
@@ -135,10 +174,13 @@ static inline uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
 
 static SpaprTceSet *tce_set_alloc(unsigned bits)
 {
-    SpaprTceSet *set = g_malloc(sizeof(*set) +
-                                (sizeof(SpaprTceSlot) << bits));
+    SpaprTceSet *set = g_try_malloc(sizeof(*set) +
+                                    (sizeof(SpaprTceSlot) << bits));
     uint64_t i;
 
+    if (!set) {
+        return NULL;
+    }
     set->bits = bits;
     for (i = 0; i < (1ull << bits); i++) {
         set->slot[i].index = TCE_SLOT_EMPTY;
@@ -163,8 +205,9 @@ static void tce_set_insert_new(SpaprTceSet *set, uint64_t index, uint64_t tce)
 /*
  * Replace the set by one sized for @want live TCEs at most a quarter full,
  * without tombstones.  The old array goes after an RCU grace period.
+ * False, with the set as it was, if there is no memory for it.
  */
-static void tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
+static bool tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
 {
     SpaprTceSet *old = ts->set, *set = NULL;
     unsigned bits = TCE_SET_MIN_BITS;
@@ -175,6 +218,9 @@ static void tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
             bits++;
         }
         set = tce_set_alloc(bits);
+        if (!set) {
+            return false;
+        }
         for (i = 0; old && i < (1ull << old->bits); i++) {
             if (old->slot[i].index != TCE_SLOT_EMPTY && old->slot[i].tce) {
                 tce_set_insert_new(set, old->slot[i].index, old->slot[i].tce);
@@ -186,16 +232,21 @@ static void tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
     if (old) {
         g_free_rcu(old, rcu);
     }
+    return true;
 }
 
-/* Set TCE @index to @tce (0 clears it); returns the old value.  BQL held */
-static uint64_t tce_set_store(SpaprTceTableState *ts, uint64_t index,
-                              uint64_t tce)
+/*
+ * Set TCE @index to @tce (0 clears it) in the set, and its old value in
+ * @old.  False, with nothing changed, if the set cannot grow.  BQL held.
+ */
+static bool tce_set_store(SpaprTceTableState *ts, uint64_t index,
+                          uint64_t tce, uint64_t *old)
 {
     SpaprTceSet *set = ts->set;
     SpaprTceSlot *free_slot = NULL;
-    uint64_t mask, i, n, old;
+    uint64_t mask, i, n;
 
+    *old = 0;
     if (set) {
         mask = (1ull << set->bits) - 1;
         i = tce_slot_hash(index, set->bits);
@@ -203,14 +254,14 @@ static uint64_t tce_set_store(SpaprTceTableState *ts, uint64_t index,
             SpaprTceSlot *s = &set->slot[i];
 
             if (s->index == index) {
-                old = s->tce;
+                *old = s->tce;
                 qatomic_set(&s->tce, tce);
-                ts->live += (tce != 0) - (old != 0);
+                ts->live += (tce != 0) - (*old != 0);
                 if (!tce && ts->live * 16 < (1ull << set->bits) &&
                     set->bits > TCE_SET_MIN_BITS) {
                     tce_set_rebuild(ts, ts->live);
                 }
-                return old;
+                return true;
             }
             if (s->index == TCE_SLOT_EMPTY) {
                 break;
@@ -221,12 +272,14 @@ static uint64_t tce_set_store(SpaprTceTableState *ts, uint64_t index,
         }
     }
     if (!tce) {
-        return 0;
+        return true;
     }
 
     if (!free_slot) {
         if (!set || (ts->used + 1) * 2 > (1ull << set->bits)) {
-            tce_set_rebuild(ts, ts->live + 1);
+            if (!tce_set_rebuild(ts, ts->live + 1)) {
+                return false;
+            }
             set = ts->set;
         }
         mask = (1ull << set->bits) - 1;
@@ -242,13 +295,276 @@ static uint64_t tce_set_store(SpaprTceTableState *ts, uint64_t index,
     smp_wmb();          /* pairs with tce_set_lookup(): key, then TCE */
     qatomic_set(&free_slot->tce, tce);
     ts->live++;
-    return 0;
+    return true;
 }
 
-static void tce_set_clear(SpaprTceTableState *ts)
+/* ---- the leaves ---- */
+
+static inline uint64_t tce_leaf_hash(uint64_t chunk, unsigned bits)
 {
+    return (chunk * 0x9e3779b97f4a7c15ull) >> (64 - bits);
+}
+
+/*
+ * The leaf of @chunk, or NULL.  Called from an RCU read-side critical
+ * section, or with the BQL.
+ */
+static inline SpaprTceLeaf *tce_leaf_find(SpaprTceLeaves *lv, uint64_t chunk)
+{
+    uint64_t mask = (1ull << lv->bits) - 1, i;
+
+    /* At most half the slots hold a key: an empty slot ends every probe */
+    for (i = tce_leaf_hash(chunk, lv->bits); ; i = (i + 1) & mask) {
+        uint64_t key = qatomic_read(&lv->slot[i].chunk);
+
+        if (key == chunk) {
+            smp_rmb();      /* pairs with tce_leaf_publish(): leaf, key */
+            return qatomic_rcu_read(&lv->slot[i].leaf);
+        }
+        if (key == TCE_SLOT_EMPTY) {
+            return NULL;
+        }
+    }
+}
+
+/* The leaf of @chunk, or NULL; BQL held */
+static SpaprTceLeaf *tce_leaf_of(SpaprTceTableState *ts, uint64_t chunk)
+{
+    return ts->leaves ? tce_leaf_find(ts->leaves, chunk) : NULL;
+}
+
+/* Put (@chunk, @leaf) in an array nobody reads yet */
+static void tce_leaves_insert_new(SpaprTceLeaves *lv, uint64_t chunk,
+                                  SpaprTceLeaf *leaf)
+{
+    uint64_t mask = (1ull << lv->bits) - 1;
+    uint64_t i = tce_leaf_hash(chunk, lv->bits);
+
+    while (lv->slot[i].chunk != TCE_SLOT_EMPTY) {
+        i = (i + 1) & mask;
+    }
+    lv->slot[i].chunk = chunk;
+    lv->slot[i].leaf = leaf;
+}
+
+/* Make @leaf the leaf of @chunk, which has none; false without memory */
+static bool tce_leaf_publish(SpaprTceTableState *ts, uint64_t chunk,
+                             SpaprTceLeaf *leaf)
+{
+    SpaprTceLeaves *lv = ts->leaves;
+    uint64_t mask, i, n, live = 0;
+    unsigned bits = TCE_LEAVES_MIN_BITS;
+
+    if (lv) {
+        /* A chunk whose leaf went keeps its slot: use it again */
+        mask = (1ull << lv->bits) - 1;
+        for (i = tce_leaf_hash(chunk, lv->bits);
+             lv->slot[i].chunk != TCE_SLOT_EMPTY; i = (i + 1) & mask) {
+            if (lv->slot[i].chunk == chunk) {
+                qatomic_rcu_set(&lv->slot[i].leaf, leaf);
+                return true;
+            }
+        }
+    }
+    if (!lv || (ts->leaf_keys + 1) * 2 > (1ull << lv->bits)) {
+        /* Rebuild without the slots of leaves that went */
+        SpaprTceLeaves *old = lv;
+
+        for (n = 0; old && n < (1ull << old->bits); n++) {
+            live += old->slot[n].leaf != NULL;
+        }
+        while ((1ull << bits) < (live + 1) * 4) {
+            bits++;
+        }
+        lv = g_try_malloc(sizeof(*lv) + (sizeof(SpaprTceLeafSlot) << bits));
+        if (!lv) {
+            return false;
+        }
+        lv->bits = bits;
+        for (n = 0; n < (1ull << bits); n++) {
+            lv->slot[n].chunk = TCE_SLOT_EMPTY;
+            lv->slot[n].leaf = NULL;
+        }
+        for (n = 0; old && n < (1ull << old->bits); n++) {
+            if (old->slot[n].leaf) {
+                tce_leaves_insert_new(lv, old->slot[n].chunk,
+                                      old->slot[n].leaf);
+            }
+        }
+        tce_leaves_insert_new(lv, chunk, leaf);
+        ts->leaf_keys = live + 1;
+        qatomic_rcu_set(&ts->leaves, lv);
+        if (old) {
+            g_free_rcu(old, rcu);
+        }
+        return true;
+    }
+    mask = (1ull << lv->bits) - 1;
+    i = tce_leaf_hash(chunk, lv->bits);
+    while (lv->slot[i].chunk != TCE_SLOT_EMPTY) {
+        i = (i + 1) & mask;
+    }
+    qatomic_set(&lv->slot[i].leaf, leaf);
+    smp_wmb();          /* pairs with tce_leaf_find(): key, then leaf */
+    qatomic_set(&lv->slot[i].chunk, chunk);
+    ts->leaf_keys++;
+    return true;
+}
+
+/* @chunk's leaf is empty: let it go, after readers are done with it */
+static void tce_leaf_drop(SpaprTceTableState *ts, uint64_t chunk)
+{
+    SpaprTceLeaves *lv = ts->leaves;
+    uint64_t mask = (1ull << lv->bits) - 1, i;
+
+    for (i = tce_leaf_hash(chunk, lv->bits); ; i = (i + 1) & mask) {
+        if (lv->slot[i].chunk == chunk) {
+            SpaprTceLeaf *leaf = lv->slot[i].leaf;
+
+            qatomic_rcu_set(&lv->slot[i].leaf, NULL);
+            g_free_rcu(leaf, rcu);
+            return;
+        }
+    }
+}
+
+/*
+ * Give @chunk a leaf, moving its TCEs out of the set.  Without memory for
+ * it, the chunk stays in the set.  BQL held.
+ */
+static void tce_leaf_make(SpaprTceTableState *ts, uint64_t chunk)
+{
+    SpaprTceLeaf *leaf = g_try_new0(SpaprTceLeaf, 1);
+    uint64_t base = chunk << TCE_LEAF_BITS, old;
+    unsigned i;
+
+    if (!leaf) {
+        return;
+    }
+    for (i = 0; ts->live && i < TCE_LEAF_SIZE; i++) {
+        leaf->tce[i] = tce_set_lookup(ts, base + i);
+        leaf->live += !!leaf->tce[i];
+    }
+    if (!tce_leaf_publish(ts, chunk, leaf)) {
+        g_free(leaf);
+        return;
+    }
+    ts->leaf_live += leaf->live;
+    /* Lookups try the set first, and find these in the leaf once gone */
+    smp_wmb();
+    for (i = 0; leaf->live && i < TCE_LEAF_SIZE; i++) {
+        if (leaf->tce[i]) {
+            tce_set_store(ts, base + i, 0, &old);
+        }
+    }
+}
+
+/*
+ * Before a bulk write of @n TCEs from @first: give a leaf to each chunk
+ * it writes at least TCE_LEAF_PROMOTE TCEs of.
+ */
+static void tce_leaves_for_bulk(SpaprTceTableState *ts, uint64_t first,
+                                uint64_t n)
+{
+    uint64_t chunk, lo, hi;
+
+    for (chunk = first >> TCE_LEAF_BITS;
+         n && chunk <= (first + n - 1) >> TCE_LEAF_BITS; chunk++) {
+        lo = MAX(first, chunk << TCE_LEAF_BITS);
+        hi = MIN(first + n, (chunk + 1) << TCE_LEAF_BITS);
+        if (hi - lo >= TCE_LEAF_PROMOTE && !tce_leaf_of(ts, chunk)) {
+            tce_leaf_make(ts, chunk);
+        }
+    }
+}
+
+/* ---- the store: the set and the leaves together ---- */
+
+/* Called from an RCU read-side critical section, or with the BQL */
+static inline uint64_t tce_store_lookup(SpaprTceTableState *ts,
+                                        uint64_t index)
+{
+    uint64_t tce = tce_set_lookup(ts, index);
+    SpaprTceLeaves *lv;
+    SpaprTceLeaf *leaf;
+
+    if (tce) {
+        return tce;
+    }
+    smp_rmb();          /* pairs with tce_leaf_make(): leaf, then set */
+    lv = qatomic_rcu_read(&ts->leaves);
+    if (!lv) {
+        return 0;
+    }
+    leaf = tce_leaf_find(lv, index >> TCE_LEAF_BITS);
+    return leaf ? qatomic_read(&leaf->tce[index & TCE_LEAF_MASK]) : 0;
+}
+
+/* tce_set_store(), or into the chunk's leaf if it has one.  BQL held. */
+static bool tce_store_write(SpaprTceTableState *ts, uint64_t index,
+                            uint64_t tce, uint64_t *old)
+{
+    uint64_t chunk = index >> TCE_LEAF_BITS;
+    SpaprTceLeaf *leaf = tce_leaf_of(ts, chunk);
+
+    if (!leaf) {
+        return tce_set_store(ts, index, tce, old);
+    }
+    *old = leaf->tce[index & TCE_LEAF_MASK];
+    qatomic_set(&leaf->tce[index & TCE_LEAF_MASK], tce);
+    leaf->live += (tce != 0) - (*old != 0);
+    ts->leaf_live += (tce != 0) - (*old != 0);
+    if (!leaf->live) {
+        tce_leaf_drop(ts, chunk);
+    }
+    return true;
+}
+
+typedef void TceVisit(uint64_t index, uint64_t tce, void *opaque);
+
+/* Call @fn for each TCE set, leaves first, chunk by chunk.  BQL held. */
+static void tce_store_for_each(SpaprTceTableState *ts, TceVisit *fn,
+                               void *opaque)
+{
+    SpaprTceLeaves *lv = ts->leaves;
+    SpaprTceSet *set = ts->set;
+    uint64_t i;
+    unsigned k;
+
+    for (i = 0; lv && i < (1ull << lv->bits); i++) {
+        SpaprTceLeaf *leaf = lv->slot[i].leaf;
+
+        for (k = 0; leaf && k < TCE_LEAF_SIZE; k++) {
+            if (leaf->tce[k]) {
+                fn((lv->slot[i].chunk << TCE_LEAF_BITS) + k, leaf->tce[k],
+                   opaque);
+            }
+        }
+    }
+    for (i = 0; set && i < (1ull << set->bits); i++) {
+        if (set->slot[i].index != TCE_SLOT_EMPTY && set->slot[i].tce) {
+            fn(set->slot[i].index, set->slot[i].tce, opaque);
+        }
+    }
+}
+
+static void tce_store_clear(SpaprTceTableState *ts)
+{
+    SpaprTceLeaves *lv = ts->leaves;
+    uint64_t i;
+
     ts->live = 0;
     tce_set_rebuild(ts, 0);
+    qatomic_rcu_set(&ts->leaves, NULL);
+    for (i = 0; lv && i < (1ull << lv->bits); i++) {
+        if (lv->slot[i].leaf) {
+            g_free_rcu(lv->slot[i].leaf, rcu);
+        }
+    }
+    if (lv) {
+        g_free_rcu(lv, rcu);
+    }
+    ts->leaf_live = ts->leaf_keys = 0;
 }
 
 /* ---- a table's TCEs, whichever way they are kept ---- */
@@ -258,34 +574,22 @@ static inline uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
     if (tcet->table) {
         return qatomic_read(&tcet->table[index]);
     }
-    return tce_set_lookup(TCE_STATE(tcet), index);
+    return tce_store_lookup(TCE_STATE(tcet), index);
 }
 
-static uint64_t tce_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+/*
+ * Set TCE @index to @tce, and its old value in @old; false, with nothing
+ * changed, when there is no memory to keep it.
+ */
+static bool tce_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce,
+                      uint64_t *old)
 {
-    uint64_t old;
-
     if (tcet->table) {
-        old = tcet->table[index];
+        *old = tcet->table[index];
         qatomic_set(&tcet->table[index], tce);
-        return old;
+        return true;
     }
-    return tce_set_store(TCE_STATE(tcet), index, tce);
-}
-
-typedef void TceVisit(uint64_t index, uint64_t tce, void *opaque);
-
-static void tce_set_for_each(SpaprTceTableState *ts, TceVisit *fn,
-                             void *opaque)
-{
-    SpaprTceSet *set = ts->set;
-    uint64_t i;
-
-    for (i = 0; set && i < (1ull << set->bits); i++) {
-        if (set->slot[i].index != TCE_SLOT_EMPTY && set->slot[i].tce) {
-            fn(set->slot[i].index, set->slot[i].tce, opaque);
-        }
-    }
+    return tce_store_write(TCE_STATE(tcet), index, tce, old);
 }
 
 /* Call @fn for every TCE that is set */
@@ -294,7 +598,7 @@ static void tce_for_each(SpaprTceTable *tcet, TceVisit *fn, void *opaque)
     uint64_t i;
 
     if (!tcet->table) {
-        tce_set_for_each(TCE_STATE(tcet), fn, opaque);
+        tce_store_for_each(TCE_STATE(tcet), fn, opaque);
         return;
     }
     for (i = 0; i < tcet->nb_table; i++) {
@@ -340,7 +644,7 @@ static void tce_storage_destroy(SpaprTceTable *tcet)
     }
     tcet->table = NULL;
     tcet->fd = -1;
-    tce_set_clear(TCE_STATE(tcet));
+    tce_store_clear(TCE_STATE(tcet));
 }
 
 /* ---- the IOMMU region ---- */
@@ -489,17 +793,21 @@ void spapr_tce_set_need_vfio(SpaprTceTable *tcet, bool need_vfio)
 
     tce_storage_create(tcet);
     if (old_table) {
-        /* From the old kernel table into the new table or the set */
+        /* From the old kernel table into the new table or the store */
         for (i = 0; i < tcet->nb_table; i++) {
-            if (old_table[i]) {
-                tce_write(tcet, i, old_table[i]);
+            uint64_t old;
+
+            if (old_table[i] && !tce_write(tcet, i, old_table[i], &old)) {
+                error_report("TCE table 0x%x: no memory for its TCEs; "
+                             "TCE %" PRIu64 " on is lost", tcet->liobn, i);
+                break;
             }
         }
         kvmppc_remove_spapr_tce(old_table, old_fd, tcet->nb_table);
     } else if (tcet->table) {
         /* From the set into the kernel's table */
-        tce_set_for_each(TCE_STATE(tcet), tce_to_table, tcet);
-        tce_set_clear(TCE_STATE(tcet));
+        tce_store_for_each(TCE_STATE(tcet), tce_to_table, tcet);
+        tce_store_clear(TCE_STATE(tcet));
     }
 }
 
@@ -611,15 +919,23 @@ static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
     return true;
 }
 
-/* Set one TCE and tell the notifiers what changed */
-static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+/*
+ * Set one TCE and tell the notifiers what changed.  False, with nothing
+ * changed, when there is no memory to keep it (see tce_set_rebuild()).
+ */
+static bool tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
 {
     uint64_t size = 1ull << tcet->page_shift;
     uint64_t iova = index << tcet->page_shift;
-    uint64_t old = tce_write(tcet, index, tce);
+    uint64_t old;
 
-    if (old == tce) {
-        return;
+    if (!tce_write(tcet, index, tce, &old)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE table 0x%x: no memory for "
+                      "another TCE\n", tcet->liobn);
+        return false;
+    }
+    if (old == tce || QLIST_EMPTY(&tcet->iommu.iommu_notify)) {
+        return true;
     }
     if (tce_perm(old)) {
         viommu_notify_unmap(&tcet->iommu, 0, iova, size);
@@ -628,6 +944,7 @@ static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
         viommu_notify_map(&tcet->iommu, 0, iova, tce_page(tcet, tce), size,
                           tce_perm(tce));
     }
+    return true;
 }
 
 /*
@@ -662,10 +979,10 @@ static target_ulong h_put_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
     uint64_t index;
 
     if (tcet) {
-        if (tce_index(tcet, ioba, 1, &index)) {
-            tce_put(tcet, index, tce);
-        } else {
+        if (!tce_index(tcet, ioba, 1, &index)) {
             ret = H_PARAMETER;
+        } else if (!tce_put(tcet, index, tce)) {
+            ret = H_HARDWARE;
         }
     }
     trace_spapr_iommu_put(liobn, ioba, tce, ret);
@@ -722,8 +1039,14 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
         ret = H_PARAMETER;
         goto out;
     }
+    if (!tcet->table) {
+        tce_leaves_for_bulk(TCE_STATE(tcet), index, npages);
+    }
     for (i = 0; i < npages; i++) {
-        tce_put(tcet, index + i, be64_to_cpu(tces[i]));
+        if (!tce_put(tcet, index + i, be64_to_cpu(tces[i]))) {
+            ret = H_HARDWARE;
+            break;
+        }
     }
 out:
     trace_spapr_iommu_indirect(liobn, ioba, list, npages, 0, ret);
@@ -745,6 +1068,25 @@ static void tce_collect_in_range(uint64_t index, uint64_t tce, void *opaque)
     }
 }
 
+/*
+ * Clear @count TCEs from @first, visiting only those set: a guest may
+ * clear all of a huge window that holds a few.
+ */
+static void tce_clear_range(SpaprTceTable *tcet, uint64_t first,
+                            uint64_t count)
+{
+    SpaprTceTableState *ts = TCE_STATE(tcet);
+    TceClearRange r = { first, count, NULL, 0 };
+    uint64_t i;
+
+    r.index = g_new(uint64_t, ts->live + ts->leaf_live);
+    tce_for_each(tcet, tce_collect_in_range, &r);
+    for (i = 0; i < r.n; i++) {
+        tce_put(tcet, r.index[i], 0);       /* a clear needs no memory */
+    }
+    g_free(r.index);
+}
+
 static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
                                 target_ulong opcode, target_ulong *args)
 {
@@ -763,18 +1105,17 @@ static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
         goto out;
     }
     ts = TCE_STATE(tcet);
-    if (!tce && !tcet->table && ts->live < npages) {
-        /* Clearing more pages than are set: visit only those set */
-        TceClearRange r = { index, npages, g_new(uint64_t, ts->live), 0 };
-
-        tce_for_each(tcet, tce_collect_in_range, &r);
-        for (i = 0; i < r.n; i++) {
-            tce_put(tcet, r.index[i], 0);
-        }
-        g_free(r.index);
-    } else {
-        for (i = 0; i < npages; i++) {
-            tce_put(tcet, index + i, tce);
+    if (!tce && !tcet->table && ts->live + ts->leaf_live < npages) {
+        tce_clear_range(tcet, index, npages);
+        goto out;
+    }
+    if (tce && !tcet->table) {
+        tce_leaves_for_bulk(ts, index, npages);
+    }
+    for (i = 0; i < npages; i++) {
+        if (!tce_put(tcet, index + i, tce)) {
+            ret = H_HARDWARE;
+            break;
         }
     }
 out:
@@ -803,7 +1144,7 @@ static uint64_t tce_count(SpaprTceTable *tcet)
     uint64_t n = 0, i;
 
     if (!tcet->table) {
-        return TCE_STATE(tcet)->live;
+        return TCE_STATE(tcet)->live + TCE_STATE(tcet)->leaf_live;
     }
     for (i = 0; i < tcet->nb_table; i++) {
         n += !!tcet->table[i];
@@ -873,13 +1214,34 @@ static int spapr_tce_table_post_load(void *opaque, int version_id)
         spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
                                tcet->mig_nb_table);
         for (i = 0; i < ts->mig_count; i++) {
+            uint64_t chunk = ts->mig_index[i] >> TCE_LEAF_BITS, old;
+            uint32_t run;
+
             if (ts->mig_index[i] >= tcet->nb_table) {
                 error_report("TCE table 0x%x: TCE %" PRIu64 " is outside "
                              "its window", tcet->liobn, ts->mig_index[i]);
                 ret = -EINVAL;
                 goto out;
             }
-            tce_write(tcet, ts->mig_index[i], ts->mig_tce[i]);
+            /* A leaf's TCEs come chunk by chunk: make them a leaf again */
+            if (!tcet->table && (i == 0 || ts->mig_index[i - 1] >>
+                                 TCE_LEAF_BITS != chunk)) {
+                for (run = 1; run < TCE_LEAF_PROMOTE &&
+                     i + run < ts->mig_count &&
+                     ts->mig_index[i + run] >> TCE_LEAF_BITS == chunk;
+                     run++) {
+                    /* count up to TCE_LEAF_PROMOTE */
+                }
+                if (run >= TCE_LEAF_PROMOTE && !tce_leaf_of(ts, chunk)) {
+                    tce_leaf_make(ts, chunk);
+                }
+            }
+            if (!tce_write(tcet, ts->mig_index[i], ts->mig_tce[i], &old)) {
+                error_report("TCE table 0x%x: no memory for %u TCEs",
+                             tcet->liobn, ts->mig_count);
+                ret = -ENOMEM;
+                goto out;
+            }
         }
     }
     trace_spapr_iommu_post_load(tcet->liobn, before, tcet->nb_table,
@@ -948,7 +1310,7 @@ static void spapr_tce_reset(DeviceState *dev)
     if (tcet->table) {
         memset(tcet->table, 0, tcet->nb_table * sizeof(tcet->table[0]));
     }
-    tce_set_clear(TCE_STATE(tcet));
+    tce_store_clear(TCE_STATE(tcet));
 }
 
 static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)

@@ -996,6 +996,153 @@ static void test_notify_and_replay(void)
     env_stop(e);
 }
 
+/* The list for H_PUT_TCE_INDIRECT: TCE k names DATA page @first + k */
+static void write_list(Env *e, uint64_t list, unsigned n, unsigned first,
+                       uint64_t perm)
+{
+    for (unsigned k = 0; k < n; k++) {
+        qtest_writeq(e->qts, list + 8 * k,
+                     (DATA + (first + k) * 0x1000ull) | perm);
+    }
+}
+
+/*
+ * Bulk writes keep runs of TCEs in flat 512-TCE chunks; single TCEs stay
+ * apart.  Mix the two in every order and check each TCE, and DMA.
+ */
+static void test_dense_and_sparse(void)
+{
+    Env *e = env_start("");
+    uint64_t list = guest_alloc(&e->alloc, 0x2000);
+
+    list = QEMU_ALIGN_UP(list, 0x1000);
+    /* A single TCE in chunk 2, then a STUFF over most of chunk 2 */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
+                            (DATA + 0x7000) | TCE_READ), ==, H_SUCCESS);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 1000 * 0x1000ull,
+                              (DATA + 0x5000) | TCE_RW, 100), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 999 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1000 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 1099 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x7000) | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 1101 * 0x1000ull, 0);
+    /* The single TCE moved with its chunk: a change to it is seen */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
+                            (DATA + 0x8000) | TCE_READ), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x8000) | TCE_READ);
+
+    /* 512 TCEs across chunks 0 and 1 */
+    write_list(e, list, 512, 16, TCE_RW);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 300 * 0x1000ull, list,
+                                     512), ==, H_SUCCESS);
+    for (unsigned k = 0; k < 512; k += 73) {
+        assert_tce(e, LIOBN_DEFAULT, (300 + k) * 0x1000ull,
+                   (DATA + (16 + k) * 0x1000ull) | TCE_RW);
+    }
+    assert_tce(e, LIOBN_DEFAULT, 811 * 0x1000ull,
+               (DATA + 527 * 0x1000ull) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 812 * 0x1000ull, 0);
+    /* Single changes inside them */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull,
+                            (DATA + 0x3000) | TCE_WRITE), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull, (DATA + 0x3000) | TCE_WRITE);
+    assert_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0);
+    assert_fill_lands(e, 400 * 0x1000ull + 0x18, DATA + 0x3018);
+    assert_dma_refused(e, OP_FILL, 401 * 0x1000ull, RES_TRANSLATION_FAULT);
+    assert_fill_lands(e, 1100 * 0x1000ull - 8, DATA + 0x5ff8);
+
+    /* A clear across chunks 0-2, of what the bulk writes and STUFF set */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0, 550), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 499 * 0x1000ull,
+               (DATA + 215 * 0x1000ull) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1049 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1050 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    /* Chunk 2 emptied, then used again by a single TCE */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 1024 * 0x1000ull, 0, 512), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull,
+                            (DATA + 0x9000) | TCE_RW), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull, (DATA + 0x9000) | TCE_RW);
+    assert_fill_lands(e, 1030 * 0x1000ull + 0x100, DATA + 0x9100);
+    env_stop(e);
+}
+
+/* MAP and UNMAP for bulk writes, and replay of a dense window */
+static void test_notify_bulk(void)
+{
+    Env *e = env_start("");
+    uint64_t list = QEMU_ALIGN_UP(guest_alloc(&e->alloc, 0x2000), 0x1000);
+
+    watch(e, 0);
+    write_list(e, list, 512, 0, TCE_READ);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0, list, 512), ==,
+                    H_SUCCESS);
+    /* One MAP per TCE: the log holds the last 16 */
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512);
+    assert_rec(e, 511, NOTIFY_MAP, 1, 511 * 0x1000ull, DATA + 511 * 0x1000ull,
+               0xfff);
+    /* Re-pointed by STUFF: UNMAP, then MAP, each */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull,
+                              DATA | TCE_RW, 12), ==, H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24);
+    assert_rec(e, 512 + 22, NOTIFY_UNMAP, 0, 511 * 0x1000ull, 0, 0xfff);
+    assert_rec(e, 512 + 23, NOTIFY_MAP, 3, 511 * 0x1000ull, DATA, 0xfff);
+    /* Cleared by STUFF: only UNMAPs, for what was set */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, 0x40000), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24 + 512);
+    /* Replay finds each TCE, dense or not */
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x100000, list, 512),
+                    ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff0000, DATA | TCE_WRITE),
+                    ==, H_SUCCESS);
+    watch(e, 0);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 513);
+    env_stop(e);
+}
+
+/* A full 1 GiB window migrates, and its chunks are flat again after */
+static void test_migration_dense(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig3-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    Env *e = env_start(""), *d;
+    uint64_t bar;
+
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, DATA | TCE_READ,
+                              DEFAULT_WINDOW >> 12), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x12345000,
+                            (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff000, 0), ==, H_SUCCESS);
+    bar = e->td.bar.addr;
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': %s } }", uri);
+    qvtd_wait_migration(e->qts);
+    env_stop(e);
+
+    d = env_incoming("", uri, bar);
+    unlink(path);
+    assert_tce(d, LIOBN_DEFAULT, 0, DATA | TCE_READ);
+    assert_tce(d, LIOBN_DEFAULT, 0x12345000, (DATA + 0x6000) | TCE_RW);
+    assert_tce(d, LIOBN_DEFAULT, 0x3fffe000, DATA | TCE_READ);
+    assert_tce(d, LIOBN_DEFAULT, 0x3ffff000, 0);
+    qtest_writeq(d->qts, DATA, 0x1122334455667788ull);
+    g_assert_cmpuint(qvtd_run(&d->td, OP_READ, 0x2345678, 8), ==, RES_OK);
+    assert_fill_lands(d, 0x12345008, DATA + 0x6008);
+    g_assert_cmpint(stuff_tce(d, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
+                    ==, H_SUCCESS);
+    assert_tce(d, LIOBN_DEFAULT, 0x12345000, 0);
+    env_stop(d);
+}
+
 /*
  * A 1 TiB window of 64 KiB TCEs, with one TCE per 2 MiB of its first
  * 1 GiB, migrated to a file and back: the stream carries the TCEs that
@@ -1153,6 +1300,11 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/hcall/hostile-arguments",
                    test_hostile_hcall_arguments);
     qtest_add_func("/spapr-tce/notify-and-replay", test_notify_and_replay);
+    qtest_add_func("/spapr-tce/notify-bulk", test_notify_bulk);
+    qtest_add_func("/spapr-tce/store/dense-and-sparse",
+                   test_dense_and_sparse);
+    qtest_add_func("/spapr-tce/migration/dense-window",
+                   test_migration_dense);
     qtest_add_func("/spapr-tce/migration/windows-and-eeh",
                    test_migration_windows_and_eeh);
     qtest_add_func("/spapr-tce/migration/sparse-1tib-window",
