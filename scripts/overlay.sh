@@ -9,7 +9,7 @@
 # Usage: overlay.sh BASE SRC
 #
 # OVERLAY_SKIP (shell patterns of our files) and PATCH_SKIP (of patch
-# names) leave some out: scripts/reference.sh makes a tree with upstream's
+# names), each a space-separated list, leave some out: scripts/reference.sh makes a tree with upstream's
 # models and only the test devices of ours that way.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
@@ -21,12 +21,22 @@ base=$(realpath "$1")
 src=$2
 overlay_dirs=(hw include tests/qtest tests/unit docs)
 
+read -ra patch_skip_patterns <<< "${PATCH_SKIP:-}"
+patch_skipped()
+{
+    local pat
+    for pat in "${patch_skip_patterns[@]}"; do
+        # shellcheck disable=SC2053
+        [[ $1 == $pat ]] && return 0
+    done
+    return 1
+}
+
 patches=()
 if [ -f "$repo/patches/series" ]; then
     while read -r p _; do
         case $p in ''|'#'*) continue ;; esac
-        # shellcheck disable=SC2254
-        case $p in ${PATCH_SKIP:-/}) continue ;; esac
+        patch_skipped "$p" && continue
         patches+=("$repo/patches/$p")
     done < "$repo/patches/series"
 fi

@@ -23,10 +23,15 @@ mkdir -p "$root"
 src=$root/.qemu-src
 out=$root/build
 
-# Upstream's SMMUv3 and TCE tables stay: none of our models' files, nor
-# the patch that swaps the SMMUv3 in.
-OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h hw/ppc/spapr_iommu.c" \
-PATCH_SKIP="*-build-the-fork-s-SMMUv3-in-place-of-upstream-*" \
+# Upstream's SMMUv3, TCE tables, DDW calls and PHB stay: none of our
+# models' files, nor the patches that swap the SMMUv3 in and change the
+# PHB's windows and EEH.
+OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h \
+hw/ppc/spapr_iommu.c hw/ppc/spapr_rtas_ddw.c hw/ppc/spapr_pci_eeh.c \
+include/hw/ppc/spapr_pci_eeh.h" \
+PATCH_SKIP="*-build-the-fork-s-SMMUv3-in-place-of-upstream-* \
+*-spapr_pci-let-a-PHB-have-up-to-8-DMA-windows-* \
+*-spapr_pci-answer-the-EEH-RTAS-calls-for-emula*" \
     scripts/overlay.sh "$base" "$src" >&2
 
 args=$(cat build/.fork-configure) || die "run make first"

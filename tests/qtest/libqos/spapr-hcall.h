@@ -47,4 +47,23 @@ static inline int64_t qtest_spapr_hcall(QTestState *qts, uint64_t args,
     return qtest_readq(qts, rets);
 }
 
+/*
+ * The same through "rtas x-hcall-timed": the host nanoseconds the call
+ * itself took go to @ns.
+ */
+static inline int64_t qtest_spapr_hcall_timed(QTestState *qts, uint64_t args,
+                                              uint64_t rets, uint64_t op,
+                                              int n, const uint64_t *in,
+                                              uint64_t *ns)
+{
+    qtest_writeq(qts, args, op);
+    for (int i = 0; i < n; i++) {
+        qtest_writeq(qts, args + 8 * (i + 1), in[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(qts, "x-hcall-timed", n + 1, args, 2,
+                                     rets), ==, 0);
+    *ns = qtest_readq(qts, rets + 8);
+    return qtest_readq(qts, rets);
+}
+
 #endif
