@@ -20,18 +20,42 @@
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
+#include "qemu/host-utils.h"
+#include "hw/boards.h"
 #include "trace.h"
 #include "hw/ppc/spapr.h"
 #include "hw/pci-host/spapr.h"
 
 /*
- * The most TCEs a window may have: what the query reports as the largest
- * block, and what keeps a window's TCE count and size well inside the
- * SpaprTceTable API's 32-bit count.
+ * The most TCEs a window may have on any PHB: what keeps a window's TCE
+ * count and size well inside the SpaprTceTable API's 32-bit count.
  */
 #define DDW_MAX_TCES_SHIFT      31
+/* However small the guest, windows of this many TCEs (4 GiB of 4 KiB) */
+#define DDW_MIN_TCES_SHIFT      20
 /* The largest window: the 64-bit window's base plus this stays below 2^64 */
 #define DDW_MAX_WINDOW_SHIFT    58
+
+/*
+ * The most TCEs a window may have on this machine: one per 4 KiB of the
+ * memory the guest can ever have (RAM and the hotplug area), which maps
+ * all of it at any page size, and no fewer than 2^20.  A window's TCE
+ * storage grows with the TCEs the guest sets, so this bounds what a
+ * guest filling its windows can make QEMU allocate.  It is what the query
+ * reports as the largest block, which Linux sizes its windows by.
+ */
+static uint64_t ddw_max_tces(SpaprMachineState *spapr)
+{
+    MachineState *ms = MACHINE(spapr);
+    uint64_t top = ms->ram_size;
+
+    if (ms->device_memory) {
+        top = MAX(top, ms->device_memory->base +
+                  memory_region_size(&ms->device_memory->mr));
+    }
+    return MIN(MAX(pow2ceil(top) >> 12, 1ull << DDW_MIN_TCES_SHIFT),
+               1ull << DDW_MAX_TCES_SHIFT);
+}
 
 /* The query's page-size bits, LoPAR order (bit 8, 2M, came last) */
 static const uint8_t ddw_page_shift[] = {
@@ -108,10 +132,10 @@ static bool ddw_overlaps(SpaprPhbState *sphb, uint64_t start, uint64_t size)
  * Where a new window of @size bytes goes.  The first window in use sits
  * where the default one does (as upstream places it), except on a VF,
  * whose one window is the guest's 64-bit window.  The others go at or
- * above the PHB's 64-bit base, aligned to their size from it: at the base itself or just past a
- * window in use, whichever is lowest and free.  That is at most
- * 1 + SPAPR_PCI_DMA_MAX_WINDOWS candidates.  UINT64_MAX if none fits
- * below 2^64.
+ * above the PHB's 64-bit base, aligned to their size from it: at the base
+ * itself or just past a window in use, whichever is lowest and free.
+ * That is at most 1 + SPAPR_PCI_DMA_MAX_WINDOWS candidates.  UINT64_MAX
+ * if none fits below 2^64.
  */
 static uint64_t ddw_place(SpaprPhbState *sphb, uint64_t size)
 {
@@ -182,7 +206,7 @@ static void rtas_ibm_query_pe_dma_window(PowerPCCPU *cpu,
                                          target_ulong rets)
 {
     static const char call[] = "ibm,query-pe-dma-window";
-    uint64_t largest = 1ull << DDW_MAX_TCES_SHIFT;
+    uint64_t largest = ddw_max_tces(spapr);
     SpaprPhbState *sphb;
     uint32_t avail, mask;
 
@@ -246,6 +270,12 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
                    "the window is smaller than a page, or larger than the "
                    "PHB offers");
+        return;
+    }
+    if (1ull << (window_shift - page_shift) > ddw_max_tces(spapr)) {
+        ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
+                   "the window has more TCEs than the query's largest block: "
+                   "more than the guest's memory can use");
         return;
     }
     tcet = ddw_free_window(sphb);

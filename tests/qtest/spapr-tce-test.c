@@ -39,6 +39,9 @@
 #define DEFAULT_WINDOW      0x40000000ull   /* 1 GiB of 4 KiB TCEs */
 #define DDW_START           0x800000000000000ull
 
+/* A guest that may grow to 64 GiB: room for a 1 TiB window of 64K TCEs */
+#define MEM_64G             "-m 1G,slots=1,maxmem=64G"
+
 /* Guest RAM the TCEs point at, away from the allocator's range */
 #define DATA                0x30000000ull
 
@@ -464,9 +467,9 @@ static void test_ddw_query_extended(void)
     ddw_query(e, q, 6);
     g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
     g_assert_cmpuint(q[1], ==, 1);
-    /* The largest block, 64 bits: 2^31 TCEs */
+    /* The largest block, 64 bits: 2^20 TCEs, the least a guest gets */
     g_assert_cmphex(q[2], ==, 0);
-    g_assert_cmphex(q[3], ==, 0x80000000);
+    g_assert_cmphex(q[3], ==, 0x100000);
     g_assert_cmphex(q[4], ==, 0x01 | 0x02 | 0x100 | 0x04);
     g_assert_cmphex(q[5], ==, 0);
     /* Neither form has 7 outputs */
@@ -483,6 +486,7 @@ static void test_ddw_hostile_windows(void)
         { 12, 44 },             /* 2^32 TCEs */
         { 24, 16 },             /* a window smaller than its page */
         { 64, 64 }, { 255, 40 }, { 0xffffffff, 0xffffffff },
+        { 12, 33 }, { 24, 45 }, /* 2^21 TCEs: more than 1 GiB can use */
     };
     Env *e = env_start("");
     uint32_t c[4], q[6];
@@ -493,16 +497,47 @@ static void test_ddw_hostile_windows(void)
     }
     ddw_query(e, q, 5);
     g_assert_cmpuint(q[1], ==, 1);
-    /* The largest at 16 MiB pages: 2^31 TCEs, 2^55 bytes, instantly */
-    g_assert_cmpint(ddw_create(e, 24, 55, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 55) -
+    g_assert_cmpuint(q[2], ==, 1 << 20);
+    /* The largest at 16 MiB pages: 2^20 TCEs, 16 TiB, instantly */
+    g_assert_cmpint(ddw_create(e, 24, 44, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 44) -
                             (1 << 24), 0x20000000ull | TCE_RW), ==,
                     H_SUCCESS);
-    assert_tce(e, LIOBN_DDW, DDW_START + (1ull << 55) - (1 << 24),
+    assert_tce(e, LIOBN_DDW, DDW_START + (1ull << 44) - (1 << 24),
                0x20000000ull | TCE_RW);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 55), 0), ==,
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 44), 0), ==,
                     H_PARAMETER);
+    /* Every one of its TCEs set at once: 8 MiB of leaves, and cleared */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0x20000000ull |
+                              TCE_READ, 1 << 20), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START + (12345ull << 24),
+               0x20000000ull | TCE_READ);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1 << 20), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START + (12345ull << 24), 0);
     g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    env_stop(e);
+}
+
+/*
+ * The largest block follows the memory the guest can have, hotplug area
+ * included: a guest that may grow to 64 GiB gets 2^24 TCEs, at any size
+ */
+static void test_ddw_bound_by_memory(void)
+{
+    Env *e = env_start(MEM_64G);
+    uint32_t c[4], q[6];
+
+    ddw_query(e, q, 5);
+    /* RAM and the hotplug area end at 64 GiB: 2^24 TCEs */
+    g_assert_cmphex(q[2], ==, 1 << 24);
+    /* A 1 TiB window of 64K TCEs, and 64 GiB of 4K, fit; twice either not */
+    g_assert_cmpint(ddw_create(e, 16, 41, c), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(ddw_create(e, 16, 40, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 12, 36, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 12, 37, c), ==, RTAS_OUT_PARAM_ERROR);
     env_stop(e);
 }
 
@@ -1156,7 +1191,7 @@ static void test_migration_sparse(void)
     uint64_t bar;
     uint32_t c[4];
     struct stat st;
-    Env *e = env_start(""), *d;
+    Env *e = env_start(MEM_64G), *d;
 
     g_assert_cmpint(ddw_create(e, 16, 40, c), ==, RTAS_OUT_SUCCESS);
     for (int i = 0; i < 512; i++) {
@@ -1179,7 +1214,7 @@ static void test_migration_sparse(void)
     /* A flat table would be 128 MiB; the stream is a few MiB in all */
     g_assert_cmpint(st.st_size, <, 16 * 1024 * 1024);
 
-    d = env_incoming("", uri, bar);
+    d = env_incoming(MEM_64G, uri, bar);
     unlink(path);
     assert_tce(d, LIOBN_DDW, DDW_START + 511 * 0x200000ull,
                (DATA + 511 * 0x10000) | TCE_RW);
@@ -1286,6 +1321,8 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/bad-arguments", test_ddw_bad_arguments);
     qtest_add_func("/spapr-tce/ddw/query-extended", test_ddw_query_extended);
     qtest_add_func("/spapr-tce/ddw/hostile-windows", test_ddw_hostile_windows);
+    qtest_add_func("/spapr-tce/ddw/bound-by-memory",
+                   test_ddw_bound_by_memory);
     qtest_add_func("/spapr-tce/ddw/more-windows", test_ddw_more_windows);
     qtest_add_func("/spapr-tce/ddw/sriov-vf", test_ddw_sriov_vf);
     qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",

@@ -291,12 +291,15 @@ static QTestState *start_qemu(Impl impl, Kind kind)
     const char *dev = "-device viommu-testdev,addr=4.0";
 
     if (kind == KIND_TCE) {
-        g_autofree char *args = g_strdup_printf("-M pseries -m 1G "
+        /* Memory that may grow to 64 GiB: room for a 1 TiB DDW of 64K */
+        g_autofree char *args = g_strdup_printf("-M pseries "
+                                                "-m 1G,slots=1,maxmem=64G "
                                                 "-nodefaults %s", dev);
 
         if (impl == IMPL_FLOOR) {
             /* The memory API's identity IOMMU in place of the PHB's TCEs */
-            return qtest_initf("-M pseries -m 1G -nodefaults -device "
+            return qtest_initf("-M pseries -m 1G,slots=1,maxmem=64G "
+                               "-nodefaults -device "
                                "x-viommu-identity,primary-bus=pci.0 %s", dev);
         }
         if (impl == IMPL_OURS) {
