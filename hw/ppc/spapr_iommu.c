@@ -649,41 +649,64 @@ static void tce_storage_destroy(SpaprTceTable *tcet)
 
 /* ---- the IOMMU region ---- */
 
-/* Called from an RCU read-side critical section */
-static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu,
-                                               hwaddr addr,
-                                               IOMMUAccessFlags flag,
-                                               int iommu_idx)
+static inline IOMMUTLBEntry tce_entry(SpaprTceTable *tcet, hwaddr addr,
+                                      uint64_t tce, IOMMUAccessFlags perm)
 {
-    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
     uint64_t mask = (1ull << tcet->page_shift) - 1;
-    uint64_t index = addr >> tcet->page_shift;
-    uint64_t tce = index < tcet->nb_table ? tce_read(tcet, index) : 0;
-    SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
-    IOMMUTLBEntry ret = {
+
+    return (IOMMUTLBEntry) {
         .target_as = &address_space_memory,
         .iova = addr & ~mask,
         .translated_addr = tce & ~mask,
         .addr_mask = mask,
-        .perm = tce_perm(tce),
+        .perm = perm,
     };
+}
+
+/*
+ * What tce_translate() leaves out of its fast path: the trace, and a
+ * device's access the TCE refuses or a stopped PE drops (which may freeze
+ * the PE).  Lookups for notifiers and replay (IOMMU_NONE) see the TCE as
+ * it is.
+ */
+static IOMMUTLBEntry G_GNUC_NO_INLINE
+tce_translate_slow(SpaprTceTable *tcet, hwaddr addr, IOMMUAccessFlags flag,
+                   uint64_t tce)
+{
+    SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
+    IOMMUTLBEntry ret = tce_entry(tcet, addr, tce, tce_perm(tce));
 
     trace_spapr_iommu_xlate(tcet->liobn, addr, ret.translated_addr, ret.perm,
                             ret.addr_mask);
-    /*
-     * A device's access (flag set) that the TCE refuses may freeze the
-     * PE, and a frozen PE's devices get nothing; lookups for notifiers
-     * and replay (IOMMU_NONE) see the TCE as it is.
-     */
     if (pe && flag != IOMMU_NONE) {
-        if (unlikely(spapr_phb_eeh_dma_stopped(pe))) {
+        if (spapr_phb_eeh_dma_stopped(pe)) {
             ret.perm = IOMMU_NONE;
-        } else if (unlikely((ret.perm & flag) != flag)) {
-            spapr_phb_eeh_dma_fault(pe, tcet->liobn, addr,
-                                    flag & IOMMU_WO);
+        } else if ((ret.perm & flag) != flag) {
+            spapr_phb_eeh_dma_fault(pe, tcet->liobn, addr, flag & IOMMU_WO);
         }
     }
     return ret;
+}
+
+/*
+ * Called from an RCU read-side critical section.  The fast path makes no
+ * call, so that it needs no stack frame.
+ */
+static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
+                                   IOMMUAccessFlags flag, int iommu_idx)
+{
+    SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
+    SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
+    uint64_t index = addr >> tcet->page_shift;
+    uint64_t tce = likely(index < tcet->nb_table) ? tce_read(tcet, index) : 0;
+
+    if (unlikely(trace_event_get_state_backends(TRACE_SPAPR_IOMMU_XLATE) ||
+                 (pe && flag != IOMMU_NONE &&
+                  (spapr_phb_eeh_dma_stopped(pe) ||
+                   (tce_perm(tce) & flag) != flag)))) {
+        return tce_translate_slow(tcet, addr, flag, tce);
+    }
+    return tce_entry(tcet, addr, tce, tce_perm(tce));
 }
 
 typedef struct TceReplay {
