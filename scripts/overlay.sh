@@ -21,13 +21,15 @@ base=$(realpath "$1")
 src=$2
 overlay_dirs=(hw include tests/qtest tests/unit docs)
 
-read -ra patch_skip_patterns <<< "${PATCH_SKIP:-}"
-patch_skipped()
+# matches "PATTERNS" NAME: NAME matches one of the space-separated
+# shell patterns
+matches()
 {
-    local pat
-    for pat in "${patch_skip_patterns[@]}"; do
+    local pat pats
+    read -ra pats <<< "$1"
+    for pat in "${pats[@]}"; do
         # shellcheck disable=SC2053
-        [[ $1 == $pat ]] && return 0
+        [[ $2 == $pat ]] && return 0
     done
     return 1
 }
@@ -36,7 +38,7 @@ patches=()
 if [ -f "$repo/patches/series" ]; then
     while read -r p _; do
         case $p in ''|'#'*) continue ;; esac
-        patch_skipped "$p" && continue
+        matches "${PATCH_SKIP:-}" "$p" && continue
         patches+=("$repo/patches/$p")
     done < "$repo/patches/series"
 fi
@@ -82,19 +84,9 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 else
     mapfile -t ours < <(find "${overlay_dirs[@]}" -type f 2>/dev/null)
 fi
-read -ra skip_patterns <<< "${OVERLAY_SKIP:-}"
-skipped()
-{
-    local pat
-    for pat in "${skip_patterns[@]}"; do
-        # shellcheck disable=SC2053
-        [[ $1 == $pat ]] && return 0
-    done
-    return 1
-}
 for f in "${ours[@]}"; do
     [ -f "$repo/$f" ] || continue
-    skipped "$f" && continue
+    matches "${OVERLAY_SKIP:-}" "$f" && continue
     if [ "$(readlink "$src/$f" 2>/dev/null)" != "$repo/$f" ]; then
         mkdir -p "$(dirname "$src/$f")"
         ln -sfn "$repo/$f" "$src/$f"

@@ -55,6 +55,19 @@ typedef struct Env {
     uint32_t config_addr;       /* the test device's, for the DDW calls */
 } Env;
 
+/* What every case needs once QEMU runs: the allocator, the bus, arrays */
+static void env_setup(Env *e)
+{
+    spapr_alloc_init(&e->alloc, e->qts, ALLOC_NO_FLAGS);
+    e->bus = qpci_new_spapr(e->qts, &e->alloc);
+    e->hargs = guest_alloc(&e->alloc, 32 * 8);
+    e->hrets = guest_alloc(&e->alloc, 32 * 8);
+    e->rargs = guest_alloc(&e->alloc, 16 * 4);
+    e->rrets = guest_alloc(&e->alloc, 16 * 4);
+    /* Bus 0, the device's devfn, register 0 */
+    e->config_addr = DEV_DEVFN << 8;
+}
+
 static Env *env_start(const char *extra)
 {
     Env *e = g_new0(Env, 1);
@@ -62,15 +75,8 @@ static Env *env_start(const char *extra)
     e->qts = qtest_initf("-M pseries -m 1G -nodefaults "
                          "-device viommu-testdev,addr=%d.0 %s", DEV_SLOT,
                          extra);
-    spapr_alloc_init(&e->alloc, e->qts, ALLOC_NO_FLAGS);
-    e->bus = qpci_new_spapr(e->qts, &e->alloc);
+    env_setup(e);
     qvtd_init(&e->td, e->bus, DEV_DEVFN);
-    e->hargs = guest_alloc(&e->alloc, 32 * 8);
-    e->hrets = guest_alloc(&e->alloc, 32 * 8);
-    e->rargs = guest_alloc(&e->alloc, 16 * 4);
-    e->rrets = guest_alloc(&e->alloc, 16 * 4);
-    /* Bus 0, the device's devfn, register 0 */
-    e->config_addr = DEV_DEVFN << 8;
     return e;
 }
 
@@ -95,15 +101,10 @@ static Env *env_incoming(const char *extra, const char *uri, uint64_t bar)
                          "-device viommu-testdev,addr=%d.0 %s -incoming %s",
                          DEV_SLOT, extra, uri);
     qvtd_wait_migration(d->qts);
-    spapr_alloc_init(&d->alloc, d->qts, ALLOC_NO_FLAGS);
-    d->bus = qpci_new_spapr(d->qts, &d->alloc);
+    env_setup(d);
+    /* The device as the source left it, BAR included */
     d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
     d->td.bar = (QPCIBar) { .addr = bar };
-    d->hargs = guest_alloc(&d->alloc, 32 * 8);
-    d->hrets = guest_alloc(&d->alloc, 32 * 8);
-    d->rargs = guest_alloc(&d->alloc, 16 * 4);
-    d->rrets = guest_alloc(&d->alloc, 16 * 4);
-    d->config_addr = DEV_DEVFN << 8;
     return d;
 }
 
