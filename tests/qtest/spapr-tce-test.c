@@ -542,6 +542,73 @@ static void test_ddw_bound_by_memory(void)
     env_stop(e);
 }
 
+/*
+ * Every page size the query can offer, on a PHB whose pgsz has them all:
+ * a window of each, and DMA through a TCE of each at the exact address
+ */
+static void test_ddw_every_page_size(void)
+{
+    static const uint32_t shifts[] = { 12, 16, 21, 24, 25, 26, 27, 28, 34 };
+    Env *e = env_start("-global spapr-pci-host-bridge.pgsz=0x41f211000");
+    uint32_t q[6], c[4];
+
+    ddw_query(e, q, 5);
+    g_assert_cmphex(q[3], ==, 0x1ff);
+    for (int i = 0; i < ARRAY_SIZE(shifts); i++) {
+        uint64_t page = 1ull << shifts[i];
+        /* The page holding DATA: RAM is 1 GiB, a 16 GiB page starts at 0 */
+        uint64_t target = DATA & ~(page - 1);
+        uint64_t start;
+
+        g_assert_cmpint(ddw_create(e, shifts[i], shifts[i] + 4, c), ==,
+                        RTAS_OUT_SUCCESS);
+        g_assert_cmphex(c[1], ==, LIOBN_DDW);
+        start = ((uint64_t)c[2] << 32) | c[3];
+        g_assert_cmphex(start, ==, DDW_START);
+        g_assert_cmpint(put_tce(e, LIOBN_DDW, start + 3 * page,
+                                target | TCE_RW), ==, H_SUCCESS);
+        assert_fill_lands(e, start + 3 * page + (DATA - target) + 0x40 * i,
+                          DATA + 0x40 * i);
+        assert_dma_refused(e, OP_FILL, start + 2 * page + (DATA - target),
+                           RES_TRANSLATION_FAULT);
+        g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    }
+    env_stop(e);
+}
+
+/*
+ * LoPAR: removing the PE's last window brings the default one back, empty;
+ * unless the last one was the default window itself
+ */
+static void test_ddw_remove_last(void)
+{
+    Env *e = env_start("");
+    uint32_t q[6], c[4];
+    uint64_t tce;
+
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(get_tce(e, LIOBN_DEFAULT, 0x5000, &tce), ==,
+                    H_CONSTRAINED);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 1);
+    /* The DDW was the last: the default window is back, without its TCE */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 1);
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
+    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
+                    H_CONSTRAINED);
+    /* The default window last: nothing comes back */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    ddw_query(e, q, 5);
+    g_assert_cmpuint(q[1], ==, 2);
+    assert_dma_refused(e, OP_FILL, 0x5000, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
 /* A PHB with "ddw-windows=4": three windows beside the default one */
 static void test_ddw_more_windows(void)
 {
@@ -1324,6 +1391,9 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/hostile-windows", test_ddw_hostile_windows);
     qtest_add_func("/spapr-tce/ddw/bound-by-memory",
                    test_ddw_bound_by_memory);
+    qtest_add_func("/spapr-tce/ddw/every-page-size",
+                   test_ddw_every_page_size);
+    qtest_add_func("/spapr-tce/ddw/remove-last", test_ddw_remove_last);
     qtest_add_func("/spapr-tce/ddw/more-windows", test_ddw_more_windows);
     qtest_add_func("/spapr-tce/ddw/sriov-vf", test_ddw_sriov_vf);
     qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
