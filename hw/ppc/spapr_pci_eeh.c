@@ -90,7 +90,7 @@ void spapr_phb_eeh_dma_fault(SpaprPhbEeh *eeh, uint32_t liobn, hwaddr addr,
     if (bql_locked()) {
         eeh_apply(eeh);
     } else {
-        aio_bh_schedule_oneshot(qemu_get_aio_context(), eeh_apply_bh, eeh);
+        qemu_bh_schedule(eeh->apply_bh);
     }
 }
 
@@ -169,6 +169,7 @@ void spapr_phb_eeh_realize(SpaprPhbState *sphb)
     memory_region_set_enabled(&eeh->io_fence, false);
     memory_region_add_subregion_overlap(&sphb->iospace, 0, &eeh->io_fence,
                                         INT_MAX);
+    eeh->apply_bh = qemu_bh_new(eeh_apply_bh, eeh);
     /* Below the windows and the MSI window: DMA no window takes */
     memory_region_init_io(&eeh->dma_unmapped, OBJECT(sphb), &eeh_unmapped_ops,
                           eeh, "spapr-pci-dma-unmapped", UINT64_MAX);
@@ -186,6 +187,8 @@ void spapr_phb_eeh_unrealize(SpaprPhbState *sphb)
     memory_region_del_subregion(&sphb->memspace, &eeh->mmio_fence);
     memory_region_del_subregion(&sphb->iospace, &eeh->io_fence);
     memory_region_del_subregion(&sphb->iommu_root, &eeh->dma_unmapped);
+    qemu_bh_delete(eeh->apply_bh);
+    eeh->apply_bh = NULL;
 }
 
 void spapr_phb_eeh_machine_reset(SpaprPhbState *sphb)

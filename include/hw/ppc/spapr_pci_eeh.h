@@ -24,6 +24,7 @@ typedef struct SpaprPhbEeh {
     uint32_t state;             /* read without the BQL by TCE lookups */
 
     SpaprPhbState *phb;
+    QEMUBH *apply_bh;           /* fences a freeze from outside the BQL */
     MemoryRegion mmio_fence;    /* over the PHB's memory space */
     MemoryRegion io_fence;      /* over its I/O space */
     MemoryRegion dma_unmapped;  /* under its DMA windows */
