@@ -168,6 +168,7 @@ typedef struct Workload {
     Kind kind;
     unsigned pages;
     unsigned page_shift;    /* 0: 4 KiB */
+    bool direct;            /* TCEs map RAM one to one, as Linux's DDW */
 } Workload;
 
 static const Workload workloads[] = {
@@ -193,6 +194,7 @@ static const Workload workloads[] = {
     { "tce-4k-16", KIND_TCE, 16 },
     { "tce-4k-4096", KIND_TCE, 4096 },
     { "tce-64k-ddw-4096", KIND_TCE, 4096, 16 },
+    { "tce-64k-ddw-direct-4096", KIND_TCE, 4096, 16, true },
 };
 
 enum { DIR_READ, DIR_WRITE, DIR_COUNT };
@@ -262,7 +264,7 @@ static bool translates(const Inst *in)
 static uint64_t page_pa(const Inst *in, unsigned i)
 {
     if (in->wl->kind == KIND_TCE) {
-        if (!translates(in)) {
+        if (!translates(in) || in->wl->direct) {
             return TCE_DATA_PA + (uint64_t)i * wl_page(in->wl);
         }
         return TCE_DATA_PA + (uint64_t)(in->wl->pages - 1 - i) *
@@ -373,7 +375,9 @@ static int64_t tce_hcall(Inst *in, uint64_t op, int n, const uint64_t *arg)
 
 /*
  * TCE i names page_pa(i), read-write, in the default window or in a DDW
- * of @page_shift pages made for it.
+ * of @page_shift pages made for it.  A direct workload's TCEs sit at the
+ * bus address of their page, DDW_START + PA, as Linux's direct mapping
+ * puts them.
  */
 static void setup_tce(Inst *in)
 {
@@ -395,6 +399,9 @@ static void setup_tce(Inst *in)
         g_assert_cmpuint(qtest_readl(in->qts, rets), ==, 0);
         liobn = LIOBN_DDW;
         start = DDW_START;
+    }
+    if (in->wl->direct) {
+        start += TCE_DATA_PA;
     }
     for (unsigned i = 0; i < in->wl->pages; i += 512) {
         unsigned n = MIN(512, in->wl->pages - i);
