@@ -103,6 +103,19 @@ typedef struct SpaprTceLeaves {
     SpaprTceLeafSlot slot[];
 } SpaprTceLeaves;
 
+/*
+ * A window of at most TCE_DIR_MAX_CHUNKS chunks also finds its leaves by
+ * index, once it has one: a DMA lookup is then two loads, as in a flat
+ * table.
+ */
+#define TCE_DIR_MAX_CHUNKS  (1u << 16)      /* 2^25 TCEs; 512 KiB */
+
+typedef struct SpaprTceDir {
+    struct rcu_head rcu;
+    uint64_t chunks;
+    SpaprTceLeaf *leaf[];
+} SpaprTceDir;
+
 typedef struct SpaprTceTableState {
     SpaprTceTable tcet;         /* what the rest of spapr sees; first */
 
@@ -111,6 +124,7 @@ typedef struct SpaprTceTableState {
     uint64_t live;              /* TCEs in the set */
     uint64_t used;              /* slots holding a key: live + tombstones */
     SpaprTceLeaves *leaves;     /* NULL until a chunk gets a leaf */
+    SpaprTceDir *dir;           /* the same leaves by chunk, or NULL */
     uint64_t leaf_live;         /* TCEs in leaves */
     uint64_t leaf_keys;         /* leaf slots holding a key */
 
@@ -327,10 +341,57 @@ static inline SpaprTceLeaf *tce_leaf_find(SpaprTceLeaves *lv, uint64_t chunk)
     }
 }
 
-/* The leaf of @chunk, or NULL; BQL held */
-static SpaprTceLeaf *tce_leaf_of(SpaprTceTableState *ts, uint64_t chunk)
+/*
+ * The leaf of @chunk, or NULL.  Called from an RCU read-side critical
+ * section, or with the BQL.
+ */
+static inline SpaprTceLeaf *tce_leaf_of(SpaprTceTableState *ts,
+                                        uint64_t chunk)
 {
-    return ts->leaves ? tce_leaf_find(ts->leaves, chunk) : NULL;
+    SpaprTceDir *dir = qatomic_rcu_read(&ts->dir);
+    SpaprTceLeaves *lv;
+
+    if (dir) {
+        /* A reader may race with a resize: the directory has its size */
+        return likely(chunk < dir->chunks) ?
+               qatomic_rcu_read(&dir->leaf[chunk]) : NULL;
+    }
+    lv = qatomic_rcu_read(&ts->leaves);
+    return lv ? tce_leaf_find(lv, chunk) : NULL;
+}
+
+/*
+ * Index the leaves of a window small enough, from its first leaf on.
+ * Without memory for it the leaves are found by hash alone.  BQL held.
+ */
+static void tce_dir_update(SpaprTceTableState *ts, uint64_t chunk,
+                           SpaprTceLeaf *leaf)
+{
+    uint64_t chunks = DIV_ROUND_UP((uint64_t)ts->tcet.nb_table,
+                                   TCE_LEAF_SIZE);
+    SpaprTceLeaves *lv = ts->leaves;
+    SpaprTceDir *dir = ts->dir;
+    uint64_t i;
+
+    if (!dir) {
+        if (chunks > TCE_DIR_MAX_CHUNKS) {
+            return;
+        }
+        dir = g_try_malloc0(sizeof(*dir) + chunks * sizeof(dir->leaf[0]));
+        if (!dir) {
+            return;
+        }
+        dir->chunks = chunks;
+        for (i = 0; lv && i < (1ull << lv->bits); i++) {
+            if (lv->slot[i].leaf && lv->slot[i].chunk < chunks) {
+                dir->leaf[lv->slot[i].chunk] = lv->slot[i].leaf;
+            }
+        }
+        qatomic_rcu_set(&ts->dir, dir);
+    }
+    if (chunk < dir->chunks) {
+        qatomic_rcu_set(&dir->leaf[chunk], leaf);
+    }
 }
 
 /* Put (@chunk, @leaf) in an array nobody reads yet */
@@ -347,9 +408,9 @@ static void tce_leaves_insert_new(SpaprTceLeaves *lv, uint64_t chunk,
     lv->slot[i].leaf = leaf;
 }
 
-/* Make @leaf the leaf of @chunk, which has none; false without memory */
-static bool tce_leaf_publish(SpaprTceTableState *ts, uint64_t chunk,
-                             SpaprTceLeaf *leaf)
+/* Put @leaf in the hash of leaves for @chunk; false without memory */
+static bool tce_leaves_add(SpaprTceTableState *ts, uint64_t chunk,
+                           SpaprTceLeaf *leaf)
 {
     SpaprTceLeaves *lv = ts->leaves;
     uint64_t mask, i, n, live = 0;
@@ -411,6 +472,17 @@ static bool tce_leaf_publish(SpaprTceTableState *ts, uint64_t chunk,
     return true;
 }
 
+/* Make @leaf the leaf of @chunk, which has none; false without memory */
+static bool tce_leaf_publish(SpaprTceTableState *ts, uint64_t chunk,
+                             SpaprTceLeaf *leaf)
+{
+    if (!tce_leaves_add(ts, chunk, leaf)) {
+        return false;
+    }
+    tce_dir_update(ts, chunk, leaf);
+    return true;
+}
+
 /* @chunk's leaf is empty: let it go, after readers are done with it */
 static void tce_leaf_drop(SpaprTceTableState *ts, uint64_t chunk)
 {
@@ -422,6 +494,9 @@ static void tce_leaf_drop(SpaprTceTableState *ts, uint64_t chunk)
             SpaprTceLeaf *leaf = lv->slot[i].leaf;
 
             qatomic_rcu_set(&lv->slot[i].leaf, NULL);
+            if (ts->dir && chunk < ts->dir->chunks) {
+                qatomic_rcu_set(&ts->dir->leaf[chunk], NULL);
+            }
             g_free_rcu(leaf, rcu);
             return;
         }
@@ -485,18 +560,13 @@ static inline uint64_t tce_store_lookup(SpaprTceTableState *ts,
                                         uint64_t index)
 {
     uint64_t tce = tce_set_lookup(ts, index);
-    SpaprTceLeaves *lv;
     SpaprTceLeaf *leaf;
 
     if (tce) {
         return tce;
     }
     smp_rmb();          /* pairs with tce_leaf_make(): leaf, then set */
-    lv = qatomic_rcu_read(&ts->leaves);
-    if (!lv) {
-        return 0;
-    }
-    leaf = tce_leaf_find(lv, index >> TCE_LEAF_BITS);
+    leaf = tce_leaf_of(ts, index >> TCE_LEAF_BITS);
     return leaf ? qatomic_read(&leaf->tce[index & TCE_LEAF_MASK]) : 0;
 }
 
@@ -551,10 +621,15 @@ static void tce_store_for_each(SpaprTceTableState *ts, TceVisit *fn,
 static void tce_store_clear(SpaprTceTableState *ts)
 {
     SpaprTceLeaves *lv = ts->leaves;
+    SpaprTceDir *dir = ts->dir;
     uint64_t i;
 
     ts->live = 0;
     tce_set_rebuild(ts, 0);
+    qatomic_rcu_set(&ts->dir, NULL);
+    if (dir) {
+        g_free_rcu(dir, rcu);
+    }
     qatomic_rcu_set(&ts->leaves, NULL);
     for (i = 0; lv && i < (1ull << lv->bits); i++) {
         if (lv->slot[i].leaf) {
