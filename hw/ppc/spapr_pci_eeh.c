@@ -27,6 +27,11 @@
 #include "migration/vmstate.h"
 #include "trace.h"
 
+static SpaprPhbState *eeh_phb(SpaprPhbEeh *eeh)
+{
+    return container_of(eeh, SpaprPhbState, eeh);
+}
+
 static bool eeh_mmio_stopped(uint32_t state)
 {
     return state == RTAS_EEH_PE_STATE_STOPPED_IO_DMA ||
@@ -49,7 +54,7 @@ static void eeh_set_state(SpaprPhbEeh *eeh, uint32_t state)
     uint32_t old = qatomic_xchg(&eeh->state, state);
 
     if (old != state) {
-        trace_spapr_pci_eeh_state(eeh->phb->buid, old, state);
+        trace_spapr_pci_eeh_state(eeh_phb(eeh)->buid, old, state);
         eeh_apply(eeh);
     }
 }
@@ -64,13 +69,13 @@ void spapr_phb_eeh_dma_fault(SpaprPhbEeh *eeh, uint32_t liobn, hwaddr addr,
 {
     uint32_t state = qatomic_read(&eeh->state);
 
-    trace_spapr_pci_eeh_dma_fault(eeh->phb->buid, liobn, addr, is_write,
+    trace_spapr_pci_eeh_dma_fault(eeh_phb(eeh)->buid, liobn, addr, is_write,
                                   state);
     if (state != RTAS_EEH_PE_STATE_NORMAL) {
         return;                 /* stopped already: refused, not news */
     }
     qemu_log_mask(LOG_GUEST_ERROR, "spapr-pci %s: DMA %s bus address 0x%"
-                  HWADDR_PRIx " refused (%s)%s\n", eeh->phb->dtbusname,
+                  HWADDR_PRIx " refused (%s)%s\n", eeh_phb(eeh)->dtbusname,
                   is_write ? "write to" : "read from", addr,
                   liobn ? "no TCE with the permission" : "no window",
                   qatomic_read(&eeh->enabled) ? "; PE frozen" : "");
@@ -80,7 +85,7 @@ void spapr_phb_eeh_dma_fault(SpaprPhbEeh *eeh, uint32_t liobn, hwaddr addr,
         RTAS_EEH_PE_STATE_NORMAL) {
         return;
     }
-    trace_spapr_pci_eeh_state(eeh->phb->buid, RTAS_EEH_PE_STATE_NORMAL,
+    trace_spapr_pci_eeh_state(eeh_phb(eeh)->buid, RTAS_EEH_PE_STATE_NORMAL,
                               RTAS_EEH_PE_STATE_STOPPED_IO_DMA);
     /*
      * DMA stops at once (the TCE lookup reads the state).  The MMIO fence
@@ -99,7 +104,7 @@ void spapr_phb_eeh_dma_fault(SpaprPhbEeh *eeh, uint32_t liobn, hwaddr addr,
 static MemTxResult eeh_fence_read(void *opaque, hwaddr addr, uint64_t *data,
                                   unsigned size, MemTxAttrs attrs)
 {
-    *data = size == 8 ? UINT64_MAX : MAKE_64BIT_MASK(0, size * 8);
+    *data = MAKE_64BIT_MASK(0, size * 8);
     return MEMTX_OK;
 }
 
@@ -152,7 +157,6 @@ void spapr_phb_eeh_realize(SpaprPhbState *sphb)
 {
     SpaprPhbEeh *eeh = &sphb->eeh;
 
-    eeh->phb = sphb;
     eeh->state = RTAS_EEH_PE_STATE_NORMAL;
     if (!eeh->emulated) {
         return;
@@ -203,14 +207,9 @@ void spapr_phb_eeh_machine_reset(SpaprPhbState *sphb)
 
 /* ---- the RTAS calls' answers ---- */
 
-static bool eeh_vfio(SpaprPhbState *sphb)
-{
-    return spapr_phb_eeh_available(sphb);
-}
-
 bool spapr_phb_eeh_capable(SpaprPhbState *sphb)
 {
-    return eeh_vfio(sphb) || sphb->eeh.emulated;
+    return spapr_phb_eeh_available(sphb) || sphb->eeh.emulated;
 }
 
 static void eeh_bus_has_device(PCIBus *bus, PCIDevice *pdev, void *opaque)
@@ -226,7 +225,7 @@ int spapr_phb_eeh_set_option(SpaprPhbState *sphb, unsigned int addr,
     bool found = false;
     int ret = RTAS_OUT_SUCCESS;
 
-    if (eeh_vfio(sphb)) {
+    if (spapr_phb_eeh_available(sphb)) {
         return spapr_phb_vfio_eeh_set_option(sphb, addr, option);
     }
 
@@ -279,7 +278,7 @@ int spapr_phb_eeh_set_option(SpaprPhbState *sphb, unsigned int addr,
 
 int spapr_phb_eeh_get_state(SpaprPhbState *sphb, int *state)
 {
-    if (eeh_vfio(sphb)) {
+    if (spapr_phb_eeh_available(sphb)) {
         return spapr_phb_vfio_eeh_get_state(sphb, state);
     }
     *state = qatomic_read(&sphb->eeh.state);
@@ -290,7 +289,7 @@ int spapr_phb_eeh_reset(SpaprPhbState *sphb, int option)
 {
     SpaprPhbEeh *eeh = &sphb->eeh;
 
-    if (eeh_vfio(sphb)) {
+    if (spapr_phb_eeh_available(sphb)) {
         return spapr_phb_vfio_eeh_reset(sphb, option);
     }
     switch (option) {
@@ -313,7 +312,7 @@ int spapr_phb_eeh_reset(SpaprPhbState *sphb, int option)
 
 int spapr_phb_eeh_configure(SpaprPhbState *sphb)
 {
-    if (eeh_vfio(sphb)) {
+    if (spapr_phb_eeh_available(sphb)) {
         return spapr_phb_vfio_eeh_configure(sphb);
     }
     /* Bridges of an emulated PE keep their configuration across reset */

@@ -23,7 +23,6 @@ typedef struct SpaprPhbEeh {
     bool enabled;               /* the guest turned EEH on for the PE */
     uint32_t state;             /* read without the BQL by TCE lookups */
 
-    SpaprPhbState *phb;
     QEMUBH *apply_bh;           /* fences a freeze from outside the BQL */
     MemoryRegion mmio_fence;    /* over the PHB's memory space */
     MemoryRegion io_fence;      /* over its I/O space */
