@@ -236,6 +236,8 @@ static uint64_t wl_page(const Workload *wl)
 #define LIOBN_DEFAULT       0x80000000u
 #define LIOBN_DDW           0x80000001u
 #define DDW_START           0x800000000000000ull
+#define TCE_RTAS_ARGS_PA    (TCE_LIST_PA + 0x3000)
+#define TCE_RTAS_RETS_PA    (TCE_LIST_PA + 0x3100)
 
 static bool pat_kind(Kind kind)
 {
@@ -373,6 +375,21 @@ static int64_t tce_hcall(Inst *in, uint64_t op, int n, const uint64_t *arg)
                              TCE_LIST_PA + 0x2000, op, n, arg, NULL, 0);
 }
 
+/* An RTAS call with 32-bit arguments; returns its status */
+static int32_t tce_rtas(Inst *in, const char *name, int n,
+                        const uint32_t *arg, int nret, uint32_t *ret)
+{
+    for (int i = 0; i < n; i++) {
+        qtest_writel(in->qts, TCE_RTAS_ARGS_PA + 4 * i, arg[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(in->qts, name, n, TCE_RTAS_ARGS_PA,
+                                     nret, TCE_RTAS_RETS_PA), ==, 0);
+    for (int i = 0; i < nret; i++) {
+        ret[i] = qtest_readl(in->qts, TCE_RTAS_RETS_PA + 4 * i);
+    }
+    return ret[0];
+}
+
 /*
  * TCE i names page_pa(i), read-write, in the default window or in a DDW
  * of @page_shift pages made for it.  A direct workload's TCEs sit at the
@@ -386,17 +403,12 @@ static void setup_tce(Inst *in)
     uint64_t start = 0;
 
     if (shift) {
-        uint64_t args = TCE_LIST_PA + 0x3000, rets = TCE_LIST_PA + 0x3100;
-        uint32_t in_args[] = { QPCI_DEVFN(DEV_SLOT, 0) << 8,
-                               SPAPR_BUID >> 32, (uint32_t)SPAPR_BUID,
-                               shift, 32 };
+        uint32_t args[] = { QPCI_DEVFN(DEV_SLOT, 0) << 8, SPAPR_BUID >> 32,
+                            (uint32_t)SPAPR_BUID, shift, 32 }, rets[4];
 
-        for (int i = 0; i < 5; i++) {
-            qtest_writel(in->qts, args + 4 * i, in_args[i]);
-        }
-        qtest_rtas_call(in->qts, "ibm,create-pe-dma-window", 5, args, 4,
-                        rets);
-        g_assert_cmpuint(qtest_readl(in->qts, rets), ==, 0);
+        g_assert_cmpint(tce_rtas(in, "ibm,create-pe-dma-window", 5, args, 4,
+                                 rets), ==, 0);
+        g_assert_cmphex(rets[1], ==, LIOBN_DDW);
         liobn = LIOBN_DDW;
         start = DDW_START;
     }
@@ -485,8 +497,8 @@ static void inst_start(Inst *in, Impl impl, const Workload *wl)
     }
 }
 
-/* The emulator's peak resident set, from /proc, in KiB */
-static long peak_rss_kib(Inst *in)
+/* One field of /proc/PID/status, in KiB */
+static long proc_status_kib(Inst *in, const char *field)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/status",
                                             (int)qtest_pid(in->qts));
@@ -494,13 +506,10 @@ static long peak_rss_kib(Inst *in)
     const char *p, *end;
     long kib;
 
-    if (!g_file_get_contents(path, &text, NULL, NULL)) {
-        return -1;
-    }
-    p = strstr(text, "VmHWM:");
-    if (!p || qemu_strtol(p + strlen("VmHWM:"), &end, 10, &kib)) {
-        return -1;
-    }
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    p = strstr(text, field);
+    g_assert_nonnull(p);
+    g_assert_cmpint(qemu_strtol(p + strlen(field), &end, 10, &kib), ==, 0);
     return kib;
 }
 
@@ -817,7 +826,7 @@ static void run_workload(const void *opaque)
 
             assert_no_events(&inst[i]);
             res->ns = median(inst[i].t, reps);
-            res->hwm_kib = peak_rss_kib(&inst[i]);
+            res->hwm_kib = proc_status_kib(&inst[i], "VmHWM:");
             res->done = true;
             g_test_message("%s/%s on %s: %.1f ns per %s (median of %u)%s",
                            wl->name, dir_name[dir], impl_name[inst[i].impl],
@@ -866,29 +875,11 @@ static double mgmt[IMPL_COUNT][MGMT_COUNT];
 static unsigned mgmt_sparse_tces;
 
 #define TCE_LIST_B_PA       (TCE_LIST_PA + 0x8000)
-#define TCE_RTAS_ARGS_PA    (TCE_LIST_PA + 0x3000)
-#define TCE_RTAS_RETS_PA    (TCE_LIST_PA + 0x3100)
 #define TCE_SPARSE_STRIDE   (2ull << 20)
 
 static double since_ns(int64_t t0)
 {
     return (g_get_monotonic_time() - t0) * 1000.0;
-}
-
-/* One field of /proc/PID/status, in KiB */
-static long proc_status_kib(Inst *in, const char *field)
-{
-    g_autofree char *path = g_strdup_printf("/proc/%d/status",
-                                            (int)qtest_pid(in->qts));
-    g_autofree char *text = NULL;
-    const char *p, *end;
-    long kib;
-
-    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    p = strstr(text, field);
-    g_assert_nonnull(p);
-    g_assert_cmpint(qemu_strtol(p + strlen(field), &end, 10, &kib), ==, 0);
-    return kib;
 }
 
 /* The size of the stream a migration to a file writes now, in KiB */
@@ -907,21 +898,6 @@ static double stream_kib(Inst *in)
     /* Run again, so that the next migration may start */
     qtest_qmp_assert_success(in->qts, "{ 'execute': 'cont' }");
     return st.st_size / 1024.0;
-}
-
-/* An RTAS call with 32-bit arguments; returns its status */
-static int32_t tce_rtas(Inst *in, const char *name, int n,
-                        const uint32_t *arg, int nret, uint32_t *ret)
-{
-    for (int i = 0; i < n; i++) {
-        qtest_writel(in->qts, TCE_RTAS_ARGS_PA + 4 * i, arg[i]);
-    }
-    g_assert_cmpuint(qtest_rtas_call(in->qts, name, n, TCE_RTAS_ARGS_PA,
-                                     nret, TCE_RTAS_RETS_PA), ==, 0);
-    for (int i = 0; i < nret; i++) {
-        ret[i] = qtest_readl(in->qts, TCE_RTAS_RETS_PA + 4 * i);
-    }
-    return ret[0];
 }
 
 static uint64_t tce_get(Inst *in, uint32_t liobn, uint64_t ioba)
