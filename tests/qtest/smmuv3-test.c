@@ -1255,10 +1255,7 @@ static void test_migration(void)
     }
     g_assert_cmphex(vals[4], ==, SMMU_GERROR_CMDQ_ERR);
 
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(e->qts);
+    qvtd_migrate(e->qts, uri);
     env_stop(e);
 
     d = g_new0(Env, 1);

@@ -1225,10 +1225,7 @@ static void test_migration_dense(void)
                             (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff000, 0), ==, H_SUCCESS);
     bar = e->td.bar.addr;
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(e->qts);
+    qvtd_migrate(e->qts, uri);
     env_stop(e);
 
     d = env_incoming("", uri, bar);
@@ -1272,10 +1269,7 @@ static void test_migration_sparse(void)
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x7000, (DATA + 0x5000000) |
                             TCE_RW), ==, H_SUCCESS);
     bar = e->td.bar.addr;
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(e->qts);
+    qvtd_migrate(e->qts, uri);
     env_stop(e);
     g_assert_cmpint(stat(path, &st), ==, 0);
     g_test_message("migration stream: %lld bytes", (long long)st.st_size);
@@ -1329,10 +1323,7 @@ static void test_migration_windows_and_eeh(void)
     g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
 
     bar = e->td.bar.addr;
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(e->qts);
+    qvtd_migrate(e->qts, uri);
     env_stop(e);
 
     d = env_incoming(extra, uri, bar);

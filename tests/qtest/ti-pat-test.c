@@ -884,10 +884,7 @@ static void test_migration(void)
     mmrs_wr(e, 0, TI_PAT_CONTROL, control);
     pat_on(e, 1, TI_PAT_PAGE_4K);
 
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(e->qts);
+    qvtd_migrate(e->qts, uri);
     env_stop(e);
 
     d = g_new0(Env, 1);

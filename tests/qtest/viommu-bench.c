@@ -890,9 +890,7 @@ static double stream_kib(Inst *in)
     g_autofree char *uri = g_strdup_printf("file:%s", path);
     struct stat st;
 
-    qtest_qmp_assert_success(in->qts, "{ 'execute': 'migrate', "
-                             "'arguments': { 'uri': %s } }", uri);
-    qvtd_wait_migration(in->qts);
+    qvtd_migrate(in->qts, uri);
     g_assert_cmpint(stat(path, &st), ==, 0);
     unlink(path);
     /* Run again, so that the next migration may start */

@@ -1431,10 +1431,7 @@ static TestDev *migrate_virt(TestDev *t, const char *dev_opts)
     TestDev *d = g_new0(TestDev, 1);
     uint64_t bar_addr = t->td.bar.addr;
 
-    qtest_qmp_assert_success(t->qts, "{ 'execute': 'stop' }");
-    qtest_qmp_assert_success(t->qts, "{ 'execute': 'migrate', 'arguments':"
-                             " { 'uri': %s } }", uri);
-    qvtd_wait_migration(t->qts);
+    qvtd_migrate(t->qts, uri);
     td_stop(t);
 
     d->qts = qtest_initf("-M virt -cpu max -m 512M -nodefaults "

@@ -92,3 +92,11 @@ void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
     g_assert_cmphex(qvtd_rd64(td, R_FAULT_ADDR), ==, fault);
     g_assert_cmpuint(qvtd_rd(td, R_DONE_BYTES), ==, done);
 }
+
+void qvtd_migrate(QTestState *qts, const char *uri)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': %s } }", uri);
+    qvtd_wait_migration(qts);
+}

@@ -46,5 +46,7 @@ void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
  * file and poll query-migrate with this.
  */
 void qvtd_wait_migration(QTestState *qts);
+/* Stop the VM, migrate it to @uri and wait until that completes */
+void qvtd_migrate(QTestState *qts, const char *uri);
 
 #endif
