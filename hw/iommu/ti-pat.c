@@ -34,7 +34,7 @@
 #include "system/device_tree.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "hw/iommu/viommu-notify.h"
-#include "hw/misc/ti-pat.h"
+#include "hw/iommu/ti-pat.h"
 #include "trace.h"
 
 /* MMRS */

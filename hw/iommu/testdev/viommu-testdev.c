@@ -23,7 +23,7 @@
 #include "system/dma.h"
 #include "system/memory.h"
 #include "system/runstate.h"
-#include "hw/misc/viommu-testdev.h"
+#include "hw/iommu/viommu-testdev.h"
 #include "trace.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(ViommuTestdevState, VIOMMU_TESTDEV)

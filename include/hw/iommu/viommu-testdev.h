@@ -9,8 +9,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef HW_MISC_VIOMMU_TESTDEV_H
-#define HW_MISC_VIOMMU_TESTDEV_H
+#ifndef HW_IOMMU_VIOMMU_TESTDEV_H
+#define HW_IOMMU_VIOMMU_TESTDEV_H
 
 #include "hw/registerfields.h"
 
@@ -171,4 +171,4 @@ typedef enum ViommuTestdevIommuReqStatus {
 #define VIOMMU_TESTDEV_PRI_INVALID_REQUEST  0x1
 #define VIOMMU_TESTDEV_PRI_FAILURE          0xf
 
-#endif /* HW_MISC_VIOMMU_TESTDEV_H */
+#endif /* HW_IOMMU_VIOMMU_TESTDEV_H */

@@ -6,8 +6,8 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#ifndef HW_MISC_TI_PAT_H
-#define HW_MISC_TI_PAT_H
+#ifndef HW_IOMMU_TI_PAT_H
+#define HW_IOMMU_TI_PAT_H
 
 #include "hw/sysbus.h"
 #include "qom/object.h"
@@ -60,4 +60,4 @@ struct TIPATState {
 bool ti_pat_plug(TIPATState *s, MemoryRegion *sysmem, void *fdt,
                  Error **errp);
 
-#endif /* HW_MISC_TI_PAT_H */
+#endif /* HW_IOMMU_TI_PAT_H */
