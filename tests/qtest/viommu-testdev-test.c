@@ -233,6 +233,7 @@ static void test_virt_identity(void)
     g_assert_cmphex(rd(t, R_COMPLETIONS), ==, 0);
     g_assert_cmphex(rd(t, R_BUF_ATTRS), ==, 0);
     g_assert_cmphex(rd(t, R_IOMMU_REQ_STATUS), ==, 0);
+    g_assert_cmphex(rd(t, R_STOP_STALLS), ==, 0);
     /* 64-bit registers take one 8-byte access as well as two halves */
     qpci_io_writeq(t->td.dev, t->td.bar, R_DMA_ADDR, 0x0123456789abcdefull);
     g_assert_cmphex(rd(t, R_DMA_ADDR), ==, 0x89abcdef);
@@ -241,7 +242,7 @@ static void test_virt_identity(void)
                     0x0123456789abcdefull);
     /* Only the defined bits are kept; SECURE only with secure-dma=on */
     wr(t, R_OP, 0xffffffff);
-    g_assert_cmphex(rd(t, R_OP), ==, 0x1f);
+    g_assert_cmphex(rd(t, R_OP), ==, 0x3f);
     wr(t, R_ATTR, 0xffffffff);
     g_assert_cmphex(rd(t, R_ATTR), ==, ATTR_PRIV | ATTR_EXEC | ATTR_PASID_EN);
     wr(t, R_PASID, 0xffffffff);
@@ -526,6 +527,78 @@ static void test_virt_burst_exact(void)
     g_assert_cmpuint(run(t, OP_BURST_READ, base, 16), ==, RES_OK);
     assert_outcome(t, 0, 0, 0);
     g_assert_cmpuint(rd(t, R_BURST_DONE), ==, 0);
+    td_stop(t);
+}
+
+/*
+ * OP.ASYNC: the same commands on the device's DMA thread, outside the BQL,
+ * move exactly the same bytes and report the same outcome
+ */
+static void test_virt_async_exact(void)
+{
+    TestDev *t = td_start_virt("", "");
+    uint64_t dst = VIRT_RAM_BASE + 0x100ffd;  /* crosses a 4K boundary */
+    uint64_t base = VIRT_RAM_BASE + 0x900000;
+    uint32_t len = 300, before;
+    uint8_t src[300], got[300 + 32];
+
+    fill_bytes(src, len, 0x5c);
+    buf_write(t, 0, src, len);
+    qtest_memset(t->qts, dst - 16, 0xaa, len + 32);
+    g_assert_cmpuint(qvtd_run_async(&t->td, OP_WRITE, dst, len), ==, RES_OK);
+    assert_outcome(t, 0, 0, len);
+    qtest_memread(t->qts, dst - 16, got, sizeof(got));
+    for (int i = 0; i < 16; i++) {
+        g_assert_cmphex(got[i], ==, 0xaa);
+        g_assert_cmphex(got[16 + len + i], ==, 0xaa);
+    }
+    g_assert(memcmp(got + 16, src, len) == 0);
+
+    /* READ into the buffer, and a burst that steps off the end of RAM */
+    qtest_memwrite(t->qts, base, src, len);
+    buf_write(t, 0, got, len);
+    g_assert_cmpuint(qvtd_run_async(&t->td, OP_READ, base, len), ==, RES_OK);
+    buf_read(t, 0, got, len);
+    g_assert(memcmp(got, src, len) == 0);
+    wr(t, R_BURST_COUNT, 4);
+    wr(t, R_BURST_STRIDE, 0x1000);
+    wr(t, R_BURST_SPAN, 0);
+    g_assert_cmpuint(qvtd_run_async(&t->td, OP_BURST_READ,
+                                    VIRT_RAM_END - 0x2000, 16), ==,
+                     RES_DECODE_ERROR);
+    assert_outcome(t, MEMTX_DECODE_ERROR, VIRT_RAM_END, 32);
+    g_assert_cmpuint(rd(t, R_BURST_DONE), ==, 2);
+
+    /* A command that moves no data is refused at the doorbell */
+    before = rd(t, R_COMPLETIONS);
+    qvtd_start_async(&t->td, OP_NOP, 0, 0);
+    g_assert_cmphex(rd(t, R_STATUS), ==, STATUS_IRQ | (RES_BAD_COMMAND << 8));
+    g_assert_cmpuint(rd(t, R_COMPLETIONS), ==, before + 1);
+    td_stop(t);
+}
+
+/*
+ * Stopping the VM waits for the DMA thread, as stopping a dataplane
+ * device waits for its iothread: once "stop" returns, the command has
+ * completed and its outcome is published.
+ */
+static void test_virt_async_stop_waits(void)
+{
+    TestDev *t = td_start_virt("", "");
+    uint64_t base = VIRT_RAM_BASE + 0x900000;
+    uint32_t before = rd(t, R_COMPLETIONS);
+
+    wr(t, R_BURST_COUNT, BURST_MAX_COUNT);
+    wr(t, R_BURST_STRIDE, 0x1000);
+    wr(t, R_BURST_SPAN, 0x1000000);
+    qvtd_start_async(&t->td, OP_BURST_READ, base, 8);
+    qtest_qmp_assert_success(t->qts, "{ 'execute': 'stop' }");
+    g_assert_cmphex(rd(t, R_STATUS), ==, STATUS_IRQ | (RES_OK << 8));
+    g_assert_cmpuint(rd(t, R_COMPLETIONS), ==, before + 1);
+    g_assert_cmpuint(rd(t, R_BURST_DONE), ==, BURST_MAX_COUNT);
+    assert_outcome(t, 0, 0, BURST_MAX_COUNT * 8);
+    g_assert_cmpuint(rd(t, R_STOP_STALLS), ==, 0);
+    qtest_qmp_assert_success(t->qts, "{ 'execute': 'cont' }");
     td_stop(t);
 }
 
@@ -1252,6 +1325,11 @@ static void random_commands(TestDev *t, GRand *rng, uint64_t dma_base,
         wr(t, R_DOORBELL, g_rand_int(rng));
         rr->rings++;
         st = rd(t, R_STATUS);
+        if (st & STATUS_BUSY) {
+            /* OP.ASYNC among the random bits: the DMA thread runs it */
+            qvtd_wait_async(&t->td, before);
+            st = rd(t, R_STATUS);
+        }
         g_assert_cmphex(st & STATUS_BUSY, ==, 0);
         g_assert_cmpuint(rd(t, R_COMPLETIONS), ==, before + 1);
         g_assert_cmpuint(STATUS_RESULT(st), <=, RES_PRI_FAILED);
@@ -1565,6 +1643,10 @@ int main(int argc, char **argv)
                        test_virt_access_error_own_bar);
         qtest_add_func("/viommu-testdev/virt/no-iommu/bad-command",
                        test_virt_bad_command);
+        qtest_add_func("/viommu-testdev/virt/no-iommu/async-exact",
+                       test_virt_async_exact);
+        qtest_add_func("/viommu-testdev/virt/no-iommu/async-stop-waits",
+                       test_virt_async_stop_waits);
         qtest_add_func("/viommu-testdev/virt/no-iommu/burst-exact",
                        test_virt_burst_exact);
         qtest_add_func("/viommu-testdev/virt/no-iommu/"

@@ -12,6 +12,8 @@
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qemu/rcu.h"
+#include "qemu/thread.h"
+#include "qemu/main-loop.h"
 #include "qapi/error.h"
 #include "hw/pci/pci_device.h"
 #include "hw/pci/pci_bus.h"
@@ -65,7 +67,36 @@ typedef struct ViommuTestdevCommand {
     uint32_t burst_done;
     /* A request was refused because bus mastering is off on the way up */
     bool master_blocked;
+    /*
+     * Run by the DMA thread (OP.ASYNC): the outcome waits in @result for
+     * the bottom half that publishes it with the BQL
+     */
+    bool on_thread;
+    ViommuTestdevResult result;
 } ViommuTestdevCommand;
+
+/*
+ * OP.ASYNC runs a command's DMA on a thread of the device's own, outside
+ * the BQL, as a dataplane device's does: the IOMMU in front translates it
+ * on that thread.  Stopping the VM waits for that DMA to end, with the
+ * BQL held, as virtio-blk waits for its iothread; an IOMMU that took the
+ * BQL to translate would hang there, and STOP_STALLS counts each wait
+ * that had to give up.
+ */
+typedef struct ViommuTestdevDmaThread {
+    QemuThread thread;
+    bool started;
+    QemuMutex lock;
+    QemuCond cond;              /* work queued, work done, or quit */
+    /* Under @lock */
+    bool queued;
+    bool running;
+    bool quit;
+    ViommuTestdevCommand cmd;
+    /* BQL: from the doorbell until the bottom half completes it */
+    bool busy;
+    QEMUBH *done_bh;
+} ViommuTestdevDmaThread;
 
 struct ViommuTestdevState {
     PCIDevice parent_obj;
@@ -114,6 +145,9 @@ struct ViommuTestdevState {
     /* Loaded with a request outstanding: register for it when the VM runs */
     bool pri_rearm;
     IOMMUPRINotifier pri_notifier;
+
+    ViommuTestdevDmaThread dma_thread;
+    uint32_t stop_stalls;
 
     /* WATCH: an IOMMU notifier and what it heard; not migrated */
     IOMMUNotifier watch;
@@ -205,13 +239,18 @@ static void viommu_testdev_signal(ViommuTestdevState *s, uint32_t opcode,
 static bool viommu_testdev_cancelled(ViommuTestdevState *s,
                                      const ViommuTestdevCommand *cmd)
 {
-    return cmd->epoch != s->epoch;
+    /* The DMA thread reads it without the BQL */
+    return cmd->epoch != qatomic_read(&s->epoch);
 }
 
 static void viommu_testdev_complete(ViommuTestdevState *s,
-                                    const ViommuTestdevCommand *cmd,
+                                    ViommuTestdevCommand *cmd,
                                     ViommuTestdevResult result)
 {
+    if (cmd->on_thread) {
+        cmd->result = result;
+        return;
+    }
     if (viommu_testdev_cancelled(s, cmd)) {
         /* The device was reset under the command: it never happened */
         trace_viommu_testdev_cancelled(cmd->opcode, result);
@@ -225,7 +264,7 @@ static void viommu_testdev_complete(ViommuTestdevState *s,
 }
 
 static void viommu_testdev_bad_command(ViommuTestdevState *s,
-                                       const ViommuTestdevCommand *cmd,
+                                       ViommuTestdevCommand *cmd,
                                        const char *why)
 {
     qemu_log_mask(LOG_GUEST_ERROR, "%s: rejected command %u: %s\n",
@@ -908,6 +947,151 @@ static void viommu_testdev_cmd_watch(ViommuTestdevState *s,
     viommu_testdev_complete(s, cmd, VIOMMU_TESTDEV_RES_OK);
 }
 
+/* The commands the DMA thread runs: those that only move data */
+static bool viommu_testdev_async_capable(ViommuTestdevOpcode opcode)
+{
+    switch (opcode) {
+    case VIOMMU_TESTDEV_OP_READ:
+    case VIOMMU_TESTDEV_OP_WRITE:
+    case VIOMMU_TESTDEV_OP_FILL:
+    case VIOMMU_TESTDEV_OP_COMPARE:
+    case VIOMMU_TESTDEV_OP_COPY:
+    case VIOMMU_TESTDEV_OP_BURST_READ:
+    case VIOMMU_TESTDEV_OP_BURST_WRITE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void viommu_testdev_run_data_command(ViommuTestdevState *s,
+                                            ViommuTestdevCommand *cmd)
+{
+    switch (cmd->opcode) {
+    case VIOMMU_TESTDEV_OP_BURST_READ:
+        viommu_testdev_cmd_burst(s, cmd, false);
+        break;
+    case VIOMMU_TESTDEV_OP_BURST_WRITE:
+        viommu_testdev_cmd_burst(s, cmd, true);
+        break;
+    default:
+        viommu_testdev_cmd_transfer(s, cmd);
+        break;
+    }
+}
+
+static void *viommu_testdev_dma_thread_fn(void *opaque)
+{
+    ViommuTestdevState *s = opaque;
+    ViommuTestdevDmaThread *t = &s->dma_thread;
+
+    rcu_register_thread();
+    qemu_mutex_lock(&t->lock);
+    for (;;) {
+        ViommuTestdevCommand cmd;
+
+        while (!t->queued && !t->quit) {
+            qemu_cond_wait(&t->cond, &t->lock);
+        }
+        if (t->quit) {
+            break;
+        }
+        t->queued = false;
+        t->running = true;
+        cmd = t->cmd;
+        qemu_mutex_unlock(&t->lock);
+
+        viommu_testdev_run_data_command(s, &cmd);
+
+        qemu_mutex_lock(&t->lock);
+        t->cmd = cmd;
+        t->running = false;
+        qemu_cond_broadcast(&t->cond);
+        qemu_bh_schedule(t->done_bh);
+    }
+    qemu_mutex_unlock(&t->lock);
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* Publish what the DMA thread did, with the BQL.  BQL held. */
+static void viommu_testdev_async_done(void *opaque)
+{
+    ViommuTestdevState *s = opaque;
+    ViommuTestdevDmaThread *t = &s->dma_thread;
+    ViommuTestdevCommand cmd;
+
+    qemu_mutex_lock(&t->lock);
+    if (!t->busy || t->queued || t->running) {
+        qemu_mutex_unlock(&t->lock);
+        return;
+    }
+    cmd = t->cmd;
+    t->busy = false;
+    qemu_mutex_unlock(&t->lock);
+
+    cmd.on_thread = false;
+    viommu_testdev_complete(s, &cmd, cmd.result);
+}
+
+static void viommu_testdev_async_start(ViommuTestdevState *s,
+                                       const ViommuTestdevCommand *cmd)
+{
+    ViommuTestdevDmaThread *t = &s->dma_thread;
+
+    if (!t->started) {
+        qemu_thread_create(&t->thread, "viommu-testdev-dma",
+                           viommu_testdev_dma_thread_fn, s,
+                           QEMU_THREAD_JOINABLE);
+        t->started = true;
+    }
+    qemu_mutex_lock(&t->lock);
+    t->cmd = *cmd;
+    t->cmd.on_thread = true;
+    t->queued = true;
+    t->busy = true;
+    qemu_cond_broadcast(&t->cond);
+    qemu_mutex_unlock(&t->lock);
+}
+
+/*
+ * Wait, holding the BQL, until the DMA thread has no command, for at most
+ * VIOMMU_TESTDEV_STOP_WAIT_MS; then publish its outcome, so that a saved
+ * VM holds no command half done.
+ */
+static void viommu_testdev_async_drain(ViommuTestdevState *s)
+{
+    ViommuTestdevDmaThread *t = &s->dma_thread;
+    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                       VIOMMU_TESTDEV_STOP_WAIT_MS;
+    bool idle;
+
+    if (!t->busy) {
+        return;
+    }
+    qemu_mutex_lock(&t->lock);
+    while (t->queued || t->running) {
+        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+        if (left <= 0) {
+            break;
+        }
+        qemu_cond_timedwait(&t->cond, &t->lock, left);
+    }
+    idle = !t->queued && !t->running;
+    qemu_mutex_unlock(&t->lock);
+
+    if (!idle) {
+        s->stop_stalls++;
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: an asynchronous command's DMA "
+                      "still runs %d ms after the VM was asked to stop\n",
+                      TYPE_VIOMMU_TESTDEV, VIOMMU_TESTDEV_STOP_WAIT_MS);
+        return;
+    }
+    qemu_bh_cancel(t->done_bh);
+    viommu_testdev_async_done(s);
+}
+
 static void viommu_testdev_doorbell(ViommuTestdevState *s)
 {
     ViommuTestdevCommand cmd = {
@@ -917,7 +1101,7 @@ static void viommu_testdev_doorbell(ViommuTestdevState *s)
         .epoch = s->epoch,
     };
 
-    if (s->pri_pending) {
+    if (s->pri_pending || s->dma_thread.busy) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: doorbell while busy ignored\n",
                       TYPE_VIOMMU_TESTDEV);
         trace_viommu_testdev_busy(s->cmd_regs.op);
@@ -931,6 +1115,16 @@ static void viommu_testdev_doorbell(ViommuTestdevState *s)
     s->fault_addr = 0;
     s->done_bytes = 0;
     s->burst_done = 0;
+
+    if (FIELD_EX32(cmd.regs.op, OP, ASYNC)) {
+        if (viommu_testdev_async_capable(cmd.opcode)) {
+            viommu_testdev_async_start(s, &cmd);
+        } else {
+            viommu_testdev_bad_command(s, &cmd, "OP.ASYNC with a command "
+                                       "that moves no data");
+        }
+        return;
+    }
 
     switch (cmd.opcode) {
     case VIOMMU_TESTDEV_OP_NOP:
@@ -991,7 +1185,7 @@ static uint32_t viommu_testdev_status(ViommuTestdevState *s)
 {
     uint32_t st = 0;
 
-    st = FIELD_DP32(st, STATUS, BUSY, s->pri_pending);
+    st = FIELD_DP32(st, STATUS, BUSY, s->pri_pending || s->dma_thread.busy);
     st = FIELD_DP32(st, STATUS, IRQ, s->irq_pending);
     return FIELD_DP32(st, STATUS, RESULT, s->result);
 }
@@ -1098,6 +1292,9 @@ static uint64_t viommu_testdev_regs_read(void *opaque, hwaddr addr,
         break;
     case A_NOTIFY_COUNT:
         val = s->notify_count;
+        break;
+    case A_STOP_STALLS:
+        val = s->stop_stalls;
         break;
     case VIOMMU_TESTDEV_NOTIFY_LOG ...
          VIOMMU_TESTDEV_NOTIFY_LOG +
@@ -1264,7 +1461,11 @@ static void viommu_testdev_vm_state_change(void *opaque, bool running,
 {
     ViommuTestdevState *s = opaque;
 
-    if (!running || !s->pri_rearm) {
+    if (!running) {
+        viommu_testdev_async_drain(s);
+        return;
+    }
+    if (!s->pri_rearm) {
         return;
     }
     s->pri_rearm = false;
@@ -1329,6 +1530,9 @@ static void viommu_testdev_realize(PCIDevice *pdev, Error **errp)
 
     viommu_testdev_find_upstream_bridges(s);
     s->pri_notifier.notify = viommu_testdev_pri_notify;
+    qemu_mutex_init(&s->dma_thread.lock);
+    qemu_cond_init(&s->dma_thread.cond);
+    s->dma_thread.done_bh = qemu_bh_new(viommu_testdev_async_done, s);
     s->vm_state_change =
         qemu_add_vm_change_state_handler(viommu_testdev_vm_state_change, s);
 
@@ -1350,6 +1554,19 @@ static void viommu_testdev_exit(PCIDevice *pdev)
     ViommuTestdevState *s = VIOMMU_TESTDEV(pdev);
 
     qemu_del_vm_change_state_handler(s->vm_state_change);
+    if (s->dma_thread.started) {
+        qemu_mutex_lock(&s->dma_thread.lock);
+        s->dma_thread.quit = true;
+        qemu_cond_broadcast(&s->dma_thread.cond);
+        qemu_mutex_unlock(&s->dma_thread.lock);
+        /* Its DMA may need the BQL, for an MMIO target */
+        bql_unlock();
+        qemu_thread_join(&s->dma_thread.thread);
+        bql_lock();
+    }
+    qemu_bh_delete(s->dma_thread.done_bh);
+    qemu_cond_destroy(&s->dma_thread.cond);
+    qemu_mutex_destroy(&s->dma_thread.lock);
     g_free(s->upstream_bridges);
     s->upstream_bridges = NULL;
     viommu_testdev_pri_unregister(s);
@@ -1377,7 +1594,7 @@ static void viommu_testdev_reset_hold(Object *obj, ResetType type)
 
     trace_viommu_testdev_reset(s->pri_pending);
     /* A command that is running now must not complete after the reset */
-    s->epoch++;
+    qatomic_set(&s->epoch, s->epoch + 1);
     viommu_testdev_pri_unregister(s);
     viommu_testdev_unwatch(s);
     s->notify_count = 0;
@@ -1401,6 +1618,7 @@ static void viommu_testdev_reset_hold(Object *obj, ResetType type)
     s->burst_done = 0;
     s->buf_attrs = 0;
     s->iommu_req_status = 0;
+    s->stop_stalls = 0;
     memset(s->buf, 0, sizeof(s->buf));
 }
 

@@ -36,8 +36,9 @@
 #define VIOMMU_TESTDEV_REQ_BOUNDARY 0x1000
 
 /*
- * A burst runs inside the doorbell write, holding the vCPU and the BQL:
- * allow what the benchmark needs (2^20 accesses of 8 bytes) and no more.
+ * A burst runs inside the doorbell write, holding the vCPU and the BQL
+ * (or on the device's DMA thread with OP.ASYNC): allow what the benchmark
+ * needs (2^20 accesses of 8 bytes) and no more.
  */
 #define VIOMMU_TESTDEV_BURST_MAX_COUNT  (1u << 20)
 #define VIOMMU_TESTDEV_BURST_MAX_BYTES  (8u << 20)
@@ -60,6 +61,7 @@ REG32(LEN,              0x020)
 REG32(OP,               0x024)
     FIELD(OP, OPCODE,       0, 4)
     FIELD(OP, NO_WRITE,     4, 1)
+    FIELD(OP, ASYNC,        5, 1)
 REG32(ATTR,             0x028)
     FIELD(ATTR, PRIV,       0, 1)
     FIELD(ATTR, EXEC,       1, 1)
@@ -102,6 +104,7 @@ REG32(BUF_ATTRS,        0x07c)
 REG32(IOMMU_REQ_STATUS, 0x080)
     FIELD(IOMMU_REQ_STATUS, CODE,   0, 4)
 REG32(NOTIFY_COUNT,     0x084)
+REG32(STOP_STALLS,      0x088)
 
 /* WATCH takes its notifier flags from PATTERN */
 FIELD(WATCH, MAP,   0, 1)
@@ -125,7 +128,8 @@ REG32(NOTIFY_REC_MASK,      0x18)
 #define VIOMMU_TESTDEV_NOTIFY_MAP       1
 #define VIOMMU_TESTDEV_NOTIFY_UNMAP     2
 
-#define VIOMMU_TESTDEV_OP_MASK      (R_OP_OPCODE_MASK | R_OP_NO_WRITE_MASK)
+#define VIOMMU_TESTDEV_OP_MASK      (R_OP_OPCODE_MASK | R_OP_NO_WRITE_MASK | \
+                                     R_OP_ASYNC_MASK)
 #define VIOMMU_TESTDEV_ATTR_MASK    (R_ATTR_PRIV_MASK | R_ATTR_EXEC_MASK | \
                                      R_ATTR_SECURE_MASK | R_ATTR_PASID_EN_MASK)
 
@@ -170,5 +174,11 @@ typedef enum ViommuTestdevIommuReqStatus {
 #define VIOMMU_TESTDEV_PRI_SUCCESS          0x0
 #define VIOMMU_TESTDEV_PRI_INVALID_REQUEST  0x1
 #define VIOMMU_TESTDEV_PRI_FAILURE          0xf
+
+/*
+ * How long stopping the VM waits for an asynchronous command's DMA before
+ * it gives up, counts a stall in STOP_STALLS and lets the VM stop
+ */
+#define VIOMMU_TESTDEV_STOP_WAIT_MS     5000
 
 #endif /* HW_IOMMU_VIOMMU_TESTDEV_H */

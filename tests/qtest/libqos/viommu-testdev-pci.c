@@ -67,6 +67,38 @@ uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
     return STATUS_RESULT(st);
 }
 
+void qvtd_start_async(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                      uint32_t len)
+{
+    qvtd_wr64(td, R_DMA_ADDR, addr);
+    qvtd_wr(td, R_LEN, len);
+    qvtd_wr(td, R_OP, op | OP_ASYNC);
+    qvtd_wr(td, R_DOORBELL, 1);
+}
+
+uint32_t qvtd_wait_async(QViommuTestdev *td, uint32_t before)
+{
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    uint32_t st;
+
+    /* Each read lets the main loop run the completion's bottom half */
+    while ((st = qvtd_rd(td, R_STATUS)) & STATUS_BUSY) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(1000);
+    }
+    g_assert_cmpuint(qvtd_rd(td, R_COMPLETIONS), ==, before + 1);
+    return STATUS_RESULT(st);
+}
+
+uint32_t qvtd_run_async(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                        uint32_t len)
+{
+    uint32_t before = qvtd_rd(td, R_COMPLETIONS);
+
+    qvtd_start_async(td, op, addr, len);
+    return qvtd_wait_async(td, before);
+}
+
 void qvtd_wait_migration(QTestState *qts)
 {
     for (int i = 0; i < 3000; i++) {

@@ -36,6 +36,22 @@ void qvtd_wr64(QViommuTestdev *td, uint64_t off, uint64_t val);
 uint32_t qvtd_run(QViommuTestdev *td, uint32_t op, uint64_t addr,
                   uint32_t len);
 
+/*
+ * Start @op with OP.ASYNC on @len bytes at @addr: the device's DMA thread
+ * runs it, outside the BQL, and STATUS.BUSY stays set until it completes.
+ */
+void qvtd_start_async(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                      uint32_t len);
+/*
+ * Wait, at most 30 s, until the command started last is no longer BUSY;
+ * assert it completed once since @before (COMPLETIONS when it started)
+ * and return STATUS.RESULT.
+ */
+uint32_t qvtd_wait_async(QViommuTestdev *td, uint32_t before);
+/* Both: run @op on the DMA thread and wait for it */
+uint32_t qvtd_run_async(QViommuTestdev *td, uint32_t op, uint64_t addr,
+                        uint32_t len);
+
 /* Assert MEMTX, FAULT_ADDR and DONE_BYTES of the last command */
 void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
                          uint32_t done);

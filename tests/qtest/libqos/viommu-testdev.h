@@ -49,6 +49,7 @@
 #define R_BUF_ATTRS     0x07c
 #define R_IOMMU_REQ_STATUS 0x080
 #define R_NOTIFY_COUNT  0x084
+#define R_STOP_STALLS   0x088
 #define NOTIFY_LOG      0x400
 #define NOTIFY_LOG_LEN  16
 #define NOTIFY_REC_SIZE 32
@@ -79,6 +80,7 @@
 #define STATUS_RESULT(s) (((s) >> 8) & 0xff)
 
 #define OP_NO_WRITE     (1u << 4)
+#define OP_ASYNC        (1u << 5)
 
 #define ATTR_PRIV       (1u << 0)
 #define ATTR_EXEC       (1u << 1)
