@@ -8,19 +8,9 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/host-utils.h"
 #include "system/address-spaces.h"
+#include "system/dma.h"
 #include "hw/iommu/viommu-notify.h"
-
-/* The largest log2 block that starts at @at and does not pass @last */
-static unsigned block_bits(uint64_t at, uint64_t last)
-{
-    unsigned align = at ? ctz64(at) : 64;
-    uint64_t left = last - at;
-    unsigned fits = left == UINT64_MAX ? 64 : 63 - clz64(left + 1);
-
-    return MIN(align, fits);
-}
 
 unsigned viommu_notify_unmap(IOMMUMemoryRegion *mr, int iommu_idx,
                              uint64_t start, uint64_t size)
@@ -35,8 +25,7 @@ unsigned viommu_notify_unmap(IOMMUMemoryRegion *mr, int iommu_idx,
         last = UINT64_MAX;
     }
     for (;;) {
-        unsigned bits = block_bits(start, last);
-        uint64_t mask = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+        uint64_t mask = dma_aligned_pow2_mask(start, last, 64);
         IOMMUTLBEvent event = {
             .type = IOMMU_NOTIFIER_UNMAP,
             .entry = {
@@ -77,8 +66,9 @@ void viommu_replay_map(IOMMUNotifier *n, uint64_t iova, hwaddr pa,
     last = MIN(last, n->end);
 
     for (;;) {
-        unsigned bits = MIN(block_bits(iova, last), pa ? ctz64(pa) : 64);
-        uint64_t mask = bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;
+        /* Aligned in the output too: the memory API ORs the offset in */
+        uint64_t mask = MIN(dma_aligned_pow2_mask(iova, last, 64),
+                            pa ? (pa & -pa) - 1 : UINT64_MAX);
         IOMMUTLBEvent event = {
             .type = IOMMU_NOTIFIER_MAP,
             .entry = {
