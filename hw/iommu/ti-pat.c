@@ -15,6 +15,10 @@
  * entry or past the table) completes with a decode error; see
  * docs/system/devices/ti-pat.rst.
  *
+ * The device knows nothing of the board: the machine chooses the bases
+ * it leaves to it before realize, maps its three regions and describes
+ * them (virt does so in hw/arm/virt.c).
+ *
  * Copyright (c) 2026 The viommu-qemu authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -31,7 +35,6 @@
 #include "hw/registerfields.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
-#include "system/device_tree.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "hw/iommu/viommu-notify.h"
 #include "hw/iommu/ti-pat.h"
@@ -75,14 +78,6 @@ REG32(ENTRY_ADDRH, 0x4)
 #define TI_PAT_MIN_PAGE         (4 * KiB)
 #define TI_PAT_MAX_PAGE         (1 * MiB)
 
-/* Where the machine puts PATs whose bases are left to it */
-#define TI_PAT_AUTO_MMRS        0x47f0000000ull
-#define TI_PAT_AUTO_MMRS_STRIDE (64 * KiB)
-#define TI_PAT_AUTO_TABLE       0x47f1000000ull
-#define TI_PAT_AUTO_TABLE_STRIDE (16 * MiB)
-#define TI_PAT_AUTO_WINDOW      0x4800000000ull
-#define TI_PAT_AUTO_WINDOW_STRIDE (4 * GiB)
-
 static const char *const ti_pat_region_name[TI_PAT_REGION_COUNT] = {
     [TI_PAT_REGION_MMRS] = "mmrs",
     [TI_PAT_REGION_TABLE] = "table",
@@ -90,12 +85,12 @@ static const char *const ti_pat_region_name[TI_PAT_REGION_COUNT] = {
 };
 
 /*
- * Every placed PAT.  Translation reads it to refuse an entry that points
+ * Every realized PAT.  Translation reads it to refuse an entry that points
  * into a window: the memory API would follow such a chain without end.
- * It changes only while devices are plugged, before the guest runs.
+ * It changes only while devices are realized, before the guest runs.
  */
-static QTAILQ_HEAD(, TIPATState) ti_pat_placed =
-    QTAILQ_HEAD_INITIALIZER(ti_pat_placed);
+static QTAILQ_HEAD(, TIPATState) ti_pat_instances =
+    QTAILQ_HEAD_INITIALIZER(ti_pat_instances);
 
 /*
  * Where a device's translated accesses go: system memory, seen through the
@@ -147,7 +142,7 @@ static bool ti_pat_hits_a_window(hwaddr pa, uint64_t len)
 {
     TIPATState *p;
 
-    QTAILQ_FOREACH(p, &ti_pat_placed, next) {
+    QTAILQ_FOREACH(p, &ti_pat_instances, next) {
         uint64_t base = p->base[TI_PAT_REGION_WINDOW];
 
         if (pa < base + p->size[TI_PAT_REGION_WINDOW] && base < pa + len) {
@@ -503,7 +498,7 @@ static const MemoryRegionOps ti_pat_table_ops = {
     .impl.max_access_size = 8,
 };
 
-/* ---- placement ---- */
+/* ---- device ---- */
 
 static bool ti_pat_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
                                   uint64_t blen)
@@ -511,40 +506,54 @@ static bool ti_pat_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
     return a < b + blen && b < a + alen;
 }
 
-static unsigned ti_pat_count(void)
+/* Its regions' sizes, from the properties */
+static bool ti_pat_size_regions(TIPATState *s, Error **errp)
 {
-    TIPATState *p;
-    unsigned n = 0;
+    uint64_t entries = s->prop_entries;
 
-    QTAILQ_FOREACH(p, &ti_pat_placed, next) {
-        n++;
+    if (!entries || entries > TI_PAT_MAX_ENTRIES) {
+        error_setg(errp, "ti-pat: entries must be 1 to %u, not %" PRIu64,
+                   TI_PAT_MAX_ENTRIES, entries);
+        return false;
     }
-    return n;
+    if (!s->size[TI_PAT_REGION_TABLE]) {
+        s->size[TI_PAT_REGION_TABLE] =
+            ROUND_UP(entries * 16, TI_PAT_TABLE_BLOCK);
+    }
+    if (entries * 16 > s->size[TI_PAT_REGION_TABLE]) {
+        error_setg(errp, "ti-pat: %" PRIu64 " entries need a table-size of "
+                   "at least 0x%" PRIx64 ", not 0x%" PRIx64, entries,
+                   entries * 16, s->size[TI_PAT_REGION_TABLE]);
+        error_append_hint(errp, "Each 4 KiB of TABLE holds 256 entries.\n");
+        return false;
+    }
+    if (s->size[TI_PAT_REGION_MMRS] < TI_PAT_MMRS_MIN_SIZE) {
+        error_setg(errp, "ti-pat: mmrs-size must be at least 0x%x",
+                   TI_PAT_MMRS_MIN_SIZE);
+        return false;
+    }
+    if (!s->size[TI_PAT_REGION_WINDOW] ||
+        s->size[TI_PAT_REGION_WINDOW] % TI_PAT_MAX_PAGE) {
+        error_setg(errp, "ti-pat: window-size 0x%" PRIx64 " is not a "
+                   "non-zero multiple of 1 MiB, the largest page size",
+                   s->size[TI_PAT_REGION_WINDOW]);
+        return false;
+    }
+    return true;
 }
 
-/*
- * Give every region whose base was left to the machine its place, the
- * @slot'th of a row that starts at the J721E's first window, and check
- * the three regions against each other and against every placed PAT.
- */
-static bool ti_pat_place(TIPATState *s, unsigned slot, Error **errp)
+/* Where the machine put it, as far as the PAT itself cares */
+static bool ti_pat_check_bases(TIPATState *s, Error **errp)
 {
-    static const uint64_t auto_base[] = {
-        [TI_PAT_REGION_MMRS] = TI_PAT_AUTO_MMRS,
-        [TI_PAT_REGION_TABLE] = TI_PAT_AUTO_TABLE,
-        [TI_PAT_REGION_WINDOW] = TI_PAT_AUTO_WINDOW,
-    };
-    static const uint64_t auto_stride[] = {
-        [TI_PAT_REGION_MMRS] = TI_PAT_AUTO_MMRS_STRIDE,
-        [TI_PAT_REGION_TABLE] = TI_PAT_AUTO_TABLE_STRIDE,
-        [TI_PAT_REGION_WINDOW] = TI_PAT_AUTO_WINDOW_STRIDE,
-    };
-    TIPATState *p;
     int i, j;
 
     for (i = 0; i < TI_PAT_REGION_COUNT; i++) {
         if (s->base[i] == TI_PAT_BASE_AUTO) {
-            s->base[i] = auto_base[i] + (uint64_t)slot * auto_stride[i];
+            error_setg(errp, "ti-pat: the machine gave the %s region no "
+                       "place", ti_pat_region_name[i]);
+            error_append_hint(errp, "Set mmrs-base, table-base and "
+                              "window-base.\n");
+            return false;
         }
         if (s->base[i] + s->size[i] < s->base[i] ||
             s->base[i] + s->size[i] > (1ull << 48)) {
@@ -569,136 +578,22 @@ static bool ti_pat_place(TIPATState *s, unsigned slot, Error **errp)
             }
         }
     }
-    QTAILQ_FOREACH(p, &ti_pat_placed, next) {
-        for (i = 0; i < TI_PAT_REGION_COUNT; i++) {
-            for (j = 0; j < TI_PAT_REGION_COUNT; j++) {
-                if (ti_pat_ranges_overlap(s->base[i], s->size[i], p->base[j],
-                                          p->size[j])) {
-                    error_setg(errp, "ti-pat: the %s region [0x%" PRIx64
-                               ", +0x%" PRIx64 ") overlaps the %s region of "
-                               "%s", ti_pat_region_name[i], s->base[i],
-                               s->size[i], ti_pat_region_name[j],
-                               object_get_canonical_path(OBJECT(p)));
-                    error_append_hint(errp, "Give each ti-pat its own "
-                                      "mmrs-base, table-base and "
-                                      "window-base, or leave all three to "
-                                      "the machine.\n");
-                    return false;
-                }
-            }
-        }
-    }
-    trace_ti_pat_place(slot, s->base[TI_PAT_REGION_MMRS],
-                       s->base[TI_PAT_REGION_TABLE],
-                       s->base[TI_PAT_REGION_WINDOW],
-                       s->size[TI_PAT_REGION_WINDOW]);
     return true;
 }
-
-static bool ti_pat_check_free(TIPATState *s, MemoryRegion *sysmem,
-                              Error **errp)
-{
-    MemoryRegion *mr;
-    int i;
-
-    QTAILQ_FOREACH(mr, &sysmem->subregions, subregions_link) {
-        for (i = 0; i < TI_PAT_REGION_COUNT; i++) {
-            if (ti_pat_ranges_overlap(s->base[i], s->size[i], mr->addr,
-                                      memory_region_size(mr))) {
-                error_setg(errp, "ti-pat: the %s region [0x%" PRIx64 ", +0x%"
-                           PRIx64 ") collides with %s at 0x%" HWADDR_PRIx,
-                           ti_pat_region_name[i], s->base[i], s->size[i],
-                           memory_region_name(mr), mr->addr);
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-static void ti_pat_add_fdt_node(TIPATState *s, void *fdt)
-{
-    static const char reg_names[] = "mmrs\0table\0window";
-    g_autofree char *node =
-        g_strdup_printf("/pat@%" PRIx64, s->base[TI_PAT_REGION_MMRS]);
-
-    qemu_fdt_add_subnode(fdt, node);
-    qemu_fdt_setprop_string(fdt, node, "compatible", "ti,j721e-pat");
-    qemu_fdt_setprop_sized_cells(fdt, node, "reg",
-                                 2, s->base[TI_PAT_REGION_MMRS],
-                                 2, s->size[TI_PAT_REGION_MMRS],
-                                 2, s->base[TI_PAT_REGION_TABLE],
-                                 2, s->size[TI_PAT_REGION_TABLE],
-                                 2, s->base[TI_PAT_REGION_WINDOW],
-                                 2, s->size[TI_PAT_REGION_WINDOW]);
-    qemu_fdt_setprop(fdt, node, "reg-names", reg_names, sizeof(reg_names));
-    qemu_fdt_setprop_u64(fdt, node, "ti,pat-window-base",
-                         s->base[TI_PAT_REGION_WINDOW]);
-    qemu_fdt_setprop_u64(fdt, node, "ti,pat-window-size",
-                         s->size[TI_PAT_REGION_WINDOW]);
-}
-
-bool ti_pat_plug(TIPATState *s, MemoryRegion *sysmem, void *fdt,
-                 Error **errp)
-{
-    SysBusDevice *sbd = SYS_BUS_DEVICE(s);
-    int i;
-
-    if (!ti_pat_place(s, ti_pat_count(), errp) ||
-        !ti_pat_check_free(s, sysmem, errp)) {
-        return false;
-    }
-    QTAILQ_INSERT_TAIL(&ti_pat_placed, s, next);
-    for (i = 0; i < TI_PAT_REGION_COUNT; i++) {
-        sysbus_mmio_map(sbd, i, s->base[i]);
-    }
-    if (fdt) {
-        ti_pat_add_fdt_node(s, fdt);
-    }
-    return true;
-}
-
-/* ---- device ---- */
 
 static void ti_pat_realize(DeviceState *dev, Error **errp)
 {
     TIPATState *s = TI_PAT(dev);
     SysBusDevice *sbd = SYS_BUS_DEVICE(dev);
-    uint64_t entries = s->prop_entries;
 
-    if (!entries || entries > TI_PAT_MAX_ENTRIES) {
-        error_setg(errp, "ti-pat: entries must be 1 to %u, not %" PRIu64,
-                   TI_PAT_MAX_ENTRIES, entries);
-        return;
-    }
-    if (!s->size[TI_PAT_REGION_TABLE]) {
-        s->size[TI_PAT_REGION_TABLE] =
-            ROUND_UP(entries * 16, TI_PAT_TABLE_BLOCK);
-    }
-    if (entries * 16 > s->size[TI_PAT_REGION_TABLE]) {
-        error_setg(errp, "ti-pat: %" PRIu64 " entries need a table-size of "
-                   "at least 0x%" PRIx64 ", not 0x%" PRIx64, entries,
-                   entries * 16, s->size[TI_PAT_REGION_TABLE]);
-        error_append_hint(errp, "Each 4 KiB of TABLE holds 256 entries.\n");
-        return;
-    }
-    if (s->size[TI_PAT_REGION_MMRS] < TI_PAT_MMRS_MIN_SIZE) {
-        error_setg(errp, "ti-pat: mmrs-size must be at least 0x%x",
-                   TI_PAT_MMRS_MIN_SIZE);
-        return;
-    }
-    if (!s->size[TI_PAT_REGION_WINDOW] ||
-        s->size[TI_PAT_REGION_WINDOW] % TI_PAT_MAX_PAGE) {
-        error_setg(errp, "ti-pat: window-size 0x%" PRIx64 " is not a "
-                   "non-zero multiple of 1 MiB, the largest page size",
-                   s->size[TI_PAT_REGION_WINDOW]);
+    if (!ti_pat_size_regions(s, errp) || !ti_pat_check_bases(s, errp)) {
         return;
     }
 
     ti_pat_output_init();
-    s->num_entries = entries;
-    s->entries = g_new0(uint64_t, entries);
-    s->enabled = bitmap_new(entries);
+    s->num_entries = s->prop_entries;
+    s->entries = g_new0(uint64_t, s->num_entries);
+    s->enabled = bitmap_new(s->num_entries);
 
     memory_region_init_io(&s->mmrs, OBJECT(s), &ti_pat_mmrs_ops, s,
                           "ti-pat-mmrs", s->size[TI_PAT_REGION_MMRS]);
@@ -710,19 +605,14 @@ static void ti_pat_realize(DeviceState *dev, Error **errp)
     sysbus_init_mmio(sbd, &s->mmrs);
     sysbus_init_mmio(sbd, &s->table);
     sysbus_init_mmio(sbd, MEMORY_REGION(&s->window));
+    QTAILQ_INSERT_TAIL(&ti_pat_instances, s, next);
 }
 
 static void ti_pat_unrealize(DeviceState *dev)
 {
     TIPATState *s = TI_PAT(dev);
-    TIPATState *p;
 
-    QTAILQ_FOREACH(p, &ti_pat_placed, next) {
-        if (p == s) {
-            QTAILQ_REMOVE(&ti_pat_placed, s, next);
-            break;
-        }
-    }
+    QTAILQ_REMOVE(&ti_pat_instances, s, next);
     g_free(s->entries);
     g_free(s->enabled);
 }
@@ -777,6 +667,7 @@ static const VMStateDescription vmstate_ti_pat = {
 };
 
 static const Property ti_pat_properties[] = {
+    /* Where the machine places it; left to the machine by default */
     DEFINE_PROP_UINT64("mmrs-base", TIPATState, base[TI_PAT_REGION_MMRS],
                        TI_PAT_BASE_AUTO),
     DEFINE_PROP_UINT64("mmrs-size", TIPATState, size[TI_PAT_REGION_MMRS],

@@ -648,9 +648,21 @@ static void test_config_errors(void)
         const char *args;
         const char *msg;
     } cases[] = {
+        /* What virt refuses: a region where something else is */
         { "-device ti-pat -device ti-pat,window-base=0x4800000000",
-          "overlaps the window region of" },
-        { "-device ti-pat,window-base=0x40000000", "collides with" },
+          "its window region [0x4800000000, +0x40000000) collides with "
+          "ti-pat-window at 0x4800000000" },
+        { "-device ti-pat,window-base=0x40000000",
+          "collides with mach-virt.ram at 0x40000000" },
+        { "-m 1G,slots=1,maxmem=2G -device ti-pat,window-base=0x80000000",
+          "collides with the device memory region at 0x80000000" },
+        { "-device ti-pat,mmrs-base=0x4000000000",
+          "collides with virt's high I/O region at [0x4000000000, "
+          "+0x4000000)" },
+        { "-M secure=on -device ti-pat,table-base=0xe000000",
+          "its table region [0xe000000, +0x40000) collides with "
+          "virt.secure-ram at 0xe000000" },
+        /* What the PAT refuses */
         { "-device ti-pat,mmrs-base=0x4800001000", "mmrs and window" },
         { "-device ti-pat,window-size=0x1800000", "" },
         { "-device ti-pat,window-size=0x7ff000", "is not a non-zero" },

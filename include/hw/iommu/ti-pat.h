@@ -18,7 +18,11 @@ OBJECT_DECLARE_SIMPLE_TYPE(TIPATState, TI_PAT)
 
 #define TYPE_TI_PAT_IOMMU_MEMORY_REGION "ti-pat-iommu-memory-region"
 
-/* A base property left at this value is chosen by the machine */
+/*
+ * A base property left at this value is for the machine to choose, before
+ * it realizes the device; it maps the regions and describes them (a
+ * ti,j721e-pat DT node) after.
+ */
 #define TI_PAT_BASE_AUTO UINT64_MAX
 
 /* The SysBus MMIO regions, in the order of the DT node's reg-names */
@@ -48,16 +52,5 @@ struct TIPATState {
     uint64_t size[TI_PAT_REGION_COUNT];
     uint32_t prop_entries;
 };
-
-/*
- * Place @s in @sysmem, where the regions whose base properties were left
- * to the machine go in a row that starts at the J721E's first window
- * (0x48_0000_0000), and describe it in @fdt (whose root has two address
- * and two size cells) when there is one.  Fails, saying why, when a
- * region overlaps another of its own, another PAT's, or anything mapped
- * in @sysmem.
- */
-bool ti_pat_plug(TIPATState *s, MemoryRegion *sysmem, void *fdt,
-                 Error **errp);
 
 #endif /* HW_IOMMU_TI_PAT_H */
