@@ -10,14 +10,17 @@
  * The window is an IOMMU memory region mapped in system memory, so the
  * memory API sends every master's access through ti_pat_translate():
  * CPUs through the TCG TLB, devices through their DMA address space, and
- * VFIO's listener through the region's notifiers.  What the hardware
- * leaves undefined (an access while the PAT is off, through a disabled
- * entry or past the table) completes with a decode error; see
- * docs/system/devices/ti-pat.rst.
+ * VFIO's listener through the region's notifiers.  An access keeps its
+ * security state through the window: the lookup has a Non-secure and a
+ * Secure index, each leading to the memory the CPUs see in that state.
+ * What the hardware leaves undefined (an access while the PAT is off,
+ * through a disabled entry or past the table) completes with a decode
+ * error; see docs/system/devices/ti-pat.rst.
  *
  * The device knows nothing of the board: the machine chooses the bases
- * it leaves to it before realize, maps its three regions and describes
- * them (virt does so in hw/arm/virt.c).
+ * it leaves to it before realize, links it to the memory behind the
+ * window, maps its three regions and describes them (virt does so in
+ * hw/arm/virt.c).
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -78,6 +81,13 @@ REG32(ENTRY_ADDRH, 0x4)
 #define TI_PAT_MIN_PAGE         (4 * KiB)
 #define TI_PAT_MAX_PAGE         (1 * MiB)
 
+/* Translation indexes: an access keeps its security state through a PAT */
+enum {
+    TI_PAT_IDX_NONSECURE,
+    TI_PAT_IDX_SECURE,
+    TI_PAT_IDX_COUNT,
+};
+
 static const char *const ti_pat_region_name[TI_PAT_REGION_COUNT] = {
     [TI_PAT_REGION_MMRS] = "mmrs",
     [TI_PAT_REGION_TABLE] = "table",
@@ -93,31 +103,61 @@ static QTAILQ_HEAD(, TIPATState) ti_pat_instances =
     QTAILQ_HEAD_INITIALIZER(ti_pat_instances);
 
 /*
- * Where a device's translated accesses go: system memory, seen through the
- * 48 bits a PAT can address.  It is an address space of its own, not
- * address_space_memory, for speed: a device without an IOMMU reaches the
- * window through a view of system memory that shares
+ * Where a PAT's output goes, for one memory (the Non-secure or the Secure
+ * view of the machine).  Shared by all PATs.
+ *
+ * An access through the window (RO or WO: a device's DMA, or qtest's)
+ * goes on in @dma: the memory seen through the 48 bits a PAT can address,
+ * an address space of its own for speed.  A device without an IOMMU
+ * reaches the window through a view of system memory that shares
  * address_space_memory's dispatch, and the two lookups of every access
  * (the window, then RAM) would keep evicting each other from that
  * dispatch's one-entry cache.
  *
- * A TCG CPU gets address_space_memory instead: its TLB keeps the index of
- * an MMIO target's section and resolves it in the CPU's own address
- * space, so the section must come from there.  TCG is the one caller
- * that asks with IOMMU_NONE; DMA asks for read or write.  Notifications
- * name address_space_memory too, which is what VFIO accepts.
+ * A lookup that asks for no access (IOMMU_NONE) gets @cpu, an address
+ * space whose root is the memory itself.  TCG asks so when it fills a
+ * vCPU's TLB: it keeps the index of an MMIO target's section and later
+ * resolves it in the vCPU's own address space for the access's
+ * attributes, so the section must come from the dispatch of that very
+ * memory (a Secure access's from the Secure space).  Others ask so too
+ * (the memory core's default replay, viommu-testdev's fault analysis)
+ * and get the same answer.  For system memory @cpu is
+ * address_space_memory, which notifications name, as VFIO wants.
  */
-static MemoryRegion ti_pat_output_mr;
-static AddressSpace ti_pat_output_as;
+struct TIPATOutput {
+    MemoryRegion *root;
+    AddressSpace *cpu;
+    AddressSpace dma;
+    MemoryRegion dma_root;
+    QLIST_ENTRY(TIPATOutput) next;
+};
 
-static void ti_pat_output_init(void)
+static QLIST_HEAD(, TIPATOutput) ti_pat_outputs =
+    QLIST_HEAD_INITIALIZER(ti_pat_outputs);
+
+static TIPATOutput *ti_pat_output(MemoryRegion *root)
 {
-    if (!ti_pat_output_as.root) {
-        memory_region_init_alias(&ti_pat_output_mr, NULL, "ti-pat-output",
-                                 get_system_memory(), 0, 1ull << 48);
-        address_space_init(&ti_pat_output_as, &ti_pat_output_mr,
-                           "ti-pat-output");
+    g_autofree char *name = NULL;
+    TIPATOutput *out;
+
+    QLIST_FOREACH(out, &ti_pat_outputs, next) {
+        if (out->root == root) {
+            return out;
+        }
     }
+    name = g_strdup_printf("ti-pat-output:%s", memory_region_name(root));
+    out = g_new0(TIPATOutput, 1);
+    out->root = root;
+    if (root == get_system_memory()) {
+        out->cpu = &address_space_memory;
+    } else {
+        out->cpu = g_new0(AddressSpace, 1);
+        address_space_init(out->cpu, root, name);
+    }
+    memory_region_init_alias(&out->dma_root, NULL, name, root, 0, 1ull << 48);
+    address_space_init(&out->dma, &out->dma_root, name);
+    QLIST_INSERT_HEAD(&ti_pat_outputs, out, next);
+    return out;
 }
 
 static unsigned ti_pat_page_shift(uint32_t control)
@@ -168,8 +208,8 @@ static const char *const ti_pat_decode_error_name[] = {
     [TI_PAT_ERR_INTO_WINDOW] = "the entry points into a PAT window",
 };
 
-static IOMMUTLBEntry ti_pat_decode_error(TIPATState *s, hwaddr addr,
-                                         uint64_t index,
+static IOMMUTLBEntry ti_pat_decode_error(TIPATState *s, AddressSpace *as,
+                                         hwaddr addr, uint64_t index,
                                          TIPATDecodeError why)
 {
     trace_ti_pat_decode_error(s->base[TI_PAT_REGION_WINDOW] + addr, index,
@@ -180,7 +220,7 @@ static IOMMUTLBEntry ti_pat_decode_error(TIPATState *s, hwaddr addr,
                   s->base[TI_PAT_REGION_WINDOW] + addr, index,
                   ti_pat_decode_error_name[why]);
     return (IOMMUTLBEntry) {
-        .target_as = &address_space_memory,
+        .target_as = as,
         .iova = addr & ~(hwaddr)(TI_PAT_MIN_PAGE - 1),
         .addr_mask = TI_PAT_MIN_PAGE - 1,
         .perm = IOMMU_NONE,
@@ -201,6 +241,8 @@ static IOMMUTLBEntry ti_pat_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
                                       IOMMUAccessFlags flag, int iommu_idx)
 {
     TIPATState *s = container_of(iommu, TIPATState, window);
+    TIPATOutput *out = s->output[iommu_idx == TI_PAT_IDX_SECURE];
+    AddressSpace *as = flag == IOMMU_NONE ? out->cpu : &out->dma;
     uint32_t control = qatomic_read(&s->control);
     unsigned shift = ti_pat_page_shift(control);
     uint64_t index = addr >> shift;
@@ -208,26 +250,28 @@ static IOMMUTLBEntry ti_pat_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
     hwaddr pa;
 
     if (!FIELD_EX32(control, CONTROL, EN)) {
-        return ti_pat_decode_error(s, addr, index, TI_PAT_ERR_DISABLED);
+        return ti_pat_decode_error(s, as, addr, index, TI_PAT_ERR_DISABLED);
     }
     if (index >= s->num_entries) {
-        return ti_pat_decode_error(s, addr, index, TI_PAT_ERR_PAST_TABLE);
+        return ti_pat_decode_error(s, as, addr, index,
+                                   TI_PAT_ERR_PAST_TABLE);
     }
     entry = qatomic_read(&s->entries[index]);
     if (!ti_pat_entry_enabled(entry)) {
-        return ti_pat_decode_error(s, addr, index, TI_PAT_ERR_ENTRY_DISABLED);
+        return ti_pat_decode_error(s, as, addr, index,
+                                   TI_PAT_ERR_ENTRY_DISABLED);
     }
     pa = ti_pat_entry_pa(entry);
     if (ti_pat_hits_a_window(pa, 1ull << shift)) {
-        return ti_pat_decode_error(s, addr, index, TI_PAT_ERR_INTO_WINDOW);
+        return ti_pat_decode_error(s, as, addr, index,
+                                   TI_PAT_ERR_INTO_WINDOW);
     }
 
     mask = (1ull << ti_pat_block_shift(pa, shift)) - 1;
     trace_ti_pat_translate(s->base[TI_PAT_REGION_WINDOW] + addr, index,
                            pa + (addr & ((1ull << shift) - 1)));
     return (IOMMUTLBEntry) {
-        .target_as = flag == IOMMU_NONE ? &address_space_memory :
-                                          &ti_pat_output_as,
+        .target_as = as,
         .iova = addr & ~mask,
         .translated_addr = pa + (addr & ((1ull << shift) - 1) & ~mask),
         .addr_mask = mask,
@@ -236,6 +280,20 @@ static IOMMUTLBEntry ti_pat_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
 }
 
 /* ---- notifiers ---- */
+
+/*
+ * MAP events and replay serve the Non-secure index, which VFIO and vhost
+ * use: they name address_space_memory.  Both indexes get UNMAP, so that
+ * TCG drops what its vCPUs cached through either.
+ */
+static void ti_pat_notify_unmap(TIPATState *s, uint64_t iova, uint64_t size)
+{
+    int idx;
+
+    for (idx = 0; idx < TI_PAT_IDX_COUNT; idx++) {
+        viommu_notify_unmap(&s->window, idx, iova, size);
+    }
+}
 
 static void ti_pat_notify_page(TIPATState *s, uint64_t index, uint64_t entry,
                                unsigned shift, IOMMUNotifier *only)
@@ -253,7 +311,8 @@ static void ti_pat_notify_page(TIPATState *s, uint64_t index, uint64_t entry,
     if (only) {
         viommu_replay_map(only, iova, pa, 1ull << shift, IOMMU_RW);
     } else {
-        viommu_notify_map(&s->window, 0, iova, pa, 1ull << shift, IOMMU_RW);
+        viommu_notify_map(&s->window, TI_PAT_IDX_NONSECURE, iova, pa,
+                          1ull << shift, IOMMU_RW);
     }
 }
 
@@ -274,7 +333,7 @@ static void ti_pat_map_all(TIPATState *s, IOMMUNotifier *only)
 
 static void ti_pat_unmap_window(TIPATState *s)
 {
-    viommu_notify_unmap(&s->window, 0, 0, s->size[TI_PAT_REGION_WINDOW]);
+    ti_pat_notify_unmap(s, 0, s->size[TI_PAT_REGION_WINDOW]);
 }
 
 static void ti_pat_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
@@ -282,7 +341,9 @@ static void ti_pat_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
     TIPATState *s = container_of(iommu, TIPATState, window);
 
     trace_ti_pat_replay(s->base[TI_PAT_REGION_WINDOW], n->start, n->end);
-    ti_pat_map_all(s, n);
+    if (n->iommu_idx == TI_PAT_IDX_NONSECURE) {
+        ti_pat_map_all(s, n);
+    }
 }
 
 static int ti_pat_notify_flag_changed(IOMMUMemoryRegion *iommu,
@@ -295,10 +356,14 @@ static int ti_pat_notify_flag_changed(IOMMUMemoryRegion *iommu,
     return 0;
 }
 
-/* TCG asks even when the region has one index: every access is alike */
 static int ti_pat_attrs_to_index(IOMMUMemoryRegion *iommu, MemTxAttrs attrs)
 {
-    return 0;
+    return attrs.secure ? TI_PAT_IDX_SECURE : TI_PAT_IDX_NONSECURE;
+}
+
+static int ti_pat_num_indexes(IOMMUMemoryRegion *iommu)
+{
+    return TI_PAT_IDX_COUNT;
 }
 
 static uint64_t ti_pat_get_min_page_size(IOMMUMemoryRegion *iommu)
@@ -461,7 +526,7 @@ static void ti_pat_set_entry(TIPATState *s, uint64_t index, uint64_t new)
      * the old entry was disabled.
      */
     if (on && (index << shift) < s->size[TI_PAT_REGION_WINDOW]) {
-        viommu_notify_unmap(&s->window, 0, index << shift, 1ull << shift);
+        ti_pat_notify_unmap(s, index << shift, 1ull << shift);
         ti_pat_notify_page(s, index, new, shift, NULL);
     }
 }
@@ -585,12 +650,14 @@ static void ti_pat_realize(DeviceState *dev, Error **errp)
 {
     TIPATState *s = TI_PAT(dev);
     SysBusDevice *sbd = SYS_BUS_DEVICE(dev);
+    MemoryRegion *memory = s->memory ?: get_system_memory();
 
     if (!ti_pat_size_regions(s, errp) || !ti_pat_check_bases(s, errp)) {
         return;
     }
 
-    ti_pat_output_init();
+    s->output[TI_PAT_IDX_NONSECURE] = ti_pat_output(memory);
+    s->output[TI_PAT_IDX_SECURE] = ti_pat_output(s->secure_memory ?: memory);
     s->num_entries = s->prop_entries;
     s->entries = g_new0(uint64_t, s->num_entries);
     s->enabled = bitmap_new(s->num_entries);
@@ -682,6 +749,11 @@ static const Property ti_pat_properties[] = {
     DEFINE_PROP_UINT64("window-size", TIPATState,
                        size[TI_PAT_REGION_WINDOW], 1 * GiB),
     DEFINE_PROP_UINT32("entries", TIPATState, prop_entries, 16384),
+    /* What the CPUs see, Non-secure and Secure: the machine sets them */
+    DEFINE_PROP_LINK("memory", TIPATState, memory, TYPE_MEMORY_REGION,
+                     MemoryRegion *),
+    DEFINE_PROP_LINK("secure-memory", TIPATState, secure_memory,
+                     TYPE_MEMORY_REGION, MemoryRegion *),
 };
 
 static void ti_pat_class_init(ObjectClass *klass, const void *data)
@@ -709,6 +781,7 @@ static void ti_pat_iommu_memory_region_class_init(ObjectClass *klass,
     imrc->notify_flag_changed = ti_pat_notify_flag_changed;
     imrc->get_min_page_size = ti_pat_get_min_page_size;
     imrc->attrs_to_index = ti_pat_attrs_to_index;
+    imrc->num_indexes = ti_pat_num_indexes;
 }
 
 static const TypeInfo ti_pat_types[] = {

@@ -36,12 +36,14 @@ typedef struct Env {
     Pat pat[2];
 } Env;
 
-static Env *env_start(const char *pat_args)
+static Env *env_start_on(const char *machine, const char *testdev_args,
+                         const char *pat_args)
 {
     Env *e = g_new0(Env, 1);
 
-    e->qts = qtest_initf("-M virt -cpu max -m 512M -nodefaults "
-                         "-device viommu-testdev,addr=4.0 %s", pat_args);
+    e->qts = qtest_initf("-M %s -cpu max -m 512M -nodefaults "
+                         "-device viommu-testdev,addr=4.0%s %s", machine,
+                         testdev_args, pat_args);
     qpci_init_generic(&e->gbus, e->qts, NULL, false);
     qvtd_init(&e->td, &e->gbus.bus, DEV_DEVFN);
     for (int i = 0; i < 2; i++) {
@@ -50,6 +52,11 @@ static Env *env_start(const char *pat_args)
         };
     }
     return e;
+}
+
+static Env *env_start(const char *pat_args)
+{
+    return env_start_on("virt", "", pat_args);
 }
 
 static Env *env_one(void)
@@ -354,6 +361,42 @@ static void test_dma_page_sizes(void)
         assert_pattern(e, pa + ps - 8, 8, 0x100 * f, 0);
         g_assert_cmphex(qtest_readq(e->qts, pa + ps), ==, 0);
     }
+    env_stop(e);
+}
+
+/*
+ * A Secure access keeps its state through the window: on virt,secure=on,
+ * Secure DMA reaches Secure RAM through an entry, and RAM both spaces
+ * have; Non-secure DMA through the same entry finds nothing there.
+ */
+static void test_dma_secure(void)
+{
+    const uint64_t secure_page = 0x0e001000ull;     /* virt's Secure RAM */
+    Env *e = env_start_on("virt,secure=on", ",secure-dma=on",
+                          "-device ti-pat");
+    uint64_t w = e->pat[0].window;
+
+    g_assert_cmphex(qvtd_rd(&e->td, R_CAP) & CAP_SECURE_DMA, ==,
+                    CAP_SECURE_DMA);
+    set_entry(e, 0, 0, secure_page, true);
+    set_entry(e, 0, 1, DATA + 0x3000, true);
+    pat_on(e, 0, TI_PAT_PAGE_4K);
+
+    qvtd_wr(&e->td, R_ATTR, ATTR_PRIV | ATTR_SECURE);
+    g_assert_cmpuint(dma_fill(e, w + 0x40, 16, 0x5ec00000), ==, RES_OK);
+    qvtd_assert_outcome(&e->td, 0, 0, 16);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_READ, w + 0x40, 16), ==, RES_OK);
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmphex(qvtd_rd(&e->td, BUF_OFFSET + 4 * i), ==,
+                        0x5ec00000 + i);
+    }
+    g_assert_cmpuint(dma_fill(e, w + 0x1010, 8, 0x600d0000), ==, RES_OK);
+    assert_pattern(e, DATA + 0x3010, 8, 0x600d0000, 0);
+
+    qvtd_wr(&e->td, R_ATTR, ATTR_PRIV);
+    assert_dma_unassigned(e, w + 0x40);
+    g_assert_cmpuint(dma_fill(e, w + 0x1018, 8, 0x600e0000), ==, RES_OK);
+    assert_pattern(e, DATA + 0x3018, 8, 0x600e0000, 0);
     env_stop(e);
 }
 
@@ -1017,6 +1060,7 @@ int main(int argc, char **argv)
     qtest_add_func("/ti-pat/dma/write-read-across-pages",
                    test_dma_write_read);
     qtest_add_func("/ti-pat/dma/page-sizes", test_dma_page_sizes);
+    qtest_add_func("/ti-pat/dma/secure-keeps-its-state", test_dma_secure);
     qtest_add_func("/ti-pat/remap", test_remap);
     qtest_add_func("/ti-pat/decode-error/pat-disabled",
                    test_decode_pat_disabled);

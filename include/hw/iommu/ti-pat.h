@@ -33,6 +33,8 @@ enum {
     TI_PAT_REGION_COUNT,
 };
 
+typedef struct TIPATOutput TIPATOutput;
+
 struct TIPATState {
     SysBusDevice parent_obj;
 
@@ -40,6 +42,7 @@ struct TIPATState {
     MemoryRegion table;
     IOMMUMemoryRegion window;
     QTAILQ_ENTRY(TIPATState) next;
+    TIPATOutput *output[2];     /* per translation index */
 
     /* Guest-visible state */
     uint32_t control;
@@ -51,6 +54,8 @@ struct TIPATState {
     uint64_t base[TI_PAT_REGION_COUNT];
     uint64_t size[TI_PAT_REGION_COUNT];
     uint32_t prop_entries;
+    MemoryRegion *memory;
+    MemoryRegion *secure_memory;
 };
 
 #endif /* HW_IOMMU_TI_PAT_H */
