@@ -28,6 +28,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/accel.h"
 #include "qemu/bitmap.h"
 #include "qemu/bitops.h"
 #include "qemu/log.h"
@@ -38,6 +39,8 @@
 #include "hw/registerfields.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
+#include "system/qtest.h"
+#include "system/tcg.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "hw/iommu/viommu-notify.h"
 #include "hw/iommu/ti-pat.h"
@@ -571,7 +574,11 @@ static bool ti_pat_ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
     return a < b + blen && b < a + alen;
 }
 
-/* Its regions' sizes, from the properties */
+/*
+ * Its regions' sizes, from the properties; the window's, when left at 0,
+ * covers the entries at 4 KiB, the page size a Linux driver with 4 KiB
+ * pages programs, so that such a driver can use the whole window.
+ */
 static bool ti_pat_size_regions(TIPATState *s, Error **errp)
 {
     uint64_t entries = s->prop_entries;
@@ -597,10 +604,19 @@ static bool ti_pat_size_regions(TIPATState *s, Error **errp)
                    TI_PAT_MMRS_MIN_SIZE);
         return false;
     }
-    if (!s->size[TI_PAT_REGION_WINDOW] ||
-        s->size[TI_PAT_REGION_WINDOW] % TI_PAT_MAX_PAGE) {
+    if (!s->size[TI_PAT_REGION_WINDOW]) {
+        if (entries * TI_PAT_MIN_PAGE % TI_PAT_MAX_PAGE) {
+            error_setg(errp, "ti-pat: %" PRIu64 " entries of 4 KiB do not "
+                       "make a window of whole MiB", entries);
+            error_append_hint(errp, "Give a multiple of 256 entries, or a "
+                              "window-size.\n");
+            return false;
+        }
+        s->size[TI_PAT_REGION_WINDOW] = entries * TI_PAT_MIN_PAGE;
+    }
+    if (s->size[TI_PAT_REGION_WINDOW] % TI_PAT_MAX_PAGE) {
         error_setg(errp, "ti-pat: window-size 0x%" PRIx64 " is not a "
-                   "non-zero multiple of 1 MiB, the largest page size",
+                   "multiple of 1 MiB, the largest page size",
                    s->size[TI_PAT_REGION_WINDOW]);
         return false;
     }
@@ -652,6 +668,17 @@ static void ti_pat_realize(DeviceState *dev, Error **errp)
     SysBusDevice *sbd = SYS_BUS_DEVICE(dev);
     MemoryRegion *memory = s->memory ?: get_system_memory();
 
+    /*
+     * Under KVM (or any accelerator but TCG) a CPU access to the window is
+     * an exit that QEMU emulates one instruction at a time, and one it
+     * cannot decode (LDP, STP, exclusives, SIMD) fails in the guest.
+     */
+    if (!tcg_enabled() && !qtest_enabled()) {
+        error_setg(errp, "ti-pat: CPU accesses through the window need "
+                   "TCG, not %s", current_accel_name());
+        error_append_hint(errp, "Use -accel tcg.\n");
+        return;
+    }
     if (!ti_pat_size_regions(s, errp) || !ti_pat_check_bases(s, errp)) {
         return;
     }
@@ -746,8 +773,9 @@ static const Property ti_pat_properties[] = {
                        0),
     DEFINE_PROP_UINT64("window-base", TIPATState,
                        base[TI_PAT_REGION_WINDOW], TI_PAT_BASE_AUTO),
+    /* 0: entries * 4 KiB */
     DEFINE_PROP_UINT64("window-size", TIPATState,
-                       size[TI_PAT_REGION_WINDOW], 1 * GiB),
+                       size[TI_PAT_REGION_WINDOW], 0),
     DEFINE_PROP_UINT32("entries", TIPATState, prop_entries, 16384),
     /* What the CPUs see, Non-secure and Secure: the machine sets them */
     DEFINE_PROP_LINK("memory", TIPATState, memory, TYPE_MEMORY_REGION,

@@ -130,7 +130,8 @@ static void assert_dma_unassigned(Env *e, uint64_t addr)
 
 static void test_mmrs_reset_values(void)
 {
-    Env *e = env_start("-device ti-pat -device ti-pat,entries=100");
+    Env *e = env_start("-device ti-pat "
+                       "-device ti-pat,entries=100,window-size=0x100000");
 
     g_assert_cmphex(mmrs_rd(e, 0, TI_PAT_PID), ==, TI_PAT_PID_VALUE);
     g_assert_cmpuint(mmrs_rd(e, 0, TI_PAT_CONFIG), ==,
@@ -477,7 +478,7 @@ static void test_decode_entry_disabled(void)
 
 static void test_decode_past_table(void)
 {
-    Env *e = env_start("-device ti-pat,entries=16");
+    Env *e = env_start("-device ti-pat,entries=16,window-size=0x4000000");
     uint64_t w = e->pat[0].window;
 
     set_entry(e, 0, 15, DATA, true);
@@ -693,7 +694,7 @@ static void test_config_errors(void)
     } cases[] = {
         /* What virt refuses: a region where something else is */
         { "-device ti-pat -device ti-pat,window-base=0x4800000000",
-          "its window region [0x4800000000, +0x40000000) collides with "
+          "its window region [0x4800000000, +0x4000000) collides with "
           "ti-pat-window at 0x4800000000" },
         { "-device ti-pat,window-base=0x40000000",
           "collides with mach-virt.ram at 0x40000000" },
@@ -708,8 +709,11 @@ static void test_config_errors(void)
         /* What the PAT refuses */
         { "-device ti-pat,mmrs-base=0x4800001000", "mmrs and window" },
         { "-device ti-pat,window-size=0x1800000", "" },
-        { "-device ti-pat,window-size=0x7ff000", "is not a non-zero" },
-        { "-device ti-pat,window-size=0", "is not a non-zero" },
+        { "-device ti-pat,window-size=0x7ff000",
+          "window-size 0x7ff000 is not a multiple of 1 MiB" },
+        { "-device ti-pat,entries=1000",
+          "1000 entries of 4 KiB do not make a window of whole MiB" },
+        { "-device ti-pat,entries=1000,window-size=0x400000", "" },
         { "-device ti-pat,entries=0", "entries must be 1 to 1048576" },
         { "-device ti-pat,entries=1048577", "entries must be 1 to 1048576" },
         { "-device ti-pat,entries=1024,table-size=0x1000",
@@ -924,7 +928,8 @@ static void test_migration(void)
     g_autofree char *path = g_strdup_printf("%s/ti-pat-mig-%d",
                                             g_get_tmp_dir(), getpid());
     g_autofree char *uri = g_strdup_printf("file:%s", path);
-    const char *args = "-device ti-pat,entries=300 -device ti-pat";
+    const char *args = "-device ti-pat,entries=300,window-size=0x800000 "
+                       "-device ti-pat";
     Env *e = env_start(args);
     uint64_t w0 = e->pat[0].window, w1 = e->pat[1].window;
     uint64_t bar = e->td.bar.addr;

@@ -37,7 +37,8 @@
 #define TI_PAT_AUTO_MMRS(n)     (0x47f0000000ull + (n) * 0x10000ull)
 #define TI_PAT_AUTO_TABLE(n)    (0x47f1000000ull + (n) * 0x1000000ull)
 #define TI_PAT_AUTO_WINDOW(n)   (0x4800000000ull + (n) * 0x100000000ull)
-#define TI_PAT_DEFAULT_WINDOW_SIZE  0x40000000ull
 #define TI_PAT_DEFAULT_ENTRIES  16384
+/* Left to the device, the window is as large as the entries at 4 KiB */
+#define TI_PAT_DEFAULT_WINDOW_SIZE  (TI_PAT_DEFAULT_ENTRIES * 0x1000ull)
 
 #endif
