@@ -10,7 +10,7 @@ include config.mk
 export TARGETS BASE_DSC BASE_SRC FORK_CACHE INSTALL_DEPS QEMU_CONFIGURE_ARGS
 export QEMU_BUILD := $(CURDIR)/build
 
-.PHONY: all check check-qtest check-guest demo bench clean distclean
+.PHONY: all check check-qtest check-baremetal check-guest demo bench clean distclean
 
 all:
 	@scripts/build.sh
@@ -20,6 +20,9 @@ check: all
 
 check-qtest: all
 	@scripts/check.sh qtest
+
+check-baremetal: all
+	@scripts/check.sh baremetal
 
 check-guest: all
 	@scripts/check.sh guest

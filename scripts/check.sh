@@ -4,13 +4,15 @@
 #   qtest: our unit tests and qtests, plus the base's qtests that cover
 #          what the fork replaces or plugs into (rtas-test, qos-test on virt
 #          and pseries, the aarch64 IORT/VIOT tables of bios-tables-test)
+#   baremetal: the bare-metal programs of tests/guest/baremetal, which run
+#          CPUs through a TI PAT's window under multi-threaded TCG
 #   guest: real Linux guests (tests/guest/run check)
 #
 # Each test program speaks TAP; every "ok"/"not ok" line counts once.  A
 # program that dies or times out without failing a test case counts as one
 # failure, so a crash can never look green.
 #
-# Usage: check.sh all|qtest|guest
+# Usage: check.sh all|qtest|baremetal|guest
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -86,6 +88,18 @@ run_qtests()
         -p /aarch64/acpi/virt/smmuv3-dev -p /aarch64/acpi/virt/viot
 }
 
+run_baremetal()
+{
+    # They are built with the cross compiler the guest suite uses
+    if ! "$repo/scripts/install-deps.sh" guest; then
+        echo "== baremetal: no aarch64 cross compiler"
+        failed=$((failed + 1)) failures+=(baremetal)
+        return
+    fi
+    tap "baremetal" 600 env QEMU_BUILD="$build" \
+        "$repo/tests/guest/baremetal/run"
+}
+
 run_guests()
 {
     local log=$logs/guest.log line
@@ -112,10 +126,11 @@ fi
 
 start=$(date +%s)
 case $what in
-all) run_qtests; run_guests ;;
+all) run_qtests; run_baremetal; run_guests ;;
 qtest) run_qtests ;;
+baremetal) run_baremetal ;;
 guest) run_guests ;;
-*) echo "usage: check.sh all|qtest|guest" >&2; exit 2 ;;
+*) echo "usage: check.sh all|qtest|baremetal|guest" >&2; exit 2 ;;
 esac
 
 echo
