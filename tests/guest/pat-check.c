@@ -9,6 +9,12 @@
  * mapped from sysfs, bus mastering enabled through the config file).
  * Then it disables one entry and checks the DMA's decode error.
  *
+ * On two CPUs, it also has CPU 0 re-point an entry while a thread on
+ * CPU 1 reads through it: each round CPU 0 rewrites the entry, then
+ * publishes the round, and the reader, which loads the round and then
+ * the window, must see the page that round named (TCG must have dropped
+ * CPU 1's old translation by the time CPU 0's store completed).
+ *
  * Prints "ok   [pat ...] ..." per check and "PAT-CHECK RESULT: PASS" or
  * "FAIL"; exit status 0 on success.
  *
@@ -17,10 +23,13 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +43,7 @@
 
 #define NPAGES      4
 #define PAGE        4096u
+#define SMP_ROUNDS  2000u
 
 static int failures;
 
@@ -75,7 +85,7 @@ static ssize_t read_file(const char *path, void *buf, size_t len)
 }
 
 typedef struct Pat {
-    char node[256];
+    char node[300];
     uint64_t base[3], size[3];
     uint64_t win_base, win_size;
 } Pat;
@@ -244,6 +254,95 @@ static uint32_t run(mmio8 *bar, uint32_t op, uint64_t addr,
     return STATUS_RESULT(rd(bar, R_STATUS));
 }
 
+/* ---- CPU 0 re-points, CPU 1 reads ---- */
+
+typedef struct SmpRun {
+    mmio32 *win;
+    uint32_t expect[NPAGES];    /* word 0 of each of our pages */
+    volatile uint32_t round;    /* published by CPU 0 */
+    volatile uint32_t acked;    /* the last round CPU 1 checked */
+    uint32_t stale, first_stale_round;
+} SmpRun;
+
+static bool pin_to(int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set) == 0;
+}
+
+/* The page round @r points entry 0 at */
+static unsigned smp_page(uint32_t r)
+{
+    return r % NPAGES;
+}
+
+static void *smp_reader(void *opaque)
+{
+    SmpRun *run = opaque;
+    uint32_t done = 0;
+
+    if (!pin_to(1)) {
+        run->stale = UINT32_MAX;
+        __atomic_store_n(&run->acked, SMP_ROUNDS, __ATOMIC_RELEASE);
+        return NULL;
+    }
+    while (done < SMP_ROUNDS) {
+        /* The round, then the window, with no branch in between */
+        uint32_t r = __atomic_load_n(&run->round, __ATOMIC_ACQUIRE);
+        uint32_t v = run->win[0];
+
+        if (r == done) {
+            continue;
+        }
+        if (v != run->expect[smp_page(r)]) {
+            if (!run->stale++) {
+                run->first_stale_round = r;
+            }
+        }
+        done = r;
+        __atomic_store_n(&run->acked, r, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void check_smp(mmio32 *table, mmio32 *win, const uint64_t *pa)
+{
+    SmpRun run = { .win = win };
+    pthread_t reader;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (cpus < 2 || !pin_to(0)) {
+        CHECK(false, "[pat smp] two CPUs to run on: %ld online", cpus);
+        return;
+    }
+    for (int i = 0; i < NPAGES; i++) {
+        run.expect[i] = 0x5e000000u + i;
+    }
+    for (int i = 0; i < NPAGES; i++) {
+        /* Word 0 of the frame entry i names, through the window */
+        win[i * PAGE / 4] = run.expect[i];
+    }
+    if (pthread_create(&reader, NULL, smp_reader, &run)) {
+        CHECK(false, "[pat smp] a reader thread on CPU 1");
+        return;
+    }
+    for (uint32_t r = 1; r <= SMP_ROUNDS; r++) {
+        table[TI_PAT_ENTRY_OFFSET(0) / 4] = TI_PAT_ADDRL(pa[smp_page(r)]);
+        __atomic_store_n(&run.round, r, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&run.acked, __ATOMIC_ACQUIRE) < r) {
+            /* wait for CPU 1 */
+        }
+    }
+    pthread_join(reader, NULL);
+    table[TI_PAT_ENTRY_OFFSET(0) / 4] = TI_PAT_ADDRL(pa[0]);
+    CHECK(run.stale == 0, "[pat smp] CPU 0 re-pointed entry 0 %u times while "
+          "CPU 1 read through it: %u stale reads (first in round %u)",
+          SMP_ROUNDS, run.stale, run.first_stale_round);
+}
+
 int main(void)
 {
     Pat p;
@@ -252,7 +351,7 @@ int main(void)
     uint8_t *buf;
     uint64_t pa[NPAGES];
     mmio8 *bar;
-    char bdf[64];
+    char bdf[256];
     uint32_t res, memtx, done;
     uint64_t fault;
     bool same;
@@ -327,6 +426,8 @@ int main(void)
           "through the window reads 0x%x", win[0]);
     table[TI_PAT_ENTRY_OFFSET(0) / 4] = TI_PAT_ADDRL(pa[0]);
     CHECK(win[5] == 0x600dcafe, "[pat cpu] and pointed back: 0x%x", win[5]);
+
+    check_smp(table, win, pa);
 
     /* DMA by viommu-testdev at window addresses */
     bar = open_testdev(bdf, sizeof(bdf));
