@@ -909,6 +909,9 @@ static void viommu_testdev_cmd_watch(ViommuTestdevState *s,
     if (FIELD_EX32(cmd->regs.pattern, WATCH, UNMAP)) {
         flags |= IOMMU_NOTIFIER_UNMAP;
     }
+    if (FIELD_EX32(cmd->regs.pattern, WATCH, DEVIOTLB_UNMAP)) {
+        flags |= IOMMU_NOTIFIER_DEVIOTLB_UNMAP;
+    }
     if (!flags) {
         viommu_testdev_bad_command(s, cmd, "WATCH for no notification");
         return;

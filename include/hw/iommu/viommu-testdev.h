@@ -109,6 +109,7 @@ REG32(STOP_STALLS,      0x088)
 /* WATCH takes its notifier flags from PATTERN */
 FIELD(WATCH, MAP,   0, 1)
 FIELD(WATCH, UNMAP, 1, 1)
+FIELD(WATCH, DEVIOTLB_UNMAP, 2, 1)
 
 /*
  * The last NOTIFY_LOG_LEN IOMMU notifications the watch received, event

@@ -61,6 +61,7 @@
 #define NOTIFY_UNMAP    2
 #define WATCH_MAP       (1u << 0)
 #define WATCH_UNMAP     (1u << 1)
+#define WATCH_DEVIOTLB_UNMAP (1u << 2)
 #define BUF_OFFSET      0x10000
 #define BUF_SIZE        0x10000
 
