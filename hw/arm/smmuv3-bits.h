@@ -23,10 +23,14 @@ REG32(IDR0,                 0x00)
     FIELD(IDR0, S1P,            1, 1)
     FIELD(IDR0, TTF,            2, 2)
     FIELD(IDR0, COHACC,         4, 1)
+    FIELD(IDR0, BTM,            5, 1)
+    FIELD(IDR0, HTTU,           6, 2)
     FIELD(IDR0, HYP,            9, 1)
+    FIELD(IDR0, ATS,            10, 1)
     FIELD(IDR0, ASID16,         12, 1)
     FIELD(IDR0, MSI,            13, 1)
     FIELD(IDR0, SEV,            14, 1)
+    FIELD(IDR0, PRI,            16, 1)
     FIELD(IDR0, VMID16,         18, 1)
     FIELD(IDR0, TTENDIAN,       21, 2)
     FIELD(IDR0, STALL_MODEL,    24, 2)
@@ -34,8 +38,12 @@ REG32(IDR0,                 0x00)
     FIELD(IDR0, ST_LEVEL,       27, 2)
 REG32(IDR1,                 0x04)
     FIELD(IDR1, SIDSIZE,        0, 6)
+    FIELD(IDR1, SSIDSIZE,       6, 5)
+    FIELD(IDR1, PRIQS,          11, 5)
     FIELD(IDR1, EVENTQS,        16, 5)
     FIELD(IDR1, CMDQS,          21, 5)
+    FIELD(IDR1, ATTR_PERMS_OVR, 26, 1)
+    FIELD(IDR1, ATTR_TYPES_OVR, 27, 1)
 REG32(IDR2,                 0x08)
 REG32(IDR3,                 0x0c)
     FIELD(IDR3, RIL,            10, 1)
@@ -53,36 +61,59 @@ REG32(CR0,                  0x20)
     FIELD(CR0, CMDQEN,          3, 1)
 REG32(CR0ACK,               0x24)
 REG32(CR1,                  0x28)
+    FIELD(CR1, QUEUE_IC,        0, 2)
+    FIELD(CR1, QUEUE_OC,        2, 2)
+    FIELD(CR1, QUEUE_SH,        4, 2)
+    FIELD(CR1, TABLE_IC,        6, 2)
+    FIELD(CR1, TABLE_OC,        8, 2)
+    FIELD(CR1, TABLE_SH,        10, 2)
 REG32(CR2,                  0x2c)
     FIELD(CR2, E2H,             0, 1)
     FIELD(CR2, RECINVSID,       1, 1)
     FIELD(CR2, PTM,             2, 1)
 REG32(STATUSR,              0x40)
 REG32(GBPA,                 0x44)
+    FIELD(GBPA, MEMATTR,        0, 4)
+    FIELD(GBPA, MTCFG,          4, 1)
+    FIELD(GBPA, ALLOCCFG,       8, 4)
+    FIELD(GBPA, SHCFG,          12, 2)
+    FIELD(GBPA, PRIVCFG,        16, 2)
+    FIELD(GBPA, INSTCFG,        18, 2)
     FIELD(GBPA, ABORT,          20, 1)
     FIELD(GBPA, UPDATE,         31, 1)
 REG32(AGBPA,                0x48)
 REG32(IRQ_CTRL,             0x50)
     FIELD(IRQ_CTRL, GERROR_IRQEN,   0, 1)
+    FIELD(IRQ_CTRL, PRIQ_IRQEN,     1, 1)
     FIELD(IRQ_CTRL, EVENTQ_IRQEN,   2, 1)
 REG32(IRQ_CTRLACK,          0x54)
 REG32(GERROR,               0x60)
     FIELD(GERROR, CMDQ_ERR,         0, 1)
     FIELD(GERROR, EVENTQ_ABT_ERR,   2, 1)
+    FIELD(GERROR, PRIQ_ABT_ERR,     3, 1)
     FIELD(GERROR, MSI_CMDQ_ABT_ERR, 4, 1)
     FIELD(GERROR, MSI_EVENTQ_ABT_ERR, 5, 1)
+    FIELD(GERROR, MSI_PRIQ_ABT_ERR, 6, 1)
     FIELD(GERROR, MSI_GERROR_ABT_ERR, 7, 1)
+    FIELD(GERROR, SFM_ERR,          8, 1)
 REG32(GERRORN,              0x64)
 REG64(GERROR_IRQ_CFG0,      0x68)
+    FIELD(GERROR_IRQ_CFG0, ADDR,    2, 50)
 REG32(GERROR_IRQ_CFG1,      0x70)
 REG32(GERROR_IRQ_CFG2,      0x74)
+    FIELD(GERROR_IRQ_CFG2, MEMATTR, 0, 4)
+    FIELD(GERROR_IRQ_CFG2, SH,      4, 2)
 REG64(STRTAB_BASE,          0x80)
+    FIELD(STRTAB_BASE, ADDR,    6, 46)
     FIELD(STRTAB_BASE, RA,      62, 1)
 REG32(STRTAB_BASE_CFG,      0x88)
     FIELD(STRTAB_BASE_CFG, LOG2SIZE,    0, 6)
     FIELD(STRTAB_BASE_CFG, SPLIT,       6, 5)
     FIELD(STRTAB_BASE_CFG, FMT,         16, 2)
 REG64(CMDQ_BASE,            0x90)
+    FIELD(CMDQ_BASE, LOG2SIZE,  0, 5)
+    FIELD(CMDQ_BASE, ADDR,      5, 47)
+    FIELD(CMDQ_BASE, RA,        62, 1)
 REG32(CMDQ_PROD,            0x98)
 REG32(CMDQ_CONS,            0x9c)
     FIELD(CMDQ_CONS, ERR,       24, 7)
@@ -98,7 +129,9 @@ REG32(PRIQ_IRQ_CFG2,        0xdc)
 /* Page 1: the queue pointers software updates in the hot path */
 #define SMMUV3_PAGE1            0x10000
 REG32(EVENTQ_PROD,          SMMUV3_PAGE1 + 0xa8)
+    FIELD(EVENTQ_PROD, OVFLG,   31, 1)
 REG32(EVENTQ_CONS,          SMMUV3_PAGE1 + 0xac)
+    FIELD(EVENTQ_CONS, OVACKFLG, 31, 1)
 REG32(PRIQ_PROD,            SMMUV3_PAGE1 + 0xc8)
 REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 
@@ -106,15 +139,45 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 #define A_PIDR4                 0xfd0
 #define A_CIDR3                 0xffc
 
-/* Queue base registers: CMDQ_BASE, EVENTQ_BASE, PRIQ_BASE */
-#define SMMU_Q_BASE_LOG2SIZE(b) extract64((b), 0, 5)
-#define SMMU_Q_BASE_ADDR(b)     ((b) & 0x000fffffffffffe0ull)
-#define SMMU_Q_BASE_MASK        (0x000fffffffffffffull | (1ull << 62))
+/*
+ * The event queue's base and interrupt registers are laid out as the
+ * command queue's and GERROR's
+ */
+#define SMMU_Q_BASE_LOG2SIZE(b) FIELD_EX64((b), CMDQ_BASE, LOG2SIZE)
+#define SMMU_Q_BASE_ADDR(b)     ((b) & R_CMDQ_BASE_ADDR_MASK)
+#define SMMU_Q_BASE_MASK        (R_CMDQ_BASE_LOG2SIZE_MASK | \
+                                 R_CMDQ_BASE_ADDR_MASK | R_CMDQ_BASE_RA_MASK)
+#define SMMU_MSI_ADDR_MASK      R_GERROR_IRQ_CFG0_ADDR_MASK
+#define SMMU_MSI_ATTR_MASK      (R_GERROR_IRQ_CFG2_MEMATTR_MASK | \
+                                 R_GERROR_IRQ_CFG2_SH_MASK)
 /* The overflow flag of EVENTQ_PROD, and its acknowledgement in CONS */
-#define SMMU_Q_OVF              (1u << 31)
+#define SMMU_Q_OVF              R_EVENTQ_PROD_OVFLG_MASK
 
-/* MSI configuration: *_IRQ_CFG0 address, CFG1 data, CFG2 attributes */
-#define SMMU_MSI_ADDR_MASK      0x000ffffffffffffcull
+/* Every GERROR (and GERRORN) bit the architecture defines */
+#define SMMU_GERROR_MASK        (R_GERROR_CMDQ_ERR_MASK | \
+                                 R_GERROR_EVENTQ_ABT_ERR_MASK | \
+                                 R_GERROR_PRIQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_CMDQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_EVENTQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_PRIQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_GERROR_ABT_ERR_MASK | \
+                                 R_GERROR_SFM_ERR_MASK)
+/* The GERROR bits this SMMU raises (no PRI queue, no service failure) */
+#define SMMU_GERROR_RAISED_MASK (R_GERROR_CMDQ_ERR_MASK | \
+                                 R_GERROR_EVENTQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_CMDQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_EVENTQ_ABT_ERR_MASK | \
+                                 R_GERROR_MSI_GERROR_ABT_ERR_MASK)
+
+/* GBPA without Secure state: NSCFG, bits [15:14], is RES0 */
+#define SMMU_GBPA_MASK          (R_GBPA_MEMATTR_MASK | R_GBPA_MTCFG_MASK | \
+                                 R_GBPA_ALLOCCFG_MASK | R_GBPA_SHCFG_MASK | \
+                                 R_GBPA_PRIVCFG_MASK | R_GBPA_INSTCFG_MASK | \
+                                 R_GBPA_ABORT_MASK)
+
+#define SMMU_CR1_MASK           (R_CR1_QUEUE_IC_MASK | R_CR1_QUEUE_OC_MASK | \
+                                 R_CR1_QUEUE_SH_MASK | R_CR1_TABLE_IC_MASK | \
+                                 R_CR1_TABLE_OC_MASK | R_CR1_TABLE_SH_MASK)
 
 /* Values of the fields above */
 #define SMMU_IDR0_TTF_AARCH64       2
@@ -138,14 +201,18 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 #define SMMU_STE_SIZE           64
 #define SMMU_L1STD_SIZE         8
 #define SMMU_L1STD_SPAN(d)      extract64((d), 0, 5)
-#define SMMU_L1STD_L2PTR(d)     ((d) & 0x000fffffffffffc0ull)
+/* L1STD.L2Ptr: bits [51:6], as STRTAB_BASE.ADDR */
+#define SMMU_ADDR_51_6(v)       ((v) & R_STRTAB_BASE_ADDR_MASK)
+/* CD.TTBx, STE.S2TTB: bits [51:4] */
+#define SMMU_ADDR_51_4(v)       ((v) & MAKE_64BIT_MASK(4, 48))
+#define SMMU_L1STD_L2PTR(d)     SMMU_ADDR_51_6(d)
 
 /* An STE as eight 64-bit words; field (word, start, length) */
 #define STE_FIELD(ste, w, s, l) extract64((ste)[w], (s), (l))
 #define STE_VALID(s)            STE_FIELD(s, 0, 0, 1)
 #define STE_CONFIG(s)           STE_FIELD(s, 0, 1, 3)
 #define STE_S1FMT(s)            STE_FIELD(s, 0, 4, 2)
-#define STE_S1CTXPTR(s)         ((s)[0] & 0x000fffffffffffc0ull)
+#define STE_S1CTXPTR(s)         ((s)[0] & MAKE_64BIT_MASK(6, 50))  /* [55:6] */
 #define STE_S1CDMAX(s)          STE_FIELD(s, 0, 59, 5)
 #define STE_S1DSS(s)            STE_FIELD(s, 1, 0, 2)
 #define STE_S1STALLD(s)         STE_FIELD(s, 1, 27, 1)
@@ -162,9 +229,11 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 #define STE_S2ENDI(s)           STE_FIELD(s, 2, 52, 1)
 #define STE_S2AFFD(s)           STE_FIELD(s, 2, 53, 1)
 #define STE_S2PTW(s)            STE_FIELD(s, 2, 54, 1)
+#define STE_S2HD(s)             STE_FIELD(s, 2, 55, 1)
+#define STE_S2HA(s)             STE_FIELD(s, 2, 56, 1)
 #define STE_S2S(s)              STE_FIELD(s, 2, 57, 1)
 #define STE_S2R(s)              STE_FIELD(s, 2, 58, 1)
-#define STE_S2TTB(s)            ((s)[3] & 0x000ffffffffffff0ull)
+#define STE_S2TTB(s)            SMMU_ADDR_51_4((s)[3])
 
 /* STE.Config */
 #define STE_CONFIG_ABORT        0
@@ -175,11 +244,8 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 /* STE.STRW */
 #define STE_STRW_NSEL1          0
 #define STE_STRW_EL2            2
-/* STE.S1DSS */
-#define STE_S1DSS_TERMINATE     0
-#define STE_S1DSS_BYPASS        1
-#define STE_S1DSS_SSID0         2
 /* STE.PRIVCFG and STE.INSTCFG */
+#define STE_ATTRCFG_INCOMING    0
 #define STE_ATTRCFG_UNPRIV_DATA 2
 #define STE_ATTRCFG_PRIV_INST   3
 
@@ -191,9 +257,6 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 /* ---- Context descriptors ---- */
 
 #define SMMU_CD_SIZE            64
-#define SMMU_L1CD_SIZE          8
-#define SMMU_L1CD_VALID(d)      extract64((d), 0, 1)
-#define SMMU_L1CD_L2PTR(d)      ((d) & 0x000ffffffffff000ull)
 
 #define CD_FIELD(cd, w, s, l)   extract64((cd)[w], (s), (l))
 #define CD_T0SZ(c)              CD_FIELD(c, 0, 0, 6)
@@ -212,12 +275,14 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 #define CD_TBI1(c)              CD_FIELD(c, 0, 39, 1)
 #define CD_PAN(c)               CD_FIELD(c, 0, 40, 1)
 #define CD_AA64(c)              CD_FIELD(c, 0, 41, 1)
+#define CD_HD(c)                CD_FIELD(c, 0, 42, 1)
+#define CD_HA(c)                CD_FIELD(c, 0, 43, 1)
 #define CD_S(c)                 CD_FIELD(c, 0, 44, 1)
 #define CD_R(c)                 CD_FIELD(c, 0, 45, 1)
 #define CD_A(c)                 CD_FIELD(c, 0, 46, 1)
 #define CD_ASID(c)              CD_FIELD(c, 0, 48, 16)
-#define CD_TTB0(c)              ((c)[1] & 0x000ffffffffffff0ull)
-#define CD_TTB1(c)              ((c)[2] & 0x000ffffffffffff0ull)
+#define CD_TTB0(c)              SMMU_ADDR_51_4((c)[1])
+#define CD_TTB1(c)              SMMU_ADDR_51_4((c)[2])
 
 /* CD.TG0 is TCR_ELx.TG0's encoding, CD.TG1 is TCR_ELx.TG1's */
 #define CD_TG0_4K               0
@@ -244,25 +309,25 @@ REG32(PRIQ_CONS,            SMMUV3_PAGE1 + 0xcc)
 #define PTE_UXNTABLE            (1ull << 60)
 #define PTE_APTABLE_NO_UNPRIV   (1ull << 61)
 #define PTE_APTABLE_RDONLY      (1ull << 62)
-#define PTE_ADDR_MASK           0x0000fffffffff000ull
+#define PTE_ADDR_MASK           MAKE_64BIT_MASK(12, 36)     /* [47:12] */
 
 /* ---- Commands ---- */
 
 #define SMMU_CMD_SIZE           16
 #define CMD_OPCODE(c)           extract64((c)[0], 0, 8)
+#define CMD_SSEC(c)             extract64((c)[0], 10, 1)
 #define CMD_SSV(c)              extract64((c)[0], 11, 1)
-#define CMD_SSID(c)             extract64((c)[0], 12, 20)
 #define CMD_SID(c)              extract64((c)[0], 32, 32)
-#define CMD_CFGI_LEAF(c)        extract64((c)[1], 0, 1)
 #define CMD_CFGI_RANGE(c)       extract64((c)[1], 0, 5)
 #define CMD_TLBI_NUM(c)         extract64((c)[0], 12, 5)
 #define CMD_TLBI_SCALE(c)       extract64((c)[0], 20, 5)
 #define CMD_TLBI_VMID(c)        extract64((c)[0], 32, 16)
 #define CMD_TLBI_ASID(c)        extract64((c)[0], 48, 16)
-#define CMD_TLBI_LEAF(c)        extract64((c)[1], 0, 1)
 #define CMD_TLBI_TTL(c)         extract64((c)[1], 8, 2)
 #define CMD_TLBI_TG(c)          extract64((c)[1], 10, 2)
-#define CMD_TLBI_ADDR(c)        ((c)[1] & ~0xfffull)
+#define CMD_TLBI_ADDR(c)        ((c)[1] & ~MAKE_64BIT_MASK(0, 12))
+/* TLBI_S2_IPA: an IPA, bits [51:12] */
+#define CMD_TLBI_IPA(c)         ((c)[1] & MAKE_64BIT_MASK(12, 40))
 #define CMD_SYNC_CS(c)          extract64((c)[0], 12, 2)
 #define CMD_SYNC_MSIATTR(c)     extract64((c)[0], 24, 4)
 #define CMD_SYNC_MSIDATA(c)     extract64((c)[0], 32, 32)
@@ -325,8 +390,6 @@ enum {
 
 /* Event record word 0 and 1 fields; words 2 and 3 are addresses */
 #define EVT_0_TYPE_SHIFT        0
-#define EVT_0_SSV               (1ull << 11)
-#define EVT_0_SSID_SHIFT        12
 #define EVT_0_SID_SHIFT         32
 #define EVT_1_PNU               (1ull << 33)
 #define EVT_1_IND               (1ull << 34)
@@ -334,8 +397,8 @@ enum {
 #define EVT_1_S2                (1ull << 39)
 #define EVT_1_CLASS_SHIFT       40
 #define EVT_1_TTRNW             (1ull << 44)
-#define EVT_3_IPA_MASK          0x000ffffffffff000ull
-#define EVT_3_FETCH_MASK        0x000ffffffffffff8ull
+#define EVT_3_IPA_MASK          MAKE_64BIT_MASK(12, 40)     /* [51:12] */
+#define EVT_3_FETCH_MASK        MAKE_64BIT_MASK(3, 49)      /* [51:3] */
 
 /* The CLASS of a fault: what was being fetched or accessed */
 #define SMMU_CLASS_CD           0

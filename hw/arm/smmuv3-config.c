@@ -6,7 +6,8 @@
  * the stage 2 parameters itself.  Every field comes from guest memory and
  * is checked: what the architecture calls ILLEGAL becomes C_BAD_STE or
  * C_BAD_CD, a failed fetch F_STE_FETCH or F_CD_FETCH, a StreamID the
- * table does not cover C_BAD_STREAMID.
+ * table does not cover C_BAD_STREAMID.  A leaf: a nested CD pointer is
+ * an IPA, which the caller's function translates.
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -15,8 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
-#include "system/address-spaces.h"
-#include "system/dma.h"
+#include "qemu/bswap.h"
 #include "smmuv3-internal.h"
 #include "trace.h"
 
@@ -35,24 +35,30 @@ unsigned smmuv3_ps_bits(unsigned ps_field, unsigned oas_bits)
 }
 
 static bool config_fault(SMMUv3Fault *fault, uint8_t type, uint64_t addr,
-                         const char *fmt, uint32_t sid)
+                         const char *why, uint32_t sid)
 {
     *fault = (SMMUv3Fault) {
         .type = type,
         .record = true,
         .fetch_addr = addr,
     };
-    if (fmt) {
-        qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: StreamID 0x%x: %s\n", sid,
-                      fmt);
-    }
+    qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: StreamID 0x%x: %s\n", sid, why);
     return false;
 }
 
-static bool fetch(uint64_t addr, uint64_t *words, unsigned n)
+/* A StreamID the stream table does not cover: recorded if CR2 says so */
+static bool bad_streamid(SMMUv3State *s, SMMUv3Fault *fault, const char *why,
+                         uint32_t sid)
 {
-    if (dma_memory_read(&address_space_memory, addr, words, n * 8,
-                        MEMTXATTRS_UNSPECIFIED) != MEMTX_OK) {
+    config_fault(fault, SMMU_EVT_C_BAD_STREAMID, 0, why, sid);
+    fault->record = FIELD_EX32(s->cr[2], CR2, RECINVSID);
+    return false;
+}
+
+static bool fetch(SMMUv3State *s, uint64_t addr, uint64_t *words,
+                  unsigned n)
+{
+    if (!smmuv3_read_ram(&s->ram_cache, addr, words, n * 8)) {
         return false;
     }
     for (unsigned i = 0; i < n; i++) {
@@ -61,18 +67,22 @@ static bool fetch(uint64_t addr, uint64_t *words, unsigned n)
     return true;
 }
 
-/* Read the STE of @sid from the stream table */
+/*
+ * Read the STE of @sid from the stream table.  STRTAB_BASE_CFG.LOG2SIZE
+ * above IDR1.SIDSIZE is taken as SIDSIZE, a reserved SPLIT as 6, a
+ * reserved FMT as linear.
+ */
 static bool fetch_ste(SMMUv3State *s, uint32_t sid, uint64_t ste[8],
                       SMMUv3Fault *fault)
 {
-    uint64_t base = s->strtab_base & 0x000fffffffffffc0ull;
-    unsigned log2size = MIN(FIELD_EX32(s->strtab_base_cfg, STRTAB_BASE_CFG,
-                                       LOG2SIZE), SMMUV3_SIDSIZE);
+    uint64_t base = SMMU_ADDR_51_6(s->strtab_base);
+    unsigned cfg_log2size = FIELD_EX32(s->strtab_base_cfg, STRTAB_BASE_CFG,
+                                       LOG2SIZE);
+    unsigned log2size = MIN(cfg_log2size, SMMUV3_SIDSIZE);
     uint64_t addr;
 
     if (sid >= (1ull << log2size)) {
-        return config_fault(fault, SMMU_EVT_C_BAD_STREAMID, 0,
-                            "beyond the stream table", sid);
+        return bad_streamid(s, fault, "beyond the stream table", sid);
     }
     if (FIELD_EX32(s->strtab_base_cfg, STRTAB_BASE_CFG, FMT) ==
         SMMU_STRTAB_FMT_2LVL) {
@@ -81,27 +91,37 @@ static bool fetch_ste(SMMUv3State *s, uint32_t sid, uint64_t ste[8],
         uint64_t l1;
         unsigned span;
 
-        /* Only 6, 8 and 10 are defined; treat the others as 6 */
         if (split != 8 && split != 10) {
             split = 6;
         }
+        /* The L1 table is aligned to its size (by the literal LOG2SIZE) */
+        if (cfg_log2size >= split) {
+            base &= ~MAKE_64BIT_MASK(0, cfg_log2size - split + 3);
+        }
         addr = base + (uint64_t)(sid >> split) * SMMU_L1STD_SIZE;
-        if (!fetch(addr, &l1, 1)) {
+        if (!fetch(s, addr, &l1, 1)) {
             return config_fault(fault, SMMU_EVT_F_STE_FETCH, addr,
                                 "level 1 stream table fetch failed", sid);
         }
+        /*
+         * SPAN 0 is an invalid descriptor; one above SPLIT + 1 is
+         * reserved and taken as invalid too
+         */
         span = SMMU_L1STD_SPAN(l1);
         if (span == 0 || span > split + 1 ||
             extract32(sid, 0, split) >= (1u << (span - 1))) {
-            return config_fault(fault, SMMU_EVT_C_BAD_STREAMID, 0,
-                                "no level 2 stream table covers it", sid);
+            return bad_streamid(s, fault, "no level 2 stream table covers it",
+                                sid);
         }
-        addr = SMMU_L1STD_L2PTR(l1) +
+        /* The level 2 array is aligned to its size, 2^(Span - 1) STEs */
+        addr = (SMMU_L1STD_L2PTR(l1) & ~MAKE_64BIT_MASK(0, 5 + span)) +
                (uint64_t)extract32(sid, 0, split) * SMMU_STE_SIZE;
     } else {
+        /* A linear table is aligned to its size (by the literal LOG2SIZE) */
+        base &= ~MAKE_64BIT_MASK(0, MIN(cfg_log2size + 6, 64));
         addr = base + (uint64_t)sid * SMMU_STE_SIZE;
     }
-    if (!fetch(addr, ste, 8)) {
+    if (!fetch(s, addr, ste, 8)) {
         return config_fault(fault, SMMU_EVT_F_STE_FETCH, addr,
                             "STE fetch failed", sid);
     }
@@ -133,22 +153,33 @@ static unsigned cd_granule(unsigned tg, bool ttb1)
     return 0;
 }
 
-static bool decode_cd(SMMUv3State *s, const uint64_t cd[8],
-                      SMMUv3StreamConfig *cfg, SMMUv3Fault *fault)
+/* Why a CD is ILLEGAL, or NULL */
+static const char *decode_cd(SMMUv3State *s, const uint64_t cd[8],
+                             SMMUv3StreamConfig *cfg)
 {
-    unsigned ips = smmuv3_ps_bits(CD_IPS(cd), smmuv3_oas_bits(s));
-    const char *why = NULL;
+    unsigned ips = smmuv3_ps_bits(CD_IPS(cd), s->oas);
+    bool one_el = smmuv3_regime_one_el(cfg->regime);
 
     if (!CD_VALID(cd)) {
-        why = "CD not valid";
-    } else if (!CD_AA64(cd)) {
-        why = "CD.AA64 is 0: AArch32 tables are not supported";
-    } else if (CD_ENDI(cd)) {
-        why = "CD.ENDI is 1: big-endian tables are not supported";
-    } else if (CD_S(cd)) {
-        why = "CD.S is 1: stalls are not supported";
+        return "CD not valid";
     }
-    for (int i = 0; i < 2 && !why; i++) {
+    if (!CD_AA64(cd)) {
+        return "CD.AA64 is 0: AArch32 tables are not supported";
+    }
+    /* ENDI matters where a table is used: EPD0 clear, or EPD1 outside EL2 */
+    if (CD_ENDI(cd) && (!CD_EPD0(cd) || (!CD_EPD1(cd) && !one_el))) {
+        return "CD.ENDI is 1: big-endian tables are not supported";
+    }
+    if (CD_S(cd)) {
+        return "CD.S is 1: stalls are not supported (IDR0.STALL_MODEL)";
+    }
+    if (!CD_A(cd)) {
+        return "CD.A is 0: faults must abort (IDR0.TERM_MODEL)";
+    }
+    if (CD_HA(cd) || CD_HD(cd)) {
+        return "CD.HA or CD.HD is 1: no hardware updates (IDR0.HTTU)";
+    }
+    for (int i = 0; i < 2; i++) {
         SMMUv3TTParams *tt = &cfg->tt[i];
 
         tt->disabled = i ? CD_EPD1(cd) : CD_EPD0(cd);
@@ -157,9 +188,12 @@ static bool decode_cd(SMMUv3State *s, const uint64_t cd[8],
         tt->ttb = i ? CD_TTB1(cd) : CD_TTB0(cd);
         tt->out_bits = ips;
         tt->granule_shift = cd_granule(i ? CD_TG1(cd) : CD_TG0(cd), i);
-        if (cfg->el2 && i == 1) {
-            tt->disabled = true;    /* EL2 without E2H has no TTB1 */
+        if (one_el && i == 1) {
+            /* EL2 without E2H has TTB0 only */
+            tt->disabled = true;
+            tt->tbi = false;
         }
+        cfg->tbi_shift[i] = tt->tbi ? 8 : 0;
         if (tt->disabled) {
             /* Unused: make it harmless for the size computations */
             tt->granule_shift = 12;
@@ -168,21 +202,21 @@ static bool decode_cd(SMMUv3State *s, const uint64_t cd[8],
             continue;
         }
         if (!tt->granule_shift) {
-            why = "CD.TGx selects no granule";
-        } else if (!smmuv3_tt_params_valid(tt, false, 0)) {
-            why = "CD.TxSZ out of range";
+            return "CD.TGx selects no granule";
+        }
+        if (!smmuv3_tt_params_valid(tt, false, 0)) {
+            return "CD.TxSZ out of range";
+        }
+        if (tt->ttb >> ips) {
+            return "CD.TTBx beyond the output size CD.IPS selects";
         }
     }
-    if (why) {
-        return config_fault(fault, SMMU_EVT_C_BAD_CD, 0, why, cfg->sid);
-    }
-
-    cfg->asid = CD_ASID(cd);
+    cfg->asid = one_el ? 0 : CD_ASID(cd);
     cfg->s1_record = CD_R(cd);
     cfg->affd = CD_AFFD(cd);
     cfg->wxn = CD_WXN(cd);
     cfg->pan = CD_PAN(cd);
-    return true;
+    return NULL;
 }
 
 /* Stage 2 parameters from the STE; why they are ILLEGAL, or NULL */
@@ -215,9 +249,19 @@ static const char *decode_s2(SMMUv3State *s, const uint64_t ste[8],
     }
     tt->tsz = STE_S2T0SZ(ste);
     tt->ttb = STE_S2TTB(ste);
-    tt->out_bits = smmuv3_ps_bits(STE_S2PS(ste), smmuv3_oas_bits(s));
+    tt->out_bits = smmuv3_ps_bits(STE_S2PS(ste), s->oas);
+    if (STE_S2HA(ste) || STE_S2HD(ste)) {
+        return "STE.S2HA or STE.S2HD is 1: no hardware updates (IDR0.HTTU)";
+    }
     if (!smmuv3_tt_params_valid(tt, true, STE_S2SL0(ste))) {
         return "STE.S2T0SZ, S2SL0 and S2TG do not describe a walk";
+    }
+    /* The IPA space is at most the IAS, which is the OAS here */
+    if (64 - tt->tsz > s->oas) {
+        return "STE.S2T0SZ gives more IPA bits than the SMMU's IAS";
+    }
+    if (tt->ttb >> tt->out_bits) {
+        return "STE.S2TTB beyond the output size STE.S2PS selects";
     }
     cfg->s2_tlb_sizes = smmuv3_tt_block_sizes(tt);
     cfg->vmid = STE_S2VMID(ste);
@@ -226,15 +270,60 @@ static const char *decode_s2(SMMUv3State *s, const uint64_t ste[8],
     return NULL;
 }
 
-bool smmuv3_stream_config(SMMUv3State *s, SMMUv3Device *sdev,
-                          SMMUv3StreamConfig *cfg, SMMUv3Fault *fault)
+/*
+ * The translation regime of a translating STE.  STE.STRW selects the
+ * StreamWorld of stage 1 alone: with stage 2 enabled, or without
+ * IDR0.HYP (where it is RES0), it is ignored and the stream is NS-EL1.
+ */
+static const char *decode_regime(SMMUv3State *s, const uint64_t ste[8],
+                                 bool s1, bool s2, SMMUv3StreamConfig *cfg)
 {
-    uint32_t sid = smmuv3_sid(sdev);
+    if (s2) {
+        cfg->regime = s1 ? SMMUV3_REGIME_NESTED : SMMUV3_REGIME_S2;
+        return NULL;
+    }
+    cfg->regime = SMMUV3_REGIME_S1;
+    if (!FIELD_EX32(s->idr[0], IDR0, HYP)) {
+        return NULL;
+    }
+    switch (STE_STRW(ste)) {
+    case STE_STRW_NSEL1:
+        return NULL;
+    case STE_STRW_EL2:
+        cfg->regime = FIELD_EX32(s->cr[2], CR2, E2H) ?
+                      SMMUV3_REGIME_EL2_E2H : SMMUV3_REGIME_EL2;
+        return NULL;
+    default:
+        /* 0b01 (EL3, a Secure world) and 0b11 are reserved here */
+        return "STE.STRW is reserved";
+    }
+}
+
+/* The IOTLB context of a translating configuration */
+static uint64_t tlb_context(const SMMUv3StreamConfig *cfg)
+{
+    switch (cfg->regime) {
+    case SMMUV3_REGIME_EL2:
+        return smmuv3_ctx_tag(cfg->regime, 0, 0);
+    case SMMUV3_REGIME_EL2_E2H:
+        return smmuv3_ctx_tag(cfg->regime, 0, cfg->asid);
+    case SMMUV3_REGIME_S2:
+        return smmuv3_ctx_tag(cfg->regime, cfg->vmid, 0);
+    default:
+        return smmuv3_ctx_tag(cfg->regime, cfg->vmid, cfg->asid);
+    }
+}
+
+bool smmuv3_stream_config(SMMUv3State *s, uint32_t sid,
+                          SMMUv3StreamConfig *cfg, SMMUv3IpaFn *ipa_fn,
+                          void *opaque, SMMUv3Fault *fault)
+{
     uint64_t ste[8], cd[8], cd_pa;
     unsigned config;
-    const char *why = NULL;
+    const char *why;
+    bool s1, s2;
 
-    *cfg = (SMMUv3StreamConfig) { .sid = sid };
+    *cfg = (SMMUv3StreamConfig) { .sid = sid, .ram = &s->ram_cache };
     if (!fetch_ste(s, sid, ste, fault)) {
         return false;
     }
@@ -261,90 +350,62 @@ bool smmuv3_stream_config(SMMUv3State *s, SMMUv3Device *sdev,
     }
 
     cfg->kind = SMMUV3_STREAM_TRANSLATE;
-    cfg->s1 = config & 1;
-    cfg->s2 = config & 2;
+    s1 = config & 1;
+    s2 = config & 2;
+    /* Reserved encodings (0b01) are taken as "use the incoming value" */
     cfg->privcfg = STE_PRIVCFG(ste);
     cfg->instcfg = STE_INSTCFG(ste);
-    if ((cfg->s1 && !FIELD_EX32(s->idr[0], IDR0, S1P)) ||
-        (cfg->s2 && !FIELD_EX32(s->idr[0], IDR0, S2P))) {
+    if ((s1 && !FIELD_EX32(s->idr[0], IDR0, S1P)) ||
+        (s2 && !FIELD_EX32(s->idr[0], IDR0, S2P))) {
         return config_fault(fault, SMMU_EVT_C_BAD_STE, 0,
                             "STE.Config asks for a stage the SMMU lacks", sid);
     }
-
-    if (cfg->s1) {
-        switch (STE_STRW(ste)) {
-        case STE_STRW_NSEL1:
-            break;
-        case STE_STRW_EL2:
-            if (FIELD_EX32(s->idr[0], IDR0, HYP) && !cfg->s2) {
-                cfg->el2 = !FIELD_EX32(s->cr[2], CR2, E2H);
-                break;
-            }
-            /* fall through */
-        default:
-            return config_fault(fault, SMMU_EVT_C_BAD_STE, 0,
-                                "STE.STRW not usable", sid);
-        }
-        if (STE_STRW(ste) == STE_STRW_EL2) {
-            cfg->regime = cfg->el2 ? SMMUV3_REGIME_EL2 :
-                                     SMMUV3_REGIME_EL2_E2H;
-        } else {
-            cfg->regime = cfg->s2 ? SMMUV3_REGIME_NESTED : SMMUV3_REGIME_S1;
-        }
-    } else {
-        cfg->regime = SMMUV3_REGIME_S2;
+    why = decode_regime(s, ste, s1, s2, cfg);
+    if (!why && s1 && STE_S1STALLD(ste)) {
+        why = "STE.S1STALLD is 1: stalls are not supported "
+              "(IDR0.STALL_MODEL)";
     }
-
-    if (cfg->s2) {
+    if (!why && s2) {
         why = decode_s2(s, ste, cfg);
-        if (why) {
-            return config_fault(fault, SMMU_EVT_C_BAD_STE, 0, why, sid);
-        }
-    } else if (FIELD_EX32(s->idr[0], IDR0, S2P) &&
+    } else if (!why && FIELD_EX32(s->idr[0], IDR0, S2P) &&
                cfg->regime == SMMUV3_REGIME_S1) {
         /* With stage 2 implemented, stage 1 alone is tagged by a VMID */
         cfg->vmid = STE_S2VMID(ste);
     }
+    if (why) {
+        return config_fault(fault, SMMU_EVT_C_BAD_STE, 0, why, sid);
+    }
 
-    if (cfg->s1) {
+    if (s1) {
         /*
          * Without substreams (IDR1.SSIDSIZE 0), S1CDMAX and S1FMT are
          * ignored and S1ContextPtr is the stream's one CD.  It is an IPA
-         * when stage 2 is on.
+         * when stage 2 is on.  Beyond the OAS (a PA) or the IAS (an IPA,
+         * and the IAS is the OAS here) the STE is ILLEGAL: SMMUv3.1 on
+         * must say so for a PA, and may for an IPA.
          */
         cd_pa = STE_S1CTXPTR(ste);
-        if (cfg->s2 && !smmuv3_translate_ipa(s, cfg, cd_pa, SMMU_CLASS_CD,
-                                             &cd_pa, fault)) {
+        if (cd_pa >> s->oas) {
+            return config_fault(fault, SMMU_EVT_C_BAD_STE, 0,
+                                "STE.S1ContextPtr beyond the address size",
+                                sid);
+        }
+        if (s2 && !ipa_fn(opaque, cd_pa, SMMU_CLASS_CD, &cd_pa, fault)) {
             return false;
         }
-        if (!fetch(cd_pa, cd, 8)) {
+        if (!fetch(s, cd_pa, cd, 8)) {
             return config_fault(fault, SMMU_EVT_F_CD_FETCH, cd_pa,
                                 "CD fetch failed", sid);
         }
-        if (!decode_cd(s, cd, cfg, fault)) {
-            return false;
+        why = decode_cd(s, cd, cfg);
+        if (why) {
+            return config_fault(fault, SMMU_EVT_C_BAD_CD, 0, why, sid);
         }
         cfg->tlb_sizes = smmuv3_tt_block_sizes(&cfg->tt[0]) |
                          smmuv3_tt_block_sizes(&cfg->tt[1]);
     }
-    if (cfg->s2) {
-        cfg->tlb_sizes |= cfg->s2_tlb_sizes;
-    }
-
-    switch (cfg->regime) {
-    case SMMUV3_REGIME_EL2:
-        cfg->tlb_ctx = smmuv3_ctx_tag(cfg->regime, 0, 0);
-        break;
-    case SMMUV3_REGIME_EL2_E2H:
-        cfg->tlb_ctx = smmuv3_ctx_tag(cfg->regime, 0, cfg->asid);
-        break;
-    case SMMUV3_REGIME_S2:
-        cfg->tlb_ctx = smmuv3_ctx_tag(cfg->regime, cfg->vmid, 0);
-        break;
-    default:
-        cfg->tlb_ctx = smmuv3_ctx_tag(cfg->regime, cfg->vmid, cfg->asid);
-        break;
-    }
+    cfg->tlb_sizes |= cfg->s2_tlb_sizes;
+    cfg->tlb_ctx = tlb_context(cfg);
 
 done:
     trace_smmuv3_config(sid, cfg->kind, cfg->regime, cfg->vmid, cfg->asid);

@@ -3,14 +3,15 @@
  *
  * The hot path is an IOTLB hit: the stream's decoded configuration is
  * cached in its SMMUv3Device, and the translation in the shared IOTLB,
- * keyed by the configuration's regime, VMID and ASID.  A miss walks the
+ * keyed by the configuration's regime, VMID and ASID.  A hit takes no
+ * lock: it reads under the model's seqlock, and retries the slow way if
+ * anything changed meanwhile.  A miss takes the model's mutex, walks the
  * tables and caches the result; a fault is reported as one event record.
  * Lookups that ask for no access (IOMMU_NONE) report nothing: the
  * translation is the same, but no transaction took place.
  *
- * Every entry point runs under the BQL; translate() takes it when a
- * caller (an iothread) does not hold it, as the memory core does for
- * MMIO.
+ * Whatever the thread, nothing here takes the BQL: see
+ * smmuv3-internal.h.
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -23,38 +24,24 @@
 #include "qapi/error.h"
 #include "system/address-spaces.h"
 #include "hw/iommu/side-effect-free-lookup.h"
-#include "hw/iommu/viommu-notify.h"
 #include "smmuv3-internal.h"
 #include "trace.h"
 
-/* IOMMU indexes: what the memory API tells us of a transaction */
-enum {
-    SMMUV3_IDX_UNSPECIFIED,     /* no attributes, as PCIe without a PASID */
-    SMMUV3_IDX_UNPRIV,
-    SMMUV3_IDX_PRIV,
-    SMMUV3_NR_IDX,
-};
-
 /*
- * The privilege and kind of a transaction.  One without attributes is
+ * The kind of access a transaction makes.  Every transaction is
  * unprivileged data, as the architecture treats PCIe traffic without a
- * PASID prefix; STE.PRIVCFG and STE.INSTCFG may override either.
+ * PASID prefix (this SMMU has no substreams, so none carries one, and
+ * QEMU's MSIs are PCIe writes too); STE.PRIVCFG and STE.INSTCFG override
+ * that.  A write is never an instruction fetch.
  */
-static void access_kind(const SMMUv3StreamConfig *cfg, int idx, bool *priv,
-                        bool *inst)
+static bool access_priv(const SMMUv3StreamConfig *cfg)
 {
-    *priv = idx == SMMUV3_IDX_PRIV;
-    *inst = false;
-    if (cfg->privcfg == STE_ATTRCFG_UNPRIV_DATA) {
-        *priv = false;
-    } else if (cfg->privcfg == STE_ATTRCFG_PRIV_INST) {
-        *priv = true;
-    }
-    if (cfg->instcfg == STE_ATTRCFG_PRIV_INST) {
-        *inst = true;
-    } else if (cfg->instcfg == STE_ATTRCFG_UNPRIV_DATA) {
-        *inst = false;
-    }
+    return cfg->privcfg == STE_ATTRCFG_PRIV_INST;
+}
+
+static bool access_inst(const SMMUv3StreamConfig *cfg, bool is_write)
+{
+    return !is_write && cfg->instcfg == STE_ATTRCFG_PRIV_INST;
 }
 
 /* The permission bit an access needs: execute stands for read */
@@ -65,52 +52,75 @@ static uint16_t perm_bit(bool priv, bool inst, bool write)
     return 1u << (bit + (priv ? 0 : 3));
 }
 
-/* IOMMU_RO/WO of a permission set, for an access of this privilege */
-static IOMMUAccessFlags iommu_perm(uint16_t perm, bool priv, bool inst)
+static void set_access_perms(SMMUv3StreamConfig *cfg)
 {
-    IOMMUAccessFlags f = IOMMU_NONE;
+    bool priv = access_priv(cfg);
 
-    if (perm & perm_bit(priv, inst, false)) {
-        f |= IOMMU_RO;
-    }
-    if (perm & perm_bit(priv, false, true)) {
-        f |= IOMMU_WO;
-    }
-    return f;
+    cfg->perm_read = perm_bit(priv, access_inst(cfg, false), false);
+    cfg->perm_write = perm_bit(priv, false, true);
 }
 
-void smmuv3_report_fault(SMMUv3State *s, uint32_t sid, SMMUv3Fault *fault,
-                         uint64_t input_addr, bool priv, bool inst,
+/* IOMMU_RO/WO of a permission set, for this stream's accesses */
+static inline IOMMUAccessFlags iommu_perm(const SMMUv3StreamConfig *cfg,
+                                          uint16_t perm)
+{
+    return (perm & cfg->perm_read ? IOMMU_RO : 0) |
+           (perm & cfg->perm_write ? IOMMU_WO : 0);
+}
+
+static inline uint16_t access_need(const SMMUv3StreamConfig *cfg,
+                                   IOMMUAccessFlags flag)
+{
+    return (flag & IOMMU_RO ? cfg->perm_read : 0) |
+           (flag & IOMMU_WO ? cfg->perm_write : 0);
+}
+
+/*
+ * The address stage 1 translates and the IOTLB keys: with TBI for the
+ * half that bit 55 selects, the top byte is dropped (bits 63:56 become
+ * copies of bit 55), so a tagged address and the plain one share their
+ * translation and its invalidation
+ */
+static inline uint64_t tlb_key(const SMMUv3StreamConfig *cfg, uint64_t addr)
+{
+    unsigned shift = cfg->tbi_shift[extract64(addr, 55, 1)];
+
+    return (uint64_t)((int64_t)(addr << shift) >> shift);
+}
+
+static void report_fault(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
+                         const SMMUv3Fault *fault, uint64_t input_addr,
                          bool is_write)
 {
     uint64_t evt[4] = { 0 };
+    bool inst = access_inst(cfg, is_write);
 
-    trace_smmuv3_translate_fault(sid, input_addr, fault->type, fault->s2,
-                                 fault->class, fault->record);
+    trace_smmuv3_translate_fault(cfg->sid, input_addr, fault->type,
+                                 fault->s2, fault->class, fault->record);
     if (!fault->record) {
         return;
     }
     evt[0] = ((uint64_t)fault->type << EVT_0_TYPE_SHIFT) |
-             ((uint64_t)sid << EVT_0_SID_SHIFT);
-    if (fault->ssv) {
-        evt[0] |= EVT_0_SSV | ((uint64_t)fault->ssid << EVT_0_SSID_SHIFT);
-    }
+             ((uint64_t)cfg->sid << EVT_0_SID_SHIFT);
     switch (fault->type) {
     case SMMU_EVT_F_STE_FETCH:
     case SMMU_EVT_F_CD_FETCH:
         evt[3] = fault->fetch_addr & EVT_3_FETCH_MASK;
         break;
-    case SMMU_EVT_F_WALK_EABT:
     case SMMU_EVT_F_TRANSLATION:
     case SMMU_EVT_F_ADDR_SIZE:
     case SMMU_EVT_F_ACCESS:
     case SMMU_EVT_F_PERMISSION:
-        evt[1] = (priv ? EVT_1_PNU : 0) | (inst ? EVT_1_IND : 0) |
-                 (is_write ? 0 : EVT_1_RNW) |
-                 ((uint64_t)fault->class << EVT_1_CLASS_SHIFT);
-        if (fault->s2) {
-            evt[1] |= EVT_1_S2;
+        /* Stage 2 refused a stage 1 table read: TTRnW says it was a read */
+        if (fault->s2 && fault->class == SMMU_CLASS_TT) {
+            evt[1] |= EVT_1_TTRNW;
         }
+        /* fall through */
+    case SMMU_EVT_F_WALK_EABT:
+        evt[1] |= (access_priv(cfg) ? EVT_1_PNU : 0) |
+                  (inst ? EVT_1_IND : 0) | (is_write ? 0 : EVT_1_RNW) |
+                  (fault->s2 ? EVT_1_S2 : 0) |
+                  ((uint64_t)fault->class << EVT_1_CLASS_SHIFT);
         evt[2] = input_addr;
         if (fault->type == SMMU_EVT_F_WALK_EABT) {
             evt[3] = fault->fetch_addr & EVT_3_FETCH_MASK;
@@ -124,107 +134,138 @@ void smmuv3_report_fault(SMMUv3State *s, uint32_t sid, SMMUv3Fault *fault,
     smmuv3_record_event(s, evt);
 }
 
-/*
- * The stage 2 translation of @ipa for @cfg's VMID: from the IOTLB, where
- * it is cached as a stage-2-only translation, or from a walk that puts
- * it there.  The entry is valid until the IOTLB next changes.
- */
-static ViommuIotlbEntry *s2_entry(SMMUv3State *s,
-                                  const SMMUv3StreamConfig *cfg, uint64_t ipa,
-                                  uint8_t class, SMMUv3Fault *fault)
+/* A stage 1 fault outside any table: the input beyond the input size */
+static void addr_size_fault(SMMUv3Fault *fault)
 {
-    uint64_t ctx = smmuv3_ctx_tag(SMMUV3_REGIME_S2, cfg->vmid, 0);
-    ViommuIotlbEntry *e = viommu_iotlb_lookup(&s->iotlb, ctx, ipa,
-                                              cfg->s2_tlb_sizes);
-    SMMUv3Walk w;
+    *fault = (SMMUv3Fault) {
+        .type = SMMU_EVT_F_ADDR_SIZE,
+        .record = true,
+        .class = SMMU_CLASS_IN,
+    };
+}
 
+typedef struct IpaCtx {
+    SMMUv3State *s;
+    const SMMUv3StreamConfig *cfg;
+    /*
+     * The stage 2 block the walk used last: its table reads and its
+     * output often share one, and nothing can invalidate it meanwhile
+     */
+    SMMUv3Walk last;
+    uint64_t last_ipa;
+} IpaCtx;
+
+/*
+ * The stage 2 translation of the block holding @ipa, for @c's VMID: the
+ * one the walk used last, or from the IOTLB, where it is cached as a
+ * stage-2-only translation, or from a walk that puts it there
+ */
+static bool s2_block(IpaCtx *c, uint64_t ipa, uint8_t class,
+                     SMMUv3Walk *w, SMMUv3Fault *fault)
+{
+    const SMMUv3StreamConfig *cfg = c->cfg;
+    uint64_t ctx = smmuv3_ctx_tag(SMMUV3_REGIME_S2, cfg->vmid, 0);
+    ViommuIotlbEntry *e;
+
+    if (c->last.size_shift &&
+        !((ipa ^ c->last_ipa) >> c->last.size_shift)) {
+        *w = c->last;
+        return true;
+    }
+    e = viommu_iotlb_lookup(&c->s->iotlb, ctx, ipa, cfg->s2_tlb_sizes);
     if (e) {
-        return e;
+        *w = (SMMUv3Walk) {
+            .out = e->out, .size_shift = e->size_shift, .perm = e->perm,
+        };
+    } else {
+        if (!smmuv3_walk_s2(cfg, ipa, class, w, fault)) {
+            return false;
+        }
+        viommu_iotlb_insert(&c->s->iotlb, ctx, ipa, w->size_shift, w->out,
+                            w->perm, 0, false);
+        w->out &= ~MAKE_64BIT_MASK(0, w->size_shift);
     }
-    if (!smmuv3_walk_s2(s, cfg, ipa, class, &w, fault)) {
-        return NULL;
-    }
-    return viommu_iotlb_insert(&s->iotlb, ctx, ipa, w.size_shift, w.out,
-                               w.perm, 0);
+    c->last = *w;
+    c->last_ipa = ipa;
+    return true;
 }
 
 /*
- * Stage 2 for an IPA that a stage 1 walk or a CD fetch reads.  Such
- * reads need stage 2 read permission.
+ * SMMUv3IpaFn: stage 2 for an IPA that a stage 1 walk or a CD fetch
+ * reads.  Such reads need stage 2 read permission.
  */
-bool smmuv3_translate_ipa(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                          uint64_t ipa, uint8_t class, uint64_t *pa,
-                          SMMUv3Fault *fault)
+static bool ipa_to_pa(void *opaque, uint64_t ipa, uint8_t class,
+                      uint64_t *pa, SMMUv3Fault *fault)
 {
-    ViommuIotlbEntry *e = s2_entry(s, cfg, ipa, class, fault);
+    IpaCtx *c = opaque;
+    SMMUv3Walk w;
 
-    if (!e) {
+    if (!s2_block(c, ipa, class, &w, fault)) {
         return false;
     }
-    if (!(e->perm & SMMUV3_PERM_PRIV_R)) {
+    if (!(w.perm & SMMUV3_PERM_PRIV_R)) {
         *fault = (SMMUv3Fault) {
             .type = SMMU_EVT_F_PERMISSION,
-            .record = cfg->s2_record,
+            .record = c->cfg->s2_record,
             .s2 = true,
             .class = class,
             .ipa = ipa,
         };
         return false;
     }
-    *pa = e->out | (ipa & ((1ull << e->size_shift) - 1));
+    *pa = w.out | (ipa & MAKE_64BIT_MASK(0, w.size_shift));
     return true;
 }
 
 /*
- * Walk both stages for @addr, checking an access as it goes unless
- * @check is 0, and cache the translation when both stages give one.
+ * Walk both stages for @key, checking the permission bits @need as it
+ * goes (none for a lookup without access), and cache the translation when
+ * both stages give one.
  */
-static bool walk_and_cache(SMMUv3State *s, SMMUv3StreamConfig *cfg,
-                           uint64_t addr, uint16_t check,
-                           ViommuIotlbEntry **hit, SMMUv3Fault *fault)
+static ViommuIotlbEntry *walk_and_cache(SMMUv3State *s,
+                                        const SMMUv3StreamConfig *cfg,
+                                        uint64_t key, uint16_t need,
+                                        SMMUv3Fault *fault)
 {
+    IpaCtx ipa_ctx = { .s = s, .cfg = cfg };
+    bool s2 = smmuv3_regime_s2(cfg->regime);
     SMMUv3Walk w1 = {
-        .out = addr, .size_shift = 63, .perm = SMMUV3_PERM_ALL,
+        .out = key, .size_shift = 63, .perm = SMMUV3_PERM_ALL,
     };
     SMMUv3Walk w2;
     uint64_t ipa, out;
     unsigned shift;
     uint16_t perm;
 
-    if (cfg->s1) {
-        if (!smmuv3_walk_s1(s, cfg, addr, cfg->s2, &w1, fault)) {
-            return false;
+    if (smmuv3_regime_s1(cfg->regime)) {
+        if (!smmuv3_walk_s1(cfg, key, s2 ? ipa_to_pa : NULL, &ipa_ctx, &w1,
+                            fault)) {
+            return NULL;
         }
-        if (check && !(w1.perm & check)) {
+        if ((w1.perm & need) != need) {
             *fault = (SMMUv3Fault) {
                 .type = SMMU_EVT_F_PERMISSION,
                 .record = cfg->s1_record,
                 .class = SMMU_CLASS_IN,
             };
-            return false;
+            return NULL;
         }
-        w1.out |= addr & ((1ull << w1.size_shift) - 1);
+        w1.out |= key & MAKE_64BIT_MASK(0, w1.size_shift);
     }
     ipa = w1.out;
     out = ipa;
     shift = w1.size_shift;
     perm = w1.perm;
-    if (cfg->s2 && cfg->s1) {
-        /* Nested: the output's stage 2 is cached like the tables' */
-        ViommuIotlbEntry *e2 = s2_entry(s, cfg, ipa, SMMU_CLASS_IN, fault);
-
-        if (!e2) {
-            return false;
+    if (cfg->regime == SMMUV3_REGIME_NESTED) {
+        /* The output's stage 2 is cached like the tables' */
+        if (!s2_block(&ipa_ctx, ipa, SMMU_CLASS_IN, &w2, fault)) {
+            return NULL;
         }
-        w2 = (SMMUv3Walk) {
-            .out = e2->out, .size_shift = e2->size_shift, .perm = e2->perm,
-        };
-    } else if (cfg->s2 &&
-               !smmuv3_walk_s2(s, cfg, ipa, SMMU_CLASS_IN, &w2, fault)) {
-        return false;
+    } else if (s2 && !smmuv3_walk_s2(cfg, ipa, SMMU_CLASS_IN, &w2, fault)) {
+        return NULL;
     }
-    if (cfg->s2) {
-        if (check && !(w2.perm & check)) {
+    if (s2) {
+        if ((w2.perm & need) != need) {
             *fault = (SMMUv3Fault) {
                 .type = SMMU_EVT_F_PERMISSION,
                 .record = cfg->s2_record,
@@ -232,156 +273,183 @@ static bool walk_and_cache(SMMUv3State *s, SMMUv3StreamConfig *cfg,
                 .class = SMMU_CLASS_IN,
                 .ipa = ipa,
             };
-            return false;
+            return NULL;
         }
         shift = MIN(shift, w2.size_shift);
-        out = w2.out | (ipa & ((1ull << w2.size_shift) - 1));
+        out = w2.out | (ipa & MAKE_64BIT_MASK(0, w2.size_shift));
         perm &= w2.perm;
     }
-
-    *hit = viommu_iotlb_insert(&s->iotlb, cfg->tlb_ctx, addr, shift, out,
-                               perm, 0);
-    s->global_cached |= w1.global;
-    return true;
-}
-
-/* What a transaction needs of an entry's permissions, and its kind */
-static inline QEMU_ALWAYS_INLINE uint16_t
-access_need(const SMMUv3StreamConfig *cfg, IOMMUAccessFlags flag, int idx,
-            bool *priv, bool *inst)
-{
-    uint16_t need = 0;
-
-    access_kind(cfg, idx, priv, inst);
-    if (flag & IOMMU_RO) {
-        need |= perm_bit(*priv, *inst, false);
-    }
-    if (flag & IOMMU_WO) {
-        need |= perm_bit(*priv, false, true);
-    }
-    return need;
-}
-
-/*
- * The answer for @addr from an IOTLB entry, built as the caller's return
- * value itself: a copy through a local stalls on store forwarding, which
- * cost a hit a third of its time.
- */
-static inline QEMU_ALWAYS_INLINE IOMMUTLBEntry
-translation_of(const SMMUv3StreamConfig *cfg, const ViommuIotlbEntry *e,
-               hwaddr addr, bool priv, bool inst)
-{
-    uint64_t mask = (1ull << e->size_shift) - 1;
-    IOMMUAccessFlags perm = iommu_perm(e->perm, priv, inst);
-
-    trace_smmuv3_translate(cfg->sid, addr, e->out | (addr & mask), perm);
-    return (IOMMUTLBEntry) {
-        .target_as = &address_space_memory,
-        .iova = addr & ~mask,
-        .translated_addr = e->out,
-        .addr_mask = mask,
-        .perm = perm,
-    };
+    return viommu_iotlb_insert(&s->iotlb, cfg->tlb_ctx, key, shift, out,
+                               perm, 0, w1.global);
 }
 
 /* What a refused lookup answers: no access to its 4 KiB page */
-static IOMMUTLBEntry translation_refused(hwaddr addr, IOMMUAccessFlags perm)
+static IOMMUTLBEntry translation_refused(hwaddr addr)
 {
     return (IOMMUTLBEntry) {
         .target_as = &address_space_memory,
         .iova = addr & ~0xfffull,
         .translated_addr = addr & ~0xfffull,
         .addr_mask = 0xfff,
-        .perm = perm,
+        .perm = IOMMU_NONE,
     };
 }
 
-/*
- * A translating stream whose IOTLB lookup missed, or hit an entry that
- * does not permit the access: walk to learn the translation, or exactly
- * why there is none.
- */
-static G_GNUC_NO_INLINE IOMMUTLBEntry
-smmuv3_translate_miss(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
-                      uint16_t need, bool priv, bool inst)
+/* What a bypassing stream answers: its 4 KiB page, untranslated */
+static IOMMUTLBEntry translation_identity(hwaddr addr)
 {
-    SMMUv3State *s = sdev->smmu;
-    SMMUv3StreamConfig *cfg = &sdev->cfg;
-    SMMUv3Fault fault = { 0 };
-    ViommuIotlbEntry *e;
+    IOMMUTLBEntry entry = translation_refused(addr);
 
-    if (!walk_and_cache(s, cfg, addr, need, &e, &fault)) {
-        if (flag != IOMMU_NONE) {
-            smmuv3_report_fault(s, cfg->sid, &fault, addr, priv, inst,
-                                flag & IOMMU_WO);
-        }
-        return translation_refused(addr, IOMMU_NONE);
+    entry.perm = IOMMU_RW;
+    return entry;
+}
+
+/* The answer for @addr from an IOTLB entry's block */
+static inline IOMMUTLBEntry translation_of(const SMMUv3StreamConfig *cfg,
+                                           hwaddr addr, uint64_t out,
+                                           unsigned size_shift, uint16_t perm)
+{
+    uint64_t mask = (1ull << size_shift) - 1;
+
+    return (IOMMUTLBEntry) {
+        .target_as = &address_space_memory,
+        .iova = addr & ~mask,
+        .translated_addr = out,
+        .addr_mask = mask,
+        .perm = iommu_perm(cfg, perm),
+    };
+}
+
+/* A translation is handed out: notifiers must later hear of its block */
+static void note_handed(SMMUv3Device *sdev, unsigned size_shift)
+{
+    if (sdev->notifier_flags) {
+        sdev->handed_sizes |= VIOMMU_IOTLB_SIZE(size_shift);
     }
-    return translation_of(cfg, e, addr, priv, inst);
 }
 
 /*
- * Everything before an IOTLB lookup that the hit path does not handle:
- * a caller without the BQL, SMMU disabled, a stream whose configuration
- * is not cached yet or that does not translate, a lookup without an
- * access.  Kept out of line so that a hit sets up none of it.
+ * Decode the stream's configuration if it is not cached; false, with
+ * *@fault, when it cannot be used
  */
-static G_GNUC_NO_INLINE IOMMUTLBEntry
-smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
-                      int idx)
+static bool stream_config(SMMUv3State *s, SMMUv3Device *sdev,
+                          SMMUv3Fault *fault)
+{
+    SMMUv3StreamConfig *cfg = &sdev->cfg;
+    IpaCtx ipa_ctx = { .s = s, .cfg = cfg };
+
+    if (sdev->cfg_valid) {
+        return true;
+    }
+    if (!smmuv3_stream_config(s, smmuv3_sid(sdev), cfg, ipa_to_pa, &ipa_ctx,
+                              fault)) {
+        return false;
+    }
+    set_access_perms(cfg);
+    sdev->cfg_valid = true;
+    if (cfg->kind == SMMUV3_STREAM_BYPASS) {
+        /* Later transactions skip the IOMMU region altogether */
+        qemu_bh_schedule(s->bypass_bh);
+    }
+    return true;
+}
+
+/*
+ * Everything a hit does not cover; mutex held.  @missed: the lookup that
+ * the hot path made still holds, and found nothing.
+ */
+static IOMMUTLBEntry translate_locked(SMMUv3Device *sdev, hwaddr addr,
+                                      IOMMUAccessFlags flag, bool missed)
 {
     SMMUv3State *s = sdev->smmu;
     SMMUv3StreamConfig *cfg = &sdev->cfg;
+    bool is_write = flag & IOMMU_WO;
     SMMUv3Fault fault = { 0 };
     ViommuIotlbEntry *e;
-    bool priv, inst;
     uint16_t need;
+    uint64_t key;
 
-    if (!bql_locked()) {
-        /* An iothread's DMA: the SMMU's state is the BQL's */
-        BQL_LOCK_GUARD();
-        return smmuv3_translate_slow(sdev, addr, flag, idx);
-    }
     if (!smmuv3_enabled(s)) {
-        /* GBPA: bypass, or abort without a record */
-        return translation_refused(addr, FIELD_EX32(s->gbpa, GBPA, ABORT) ?
-                                   IOMMU_NONE : IOMMU_RW);
+        /*
+         * GBPA: bypass, or abort without a record; an address beyond the
+         * output size aborts too (the bypass region ends there)
+         */
+        if (FIELD_EX32(s->gbpa, GBPA, ABORT) || addr >> s->oas) {
+            return translation_refused(addr);
+        }
+        return translation_identity(addr);
     }
-    if (!sdev->cfg_valid) {
-        if (!smmuv3_stream_config(s, sdev, cfg, &fault)) {
-            if (flag != IOMMU_NONE) {
-                smmuv3_report_fault(s, cfg->sid, &fault, addr, false, false,
-                                    flag & IOMMU_WO);
-            }
-            return translation_refused(addr, IOMMU_NONE);
-        }
-        sdev->cfg_valid = true;
-        if (cfg->kind == SMMUV3_STREAM_BYPASS) {
-            /* Later transactions skip the IOMMU region altogether */
-            qemu_bh_schedule(s->bypass_bh);
-        }
+    if (!stream_config(s, sdev, &fault)) {
+        goto fail;
     }
     switch (cfg->kind) {
     case SMMUV3_STREAM_ABORT:
-        return translation_refused(addr, IOMMU_NONE);
+        return translation_refused(addr);
     case SMMUV3_STREAM_BYPASS:
-        return translation_refused(addr, IOMMU_RW);
+        /* Untranslated, the input must fit the output size */
+        if (addr >> s->oas) {
+            addr_size_fault(&fault);
+            goto fail;
+        }
+        return translation_identity(addr);
     case SMMUV3_STREAM_TRANSLATE:
         break;
     }
 
-    need = access_need(cfg, flag, idx, &priv, &inst);
-    e = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, addr, cfg->tlb_sizes);
-    if (!e || (e->perm & need) != need) {
-        return smmuv3_translate_miss(sdev, addr, flag, need, priv, inst);
+    /* Stage 1 bypassed: the input is an IPA, which must fit the IAS */
+    if (cfg->regime == SMMUV3_REGIME_S2 && addr >> s->oas) {
+        addr_size_fault(&fault);
+        goto fail;
     }
-    return translation_of(cfg, e, addr, priv, inst);
+    need = access_need(cfg, flag);
+    key = tlb_key(cfg, addr);
+    e = missed ? NULL : viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, key,
+                                            cfg->tlb_sizes);
+    if (!e || (e->perm & need) != need) {
+        e = walk_and_cache(s, cfg, key, need, &fault);
+    }
+    if (!e) {
+        goto fail;
+    }
+    note_handed(sdev, e->size_shift);
+    trace_smmuv3_translate(cfg->sid, addr,
+                           e->out | (addr & MAKE_64BIT_MASK(0,
+                                                            e->size_shift)),
+                           iommu_perm(cfg, e->perm));
+    return translation_of(cfg, addr, e->out, e->size_shift, e->perm);
+
+fail:
+    if (flag != IOMMU_NONE) {
+        report_fault(s, cfg, &fault, addr, is_write);
+    }
+    return translation_refused(addr);
 }
 
 /*
- * The hot path is a translating stream whose configuration is cached and
- * an IOTLB entry that permits the access.  A miss goes straight to the
- * walk; anything else the slow way.
+ * With @missed, the hot path's lookup at sequence @seq found nothing: if
+ * nothing changed since, the miss stands and the lookup is not repeated
+ */
+static G_GNUC_NO_INLINE IOMMUTLBEntry
+smmuv3_translate_slow(SMMUv3Device *sdev, hwaddr addr, IOMMUAccessFlags flag,
+                      bool missed, unsigned seq)
+{
+    SMMUv3State *s = sdev->smmu;
+    IOMMUTLBEntry entry;
+
+    qemu_mutex_lock(&s->mutex);
+    missed = missed && !seqlock_read_retry(&s->seqlock, seq);
+    smmuv3_change_begin(s);
+    entry = translate_locked(sdev, addr, flag, missed);
+    smmuv3_change_end(s);
+    qemu_mutex_unlock(&s->mutex);
+    smmuv3_irq_flush(s);
+    return entry;
+}
+
+/*
+ * The hot path: SMMU enabled, the stream's configuration cached and
+ * translating, an IOTLB entry that permits the access, and nothing
+ * changed meanwhile.  Anything else goes the slow way, with the mutex.
  */
 static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
                                       IOMMUAccessFlags flag, int idx)
@@ -389,35 +457,35 @@ static IOMMUTLBEntry smmuv3_translate(IOMMUMemoryRegion *mr, hwaddr addr,
     SMMUv3Device *sdev = container_of(mr, SMMUv3Device, iommu);
     SMMUv3State *s = sdev->smmu;
     const SMMUv3StreamConfig *cfg = &sdev->cfg;
-    ViommuIotlbEntry *e;
-    bool priv, inst;
-    uint16_t need;
+    unsigned seq = seqlock_read_begin(&s->seqlock);
+    bool missed = false;
 
-    /* Without the BQL (an iothread), even the state is not ours to read */
-    if (unlikely(!bql_locked() || !smmuv3_enabled(s) || !sdev->cfg_valid ||
-                 cfg->kind != SMMUV3_STREAM_TRANSLATE ||
-                 flag == IOMMU_NONE)) {
-        return smmuv3_translate_slow(sdev, addr, flag, idx);
-    }
-    need = access_need(cfg, flag, idx, &priv, &inst);
-    e = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx, addr, cfg->tlb_sizes);
-    if (unlikely(!e || (e->perm & need) != need)) {
-        return smmuv3_translate_miss(sdev, addr, flag, need, priv, inst);
-    }
-    return translation_of(cfg, e, addr, priv, inst);
-}
+    if (likely(smmuv3_enabled(s) && sdev->cfg_valid &&
+               cfg->kind == SMMUV3_STREAM_TRANSLATE && flag != IOMMU_NONE)) {
+        uint16_t need = access_need(cfg, flag);
+        ViommuIotlbEntry *e = viommu_iotlb_lookup(&s->iotlb, cfg->tlb_ctx,
+                                                  tlb_key(cfg, addr),
+                                                  cfg->tlb_sizes);
 
-static int smmuv3_attrs_to_index(IOMMUMemoryRegion *mr, MemTxAttrs attrs)
-{
-    if (attrs.unspecified) {
-        return SMMUV3_IDX_UNSPECIFIED;
-    }
-    return attrs.user ? SMMUV3_IDX_UNPRIV : SMMUV3_IDX_PRIV;
-}
+        missed = !e;
+        if (likely(e)) {
+            uint64_t out = e->out;
+            unsigned size_shift = e->size_shift;
+            uint16_t perm = e->perm;
+            bool told = !sdev->notifier_flags ||
+                        (sdev->handed_sizes & VIOMMU_IOTLB_SIZE(size_shift));
 
-static int smmuv3_num_indexes(IOMMUMemoryRegion *mr)
-{
-    return SMMUV3_NR_IDX;
+            if (likely((perm & need) == need && told && size_shift &&
+                       !seqlock_read_retry(&s->seqlock, seq))) {
+                trace_smmuv3_translate(cfg->sid, addr,
+                                       out | (addr & ((1ull << size_shift) -
+                                                      1)),
+                                       iommu_perm(cfg, perm));
+                return translation_of(cfg, addr, out, size_shift, perm);
+            }
+        }
+    }
+    return smmuv3_translate_slow(sdev, addr, flag, missed, seq);
 }
 
 static int smmuv3_notify_flag_changed(IOMMUMemoryRegion *mr,
@@ -425,6 +493,7 @@ static int smmuv3_notify_flag_changed(IOMMUMemoryRegion *mr,
                                       IOMMUNotifierFlag new, Error **errp)
 {
     SMMUv3Device *sdev = container_of(mr, SMMUv3Device, iommu);
+    SMMUv3State *s = sdev->smmu;
 
     if (new & IOMMU_NOTIFIER_MAP) {
         /*
@@ -438,14 +507,22 @@ static int smmuv3_notify_flag_changed(IOMMUMemoryRegion *mr,
         return -EINVAL;
     }
     trace_smmuv3_notify_flags(smmuv3_sid(sdev), old, new);
+    qemu_mutex_lock(&s->mutex);
+    smmuv3_change_begin(s);
+    if (!old) {
+        /* No notifier has been handed anything yet */
+        sdev->handed_sizes = 0;
+    }
     sdev->notifier_flags = new;
+    smmuv3_change_end(s);
+    qemu_mutex_unlock(&s->mutex);
     return 0;
 }
 
 /*
- * Only UNMAP notifiers exist (MAP ones are refused), and they need no
- * replay: nothing they have been told of is still mapped that they
- * would not hear about.
+ * Only UNMAP and DEVIOTLB_UNMAP notifiers exist (MAP ones are refused),
+ * and they need no replay: nothing they have been told of is still
+ * mapped that they would not hear about.
  */
 static void smmuv3_replay(IOMMUMemoryRegion *mr, IOMMUNotifier *n)
 {
@@ -457,92 +534,42 @@ void smmuv3_iommu_memory_region_class_init(ObjectClass *klass,
     IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
 
     imrc->translate = smmuv3_translate;
-    imrc->attrs_to_index = smmuv3_attrs_to_index;
-    imrc->num_indexes = smmuv3_num_indexes;
     imrc->notify_flag_changed = smmuv3_notify_flag_changed;
     imrc->replay = smmuv3_replay;
 }
 
-/* ---- invalidation ---- */
+/* ---- bypass ---- */
 
-static void notify_unmap_all(SMMUv3Device *sdev)
+/* Whether a stream's DMA should skip the IOMMU region; mutex held */
+static bool device_bypasses(SMMUv3State *s, SMMUv3Device *sdev)
 {
-    if (sdev->notifier_flags & IOMMU_NOTIFIER_UNMAP) {
-        viommu_notify_unmap(&sdev->iommu, 0, 0, UINT64_MAX);
+    if (!smmuv3_enabled(s)) {
+        return !FIELD_EX32(s->gbpa, GBPA, ABORT);
     }
+    return sdev->cfg_valid && sdev->cfg.kind == SMMUV3_STREAM_BYPASS;
 }
 
-void smmuv3_invalidate_config(SMMUv3State *s, uint32_t first, uint32_t last)
+void smmuv3_update_bypass(SMMUv3State *s)
 {
     SMMUv3Device *sdev;
 
-    trace_smmuv3_invalidate_config(first, last);
+    memory_region_transaction_begin();
     QLIST_FOREACH(sdev, &s->devices, next) {
-        uint32_t sid = smmuv3_sid(sdev);
+        bool bypass;
 
-        if (sid < first || sid > last) {
-            continue;
+        qemu_mutex_lock(&s->mutex);
+        bypass = device_bypasses(s, sdev);
+        qemu_mutex_unlock(&s->mutex);
+        if (bypass != sdev->bypass.enabled) {
+            trace_smmuv3_bypass(pci_bus_num(sdev->bus), sdev->devfn, bypass);
         }
-        if (sdev->cfg_valid) {
-            sdev->cfg_valid = false;
-            notify_unmap_all(sdev);
-        }
+        /* Above the output size the IOMMU region still answers */
+        memory_region_set_enabled(&sdev->bypass, bypass);
     }
-    /* A stream that bypassed must meet the IOMMU again, before CMD_SYNC */
-    smmuv3_update_bypass(s);
+    memory_region_transaction_commit();
 }
 
-/*
- * Remove the translations of the contexts that match, overlapping
- * [start, start + size), and tell the notifiers of every stream whose
- * context matches.  @by_va says the range is of that context's input
- * addresses; otherwise (stage 2 by IPA) streams that translate from
- * VAs lose everything.
- */
-void smmuv3_invalidate_tlb(SMMUv3State *s, uint64_t mask, uint64_t match,
-                           uint64_t start, uint64_t size, bool by_va)
+void smmuv3_bypass_bh(void *opaque)
 {
-    uint32_t removed;
-    SMMUv3Device *sdev;
-
-    removed = viommu_iotlb_invalidate_range(&s->iotlb, mask, match, start,
-                                            size, 0, 0);
-    trace_smmuv3_invalidate_tlb(mask, match, start, size, removed);
-    QLIST_FOREACH(sdev, &s->devices, next) {
-        if (!sdev->cfg_valid || !(sdev->notifier_flags &
-                                  IOMMU_NOTIFIER_UNMAP) ||
-            (sdev->cfg.tlb_ctx & mask) != match) {
-            continue;
-        }
-        if (by_va && size == 1) {
-            /*
-             * One address: the entry that holds it, at least the stream's
-             * smallest page.  Notifiers unmap whole pages.
-             */
-            unsigned shift = sdev->cfg.tlb_sizes ?
-                             ctz64(sdev->cfg.tlb_sizes) : 12;
-
-            viommu_notify_unmap(&sdev->iommu, 0,
-                                start & ~((1ull << shift) - 1),
-                                1ull << shift);
-        } else if (by_va) {
-            viommu_notify_unmap(&sdev->iommu, 0, start, size);
-        } else {
-            notify_unmap_all(sdev);
-        }
-    }
-}
-
-void smmuv3_flush_all(SMMUv3State *s)
-{
-    SMMUv3Device *sdev;
-
-    viommu_iotlb_flush(&s->iotlb);
-    s->global_cached = false;
-    QLIST_FOREACH(sdev, &s->devices, next) {
-        if (sdev->cfg_valid) {
-            sdev->cfg_valid = false;
-        }
-        notify_unmap_all(sdev);
-    }
+    smmuv3_update_bypass(opaque);
 }

@@ -1,12 +1,21 @@
 /*
- * Arm SMMUv3: VMSAv8-64 translation table walks, stage 1 and stage 2
+ * Arm SMMUv3: VMSAv8-64 translation table walks, stage 1 and stage 2,
+ * and reads of the SMMU's structures in guest memory
  *
  * A walk reads one descriptor per level from guest memory and stops at
  * the first problem it finds, describing it the way an event record
  * will: F_TRANSLATION, F_ADDR_SIZE, F_ACCESS or F_WALK_EABT, at stage 1
  * or 2.  Every loop is bounded by the number of levels, whatever the
  * tables hold.  Permissions are checked by the caller, which knows the
- * access.
+ * access.  A leaf: where a nested stage 1 walk reads its tables at IPAs,
+ * the caller's function translates them.
+ *
+ * The SMMU's structures (stream table, CDs, translation tables, queues)
+ * are read and written in RAM only.  A walk runs on whatever thread does
+ * the DMA, without the BQL and with the model's mutex held: an access
+ * that reached a device's MMIO could wait for the BQL, or call back into
+ * the SMMU, and deadlock.  An address that is not RAM aborts, as an
+ * address that nothing decodes does.
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -15,10 +24,89 @@
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/rcu.h"
+#include "qemu/bswap.h"
 #include "system/address-spaces.h"
-#include "system/dma.h"
+#include "system/memory.h"
 #include "smmuv3-internal.h"
 #include "trace.h"
+
+/* 4 KiB: a page as the cache counts them, whatever the target's */
+#define TARGET_PAGE_SIZE_4K     0x1000u
+
+/* The host address of @len bytes of RAM at @pa, or NULL; RCU held */
+static void *ram_ptr(uint64_t pa, unsigned len)
+{
+    hwaddr xlat, l = len;
+    MemoryRegion *mr = address_space_translate(&address_space_memory, pa,
+                                               &xlat, &l, false,
+                                               MEMTXATTRS_UNSPECIFIED);
+
+    if (l < len || !memory_access_is_direct(mr, false,
+                                            MEMTXATTRS_UNSPECIFIED)) {
+        return NULL;
+    }
+    return (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+}
+
+void smmuv3_ram_cache_reset(SMMUv3RamCache *c)
+{
+    memset(c->page, 0xff, sizeof(c->page));
+}
+
+/*
+ * The host address of @len bytes of RAM at @pa, or NULL; with @c, through
+ * the cache when they lie within a page.  RCU held.
+ */
+static void *ram_ptr_cached(SMMUv3RamCache *c, uint64_t pa, unsigned len)
+{
+    uint64_t page = pa & ~(uint64_t)(TARGET_PAGE_SIZE_4K - 1);
+    unsigned slot;
+
+    if (!c || (pa & (TARGET_PAGE_SIZE_4K - 1)) + len > TARGET_PAGE_SIZE_4K) {
+        return ram_ptr(pa, len);
+    }
+    slot = (page >> 12) * 0x9e3779b97f4a7c15ull >>
+           (64 - SMMUV3_RAM_CACHE_BITS);
+    if (c->page[slot] != page) {
+        uint8_t *p = ram_ptr(page, TARGET_PAGE_SIZE_4K);
+
+        if (!p) {
+            return ram_ptr(pa, len);
+        }
+        c->page[slot] = page;
+        c->host[slot] = p;
+    }
+    return c->host[slot] + (pa - page);
+}
+
+bool smmuv3_read_ram(SMMUv3RamCache *c, uint64_t pa, void *buf,
+                     unsigned len)
+{
+    void *p;
+
+    RCU_READ_LOCK_GUARD();
+    p = ram_ptr_cached(c, pa, len);
+    if (p) {
+        memcpy(buf, p, len);
+    }
+    return p;
+}
+
+bool smmuv3_write_ram(uint64_t pa, const void *buf, unsigned len)
+{
+    MemoryRegionCache cache;
+    int64_t l = address_space_cache_init(&cache, &address_space_memory, pa,
+                                         len, true);
+    bool ram = l >= len && cache.ptr;
+
+    if (ram) {
+        /* Also marks the bytes dirty, for migration and for TCG's code */
+        address_space_write_cached(&cache, 0, buf, len);
+    }
+    address_space_cache_destroy(&cache);
+    return ram;
+}
 
 /* Input address bits one table level resolves */
 static inline unsigned tt_stride(const SMMUv3TTParams *tt)
@@ -48,7 +136,8 @@ static bool tt_block_allowed(const SMMUv3TTParams *tt, int level)
  * Check a walk's parameters and work out where it starts.  A stage 1
  * walk starts wherever its input size needs; a stage 2 walk starts where
  * @sl0 says, and the input size must fit that, with up to 16 tables
- * concatenated at the start level.
+ * concatenated at the start level.  Without FEAT_TTST, an input range is
+ * 25 to 48 bits.
  */
 bool smmuv3_tt_params_valid(SMMUv3TTParams *tt, bool stage2, unsigned sl0)
 {
@@ -57,32 +146,21 @@ bool smmuv3_tt_params_valid(SMMUv3TTParams *tt, bool stage2, unsigned sl0)
     unsigned covered;
     int level;
 
-    if (tt->tsz < 16 || ia_bits < tt->granule_shift + 1) {
+    if (tt->tsz < 16 || tt->tsz > 39) {
         return false;
     }
     if (!stage2) {
-        if (tt->tsz > 39) {
-            return false;
-        }
         level = 4 - DIV_ROUND_UP(ia_bits - tt->granule_shift, stride);
         tt->start_level = level;
         tt->concat = 0;
         return true;
     }
 
-    if (tt->granule_shift == 12) {
-        /* SL0 0, 1, 2: levels 2, 1, 0 */
-        if (sl0 > 2) {
-            return false;
-        }
-        level = 2 - sl0;
-    } else {
-        /* SL0 0, 1, 2: levels 3, 2, 1 */
-        if (sl0 > 2) {
-            return false;
-        }
-        level = 3 - sl0;
+    /* SL0 0, 1, 2: levels 2, 1, 0 with 4K; 3, 2, 1 with 16K and 64K */
+    if (sl0 > 2) {
+        return false;
     }
+    level = (tt->granule_shift == 12 ? 2 : 3) - sl0;
     covered = tt_level_shift(tt, level) + stride;
     /* The start level resolves between 1 and stride + 4 bits */
     if (ia_bits + stride < covered + 1 || ia_bits > covered + 4) {
@@ -106,41 +184,45 @@ uint64_t smmuv3_tt_block_sizes(const SMMUv3TTParams *tt)
     return sizes;
 }
 
+/* How a walk reads its descriptors */
+typedef struct TTReader {
+    const SMMUv3StreamConfig *cfg;
+    bool stage2;
+    SMMUv3IpaFn *ipa_fn;        /* table addresses are IPAs: stage 2 */
+    void *opaque;
+    uint8_t s2_class;           /* a stage 2 walk's: what it translates */
+} TTReader;
+
 /*
- * Read the 64-bit descriptor at @addr (a PA, or an IPA that stage 2
- * translates first when @nested).  Sets *@fault and returns false when
- * the read fails.
+ * Read the 64-bit descriptor at @addr.  Sets *@fault and returns false
+ * when the read fails.
  */
-static bool tt_read(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                    uint64_t addr, bool nested, bool stage2, uint64_t *desc,
+static bool tt_read(const TTReader *r, uint64_t addr, uint64_t *desc,
                     SMMUv3Fault *fault)
 {
     uint64_t pa = addr;
-    MemTxResult r;
+    void *p;
 
-    if (nested &&
-        !smmuv3_translate_ipa(s, cfg, addr, SMMU_CLASS_TT, &pa, fault)) {
+    if (r->ipa_fn &&
+        !r->ipa_fn(r->opaque, addr, SMMU_CLASS_TT, &pa, fault)) {
         return false;
     }
-    /*
-     * A load rather than dma_memory_read(): the same access, without the
-     * barrier and the generic copy loop, which a walk of cold entries
-     * would pay at every level.
-     */
-    *desc = address_space_ldq_le(&address_space_memory, pa,
-                                 MEMTXATTRS_UNSPECIFIED, &r);
-    if (r != MEMTX_OK) {
+    RCU_READ_LOCK_GUARD();
+    p = ram_ptr_cached(r->cfg->ram, pa, 8);
+    if (!p) {
         qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: stage %d table walk read at "
-                      "0x%" PRIx64 " failed\n", stage2 ? 2 : 1, pa);
+                      "0x%" PRIx64 " is not of RAM\n", r->stage2 ? 2 : 1, pa);
         *fault = (SMMUv3Fault) {
             .type = SMMU_EVT_F_WALK_EABT,
             .record = true,
-            .s2 = stage2,
-            .class = SMMU_CLASS_TT,
+            .s2 = r->stage2,
+            .class = r->stage2 ? r->s2_class : SMMU_CLASS_TT,
             .fetch_addr = pa,
         };
         return false;
     }
+    /* One load, as the guest's CPU may be writing the descriptor */
+    *desc = ldq_le_p(p);
     return true;
 }
 
@@ -149,38 +231,33 @@ static bool tt_read(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
  * address and size of the block, and the descriptors' permission and
  * access bits folded into *@leaf_desc and *@table_bits.
  */
-static bool tt_walk(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                    const SMMUv3TTParams *tt, uint64_t ia, bool stage2,
-                    bool nested, SMMUv3Walk *walk, uint64_t *leaf_desc,
+static bool tt_walk(const TTReader *r, const SMMUv3TTParams *tt, uint64_t ia,
+                    SMMUv3Walk *walk, uint64_t *leaf_desc,
                     uint64_t *table_bits, SMMUv3Fault *fault)
 {
+    const SMMUv3StreamConfig *cfg = r->cfg;
     unsigned stride = tt_stride(tt);
     unsigned ia_bits = 64 - tt->tsz;
-    uint64_t out_limit = tt->out_bits >= 64 ? UINT64_MAX :
-                         (1ull << tt->out_bits) - 1;
-    uint64_t gran_mask = (1ull << tt->granule_shift) - 1;
-    uint64_t table;
+    uint64_t out_limit = MAKE_64BIT_MASK(0, tt->out_bits);
+    uint64_t gran_mask = MAKE_64BIT_MASK(0, tt->granule_shift);
     int level = tt->start_level;
     uint8_t type = SMMU_EVT_F_TRANSLATION;
+    /* The start table is aligned to its size; the bits below are RES0 */
+    uint64_t table = tt->ttb & ~MAKE_64BIT_MASK(0, 3 + ia_bits -
+                                                   tt_level_shift(tt, level));
 
     *table_bits = 0;
-    /* The start table is aligned to its size; the bits below are RES0 */
-    table = tt->ttb & ~((8ull << (ia_bits - tt_level_shift(tt, level))) - 1);
-    if (table > out_limit) {
-        type = SMMU_EVT_F_ADDR_SIZE;
-        goto fault;
-    }
-
     for (; level <= 3; level++) {
         unsigned shift = tt_level_shift(tt, level);
         unsigned bits = level == tt->start_level ? ia_bits - shift : stride;
         uint64_t idx = extract64(ia, shift, bits);
         uint64_t desc, next;
 
-        if (!tt_read(s, cfg, table + idx * 8, nested, stage2, &desc, fault)) {
+        if (!tt_read(r, table + idx * 8, &desc, fault)) {
             return false;
         }
-        trace_smmuv3_walk_level(stage2 ? 2 : 1, level, table + idx * 8, desc);
+        trace_smmuv3_walk_level(r->stage2 ? 2 : 1, level, table + idx * 8,
+                                desc);
         if (!(desc & PTE_VALID)) {
             goto fault;
         }
@@ -198,13 +275,13 @@ static bool tt_walk(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
             /* A reserved encoding, or a block where none may be */
             goto fault;
         }
-        walk->out = desc & PTE_ADDR_MASK & ~((1ull << shift) - 1);
+        walk->out = desc & PTE_ADDR_MASK & ~MAKE_64BIT_MASK(0, shift);
         walk->size_shift = shift;
         if (walk->out > out_limit) {
             type = SMMU_EVT_F_ADDR_SIZE;
             goto fault;
         }
-        if (!(desc & PTE_AF) && !(stage2 ? cfg->s2affd : cfg->affd)) {
+        if (!(desc & PTE_AF) && !(r->stage2 ? cfg->s2affd : cfg->affd)) {
             type = SMMU_EVT_F_ACCESS;
             goto fault;
         }
@@ -216,11 +293,11 @@ static bool tt_walk(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
 fault:
     *fault = (SMMUv3Fault) {
         .type = type,
-        .record = stage2 ? cfg->s2_record : cfg->s1_record,
-        .s2 = stage2,
-        .class = SMMU_CLASS_IN,
+        .record = r->stage2 ? cfg->s2_record : cfg->s1_record,
+        .s2 = r->stage2,
+        .class = r->stage2 ? r->s2_class : SMMU_CLASS_IN,
     };
-    trace_smmuv3_walk_fault(stage2 ? 2 : 1, level, ia, type);
+    trace_smmuv3_walk_fault(r->stage2 ? 2 : 1, level, ia, type);
     return false;
 }
 
@@ -235,7 +312,7 @@ static uint16_t s1_perm(const SMMUv3StreamConfig *cfg, uint64_t desc,
     bool pxn = (desc & PTE_PXN) || (tables & PTE_PXNTABLE);
     uint16_t perm = SMMUV3_PERM_PRIV_R;
 
-    if (cfg->el2) {
+    if (smmuv3_regime_one_el(cfg->regime)) {
         /* One privilege level: AP[1] is ignored, UXN is XN */
         perm |= rdonly ? 0 : SMMUV3_PERM_PRIV_W;
         perm |= uxn ? 0 : SMMUV3_PERM_PRIV_X;
@@ -295,20 +372,18 @@ static const SMMUv3TTParams *s1_select(const SMMUv3StreamConfig *cfg,
     unsigned top = tt->tbi ? 56 : 64;
     uint64_t high = extract64(va, ia_bits, top - ia_bits);
 
-    if (cfg->el2 && upper) {
-        return NULL;        /* EL2 without E2H has one range only */
-    }
-    if (high != (upper ? (1ull << (top - ia_bits)) - 1 : 0)) {
+    if (high != (upper ? MAKE_64BIT_MASK(0, top - ia_bits) : 0)) {
         return NULL;
     }
     return tt;
 }
 
-bool smmuv3_walk_s1(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                    uint64_t va, bool need_s2_for_tables,
-                    SMMUv3Walk *walk, SMMUv3Fault *fault)
+bool smmuv3_walk_s1(const SMMUv3StreamConfig *cfg, uint64_t va,
+                    SMMUv3IpaFn *ipa_fn, void *opaque, SMMUv3Walk *walk,
+                    SMMUv3Fault *fault)
 {
     const SMMUv3TTParams *tt = s1_select(cfg, va);
+    TTReader r = { .cfg = cfg, .ipa_fn = ipa_fn, .opaque = opaque };
     uint64_t leaf, tables;
 
     if (!tt || tt->disabled) {
@@ -320,36 +395,36 @@ bool smmuv3_walk_s1(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
         trace_smmuv3_walk_fault(1, -1, va, SMMU_EVT_F_TRANSLATION);
         return false;
     }
-    if (!tt_walk(s, cfg, tt, va, false, need_s2_for_tables, walk, &leaf,
-                 &tables, fault)) {
+    if (!tt_walk(&r, tt, va, walk, &leaf, &tables, fault)) {
         return false;
     }
     walk->perm = s1_perm(cfg, leaf, tables);
-    walk->global = !(leaf & PTE_NG) && !cfg->el2;
+    /* One regime without ASIDs, EL2: an entry is no more global there */
+    walk->global = !(leaf & PTE_NG) && !smmuv3_regime_one_el(cfg->regime);
     return true;
 }
 
-bool smmuv3_walk_s2(SMMUv3State *s, const SMMUv3StreamConfig *cfg,
-                    uint64_t ipa, uint8_t class, SMMUv3Walk *walk,
-                    SMMUv3Fault *fault)
+bool smmuv3_walk_s2(const SMMUv3StreamConfig *cfg, uint64_t ipa,
+                    uint8_t class, SMMUv3Walk *walk, SMMUv3Fault *fault)
 {
+    TTReader r = { .cfg = cfg, .stage2 = true, .s2_class = class };
     uint64_t leaf, tables;
 
     if (ipa >> (64 - cfg->s2tt.tsz)) {
+        /* Outside the stage 2 input range: a translation fault there */
         *fault = (SMMUv3Fault) {
             .type = SMMU_EVT_F_TRANSLATION,
             .record = cfg->s2_record,
             .s2 = true,
+            .class = class,
         };
-    } else if (tt_walk(s, cfg, &cfg->s2tt, ipa, true, false, walk, &leaf,
-                       &tables, fault)) {
+        trace_smmuv3_walk_fault(2, -1, ipa, SMMU_EVT_F_TRANSLATION);
+    } else if (tt_walk(&r, &cfg->s2tt, ipa, walk, &leaf, &tables, fault)) {
         walk->perm = s2_perm(leaf);
         walk->global = false;
         return true;
     }
-    /* Faults of a stage 2 walk name the IPA and what it was for */
-    fault->class = fault->type == SMMU_EVT_F_WALK_EABT ? SMMU_CLASS_TT :
-                   class;
+    /* Faults of a stage 2 walk name the IPA */
     fault->ipa = ipa;
     return false;
 }

@@ -13,13 +13,18 @@
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "hw/qdev-properties.h"
 #include "hw/pci/pci_bus.h"
+#include "hw/pci/pci_bridge.h"
+#include "hw/pci/pci_host.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "migration/vmstate.h"
 #include "system/address-spaces.h"
+#include "system/runstate.h"
 #include "smmuv3-internal.h"
 #include "trace.h"
 
@@ -47,37 +52,6 @@ static gboolean smmuv3_key_equal(gconstpointer a, gconstpointer b)
     return ka->bus == kb->bus && ka->devfn == kb->devfn;
 }
 
-/* Whether a stream's DMA should skip the IOMMU region */
-static bool smmuv3_device_bypasses(SMMUv3State *s, SMMUv3Device *sdev)
-{
-    if (!smmuv3_enabled(s)) {
-        return !FIELD_EX32(s->gbpa, GBPA, ABORT);
-    }
-    return sdev->cfg_valid && sdev->cfg.kind == SMMUV3_STREAM_BYPASS;
-}
-
-void smmuv3_update_bypass(SMMUv3State *s)
-{
-    SMMUv3Device *sdev;
-
-    memory_region_transaction_begin();
-    QLIST_FOREACH(sdev, &s->devices, next) {
-        bool bypass = smmuv3_device_bypasses(s, sdev);
-
-        if (bypass != sdev->bypass.enabled) {
-            trace_smmuv3_bypass(pci_bus_num(sdev->bus), sdev->devfn, bypass);
-        }
-        memory_region_set_enabled(&sdev->bypass, bypass);
-        memory_region_set_enabled(MEMORY_REGION(&sdev->iommu), !bypass);
-    }
-    memory_region_transaction_commit();
-}
-
-static void smmuv3_bypass_bh(void *opaque)
-{
-    smmuv3_update_bypass(opaque);
-}
-
 static AddressSpace *smmuv3_get_address_space(PCIBus *bus, void *opaque,
                                               int devfn)
 {
@@ -102,9 +76,12 @@ static AddressSpace *smmuv3_get_address_space(PCIBus *bus, void *opaque,
     memory_region_init_iommu(&sdev->iommu, sizeof(sdev->iommu),
                              TYPE_SMMUV3_IOMMU_MEMORY_REGION, OBJECT(s),
                              name, UINT64_MAX);
+    /*
+     * Bypass reaches what the output address size does; above it the
+     * IOMMU region answers, and aborts
+     */
     memory_region_init_alias(&sdev->bypass, OBJECT(s), name,
-                             get_system_memory(), 0,
-                             memory_region_size(get_system_memory()));
+                             get_system_memory(), 0, 1ull << s->oas);
     memory_region_add_subregion_overlap(&sdev->root, 0,
                                         MEMORY_REGION(&sdev->iommu), 0);
     memory_region_add_subregion_overlap(&sdev->root, 0, &sdev->bypass, 1);
@@ -132,10 +109,10 @@ static void smmuv3_build_idr(SMMUv3State *s, bool s1, bool s2)
     idr0 = FIELD_DP32(idr0, IDR0, S2P, s2);
     idr0 = FIELD_DP32(idr0, IDR0, TTF, SMMU_IDR0_TTF_AARCH64);
     idr0 = FIELD_DP32(idr0, IDR0, COHACC, 1);
-    idr0 = FIELD_DP32(idr0, IDR0, HYP, s1);
+    /* EL2 StreamWorlds: RES0 unless both stages are there */
+    idr0 = FIELD_DP32(idr0, IDR0, HYP, s1 && s2);
     idr0 = FIELD_DP32(idr0, IDR0, ASID16, 1);
     idr0 = FIELD_DP32(idr0, IDR0, MSI, 1);
-    idr0 = FIELD_DP32(idr0, IDR0, SEV, 1);
     idr0 = FIELD_DP32(idr0, IDR0, VMID16, s2);
     idr0 = FIELD_DP32(idr0, IDR0, TTENDIAN, SMMU_IDR0_TTENDIAN_LE);
     idr0 = FIELD_DP32(idr0, IDR0, STALL_MODEL, SMMU_IDR0_STALL_NONE);
@@ -145,6 +122,8 @@ static void smmuv3_build_idr(SMMUv3State *s, bool s1, bool s2)
     idr1 = FIELD_DP32(idr1, IDR1, SIDSIZE, SMMUV3_SIDSIZE);
     idr1 = FIELD_DP32(idr1, IDR1, EVENTQS, SMMUV3_EVENTQS);
     idr1 = FIELD_DP32(idr1, IDR1, CMDQS, SMMUV3_CMDQS);
+    /* STE.PRIVCFG and STE.INSTCFG are honoured */
+    idr1 = FIELD_DP32(idr1, IDR1, ATTR_PERMS_OVR, 1);
 
     idr3 = FIELD_DP32(idr3, IDR3, RIL, s->ril);
 
@@ -209,9 +188,9 @@ static uint32_t smmuv3_read32(SMMUv3State *s, hwaddr offset)
     case A_AIDR:
         return 0x2;     /* SMMUv3.2 */
     case A_CR0:
-        return s->cr[0];
     case A_CR0ACK:
-        return s->cr0ack;
+        /* Every change of CR0 takes effect at once */
+        return s->cr[0];
     case A_CR1:
         return s->cr[1];
     case A_CR2:
@@ -267,6 +246,7 @@ static MemTxResult smmuv3_read(void *opaque, hwaddr offset, uint64_t *data,
         *data = 0;
         return MEMTX_OK;
     }
+    qemu_mutex_lock(&s->mutex);
     if (size == 8) {
         *data = smmuv3_read64(s, offset, &ok);
         if (!ok) {
@@ -277,14 +257,38 @@ static MemTxResult smmuv3_read(void *opaque, hwaddr offset, uint64_t *data,
     } else {
         *data = smmuv3_read32(s, offset);
     }
+    qemu_mutex_unlock(&s->mutex);
     trace_smmuv3_read(offset, *data, size);
     return MEMTX_OK;
+}
+
+/* What a register write leaves to do once the mutex is released */
+enum {
+    AFTER_FLUSH = 1 << 0,       /* SMMUEN changed: caches, bypass */
+    AFTER_BYPASS = 1 << 1,      /* GBPA changed */
+    AFTER_CMDQ = 1 << 2,        /* the command queue may run */
+};
+
+/* The pending interrupts IRQ_CTRL lets be */
+static uint32_t smmuv3_irq_enabled(SMMUv3State *s)
+{
+    return (FIELD_EX32(s->irq_ctrl, IRQ_CTRL, EVENTQ_IRQEN) ?
+            SMMUV3_PENDING_EVENTQ : 0) |
+           (FIELD_EX32(s->irq_ctrl, IRQ_CTRL, GERROR_IRQEN) ?
+            SMMUV3_PENDING_GERROR : 0);
+}
+
+/* CR2's writable fields: E2H only with IDR0.HYP, PTM only with BTM (0) */
+static uint32_t smmuv3_cr2_mask(SMMUv3State *s)
+{
+    return R_CR2_RECINVSID_MASK |
+           (FIELD_EX32(s->idr[0], IDR0, HYP) ? R_CR2_E2H_MASK : 0);
 }
 
 static bool smmuv3_reg_locked(SMMUv3State *s, hwaddr offset, uint32_t en,
                               const char *what)
 {
-    if (s->cr0ack & en) {
+    if (s->cr[0] & en) {
         qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: write to %s (0x%" HWADDR_PRIx
                       ") while it is in use ignored\n", what, offset);
         return true;
@@ -292,22 +296,35 @@ static bool smmuv3_reg_locked(SMMUv3State *s, hwaddr offset, uint32_t en,
     return false;
 }
 
-static void smmuv3_write_cr0(SMMUv3State *s, uint32_t val)
+/* An interrupt's *_IRQ_CFG0/1/2 are read-only while it is enabled */
+static bool smmuv3_irq_cfg_locked(SMMUv3State *s, hwaddr offset,
+                                  uint32_t irqen)
+{
+    if (s->irq_ctrl & irqen) {
+        qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: write to 0x%" HWADDR_PRIx
+                      " while its interrupt is enabled ignored\n", offset);
+        return true;
+    }
+    return false;
+}
+
+static unsigned smmuv3_write_cr0(SMMUv3State *s, uint32_t val)
 {
     uint32_t old = s->cr[0];
-    uint32_t mask = R_CR0_SMMUEN_MASK | R_CR0_EVENTQEN_MASK |
-                    R_CR0_CMDQEN_MASK;
+    unsigned after = 0;
 
-    s->cr[0] = val & mask;
-    s->cr0ack = s->cr[0];
+    smmuv3_change_begin(s);
+    s->cr[0] = val & (R_CR0_SMMUEN_MASK | R_CR0_EVENTQEN_MASK |
+                      R_CR0_CMDQEN_MASK);
+    smmuv3_change_end(s);
     if ((old ^ s->cr[0]) & R_CR0_SMMUEN_MASK) {
         /* Nothing cached before survives a change of SMMUEN */
-        smmuv3_flush_all(s);
-        smmuv3_update_bypass(s);
+        after |= AFTER_FLUSH;
     }
     if (!(old & R_CR0_CMDQEN_MASK) && (s->cr[0] & R_CR0_CMDQEN_MASK)) {
-        smmuv3_cmdq_consume(s);
+        after |= AFTER_CMDQ;
     }
+    return after;
 }
 
 /* A 64-bit register, or one half of it at @shift */
@@ -316,17 +333,22 @@ static bool smmuv3_write64(SMMUv3State *s, hwaddr offset, uint64_t val,
 {
     switch (offset) {
     case A_GERROR_IRQ_CFG0:
-        s->gerror_msi.addr = deposit64(s->gerror_msi.addr, shift, len, val) &
-                             SMMU_MSI_ADDR_MASK;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_GERROR_IRQEN_MASK)) {
+            s->gerror_msi.addr = deposit64(s->gerror_msi.addr, shift, len,
+                                           val) & SMMU_MSI_ADDR_MASK;
+        }
         return true;
     case A_EVENTQ_IRQ_CFG0:
-        s->eventq_msi.addr = deposit64(s->eventq_msi.addr, shift, len, val) &
-                             SMMU_MSI_ADDR_MASK;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_EVENTQ_IRQEN_MASK)) {
+            s->eventq_msi.addr = deposit64(s->eventq_msi.addr, shift, len,
+                                           val) & SMMU_MSI_ADDR_MASK;
+        }
         return true;
     case A_STRTAB_BASE:
         if (!smmuv3_reg_locked(s, offset, R_CR0_SMMUEN_MASK, "STRTAB_BASE")) {
             s->strtab_base = deposit64(s->strtab_base, shift, len, val) &
-                             (0x000fffffffffffc0ull | R_STRTAB_BASE_RA_MASK);
+                             (R_STRTAB_BASE_ADDR_MASK |
+                              R_STRTAB_BASE_RA_MASK);
         }
         return true;
     case A_CMDQ_BASE:
@@ -350,43 +372,60 @@ static bool smmuv3_write64(SMMUv3State *s, hwaddr offset, uint64_t val,
     return false;
 }
 
-static void smmuv3_write32(SMMUv3State *s, hwaddr offset, uint32_t val)
+static unsigned smmuv3_write32(SMMUv3State *s, hwaddr offset, uint32_t val)
 {
     unsigned cmdq_log2 = smmuv3_queue_log2size(s->cmdq.base, SMMUV3_CMDQS);
     unsigned evtq_log2 = smmuv3_queue_log2size(s->eventq.base,
                                                SMMUV3_EVENTQS);
+    uint32_t was_active;
 
     switch (offset) {
     case A_CR0:
-        smmuv3_write_cr0(s, val);
-        return;
+        return smmuv3_write_cr0(s, val);
     case A_CR1:
-        s->cr[1] = val & 0xfff;
-        return;
+        s->cr[1] = val & SMMU_CR1_MASK;
+        return 0;
     case A_CR2:
-        s->cr[2] = val & (R_CR2_E2H_MASK | R_CR2_RECINVSID_MASK |
-                          R_CR2_PTM_MASK);
-        return;
+        if (!smmuv3_reg_locked(s, offset, R_CR0_SMMUEN_MASK, "CR2")) {
+            s->cr[2] = val & smmuv3_cr2_mask(s);
+        }
+        return 0;
     case A_GBPA:
         /* Only a write with UPDATE set changes it, and at once */
-        if (val & R_GBPA_UPDATE_MASK) {
-            s->gbpa = val & ~R_GBPA_UPDATE_MASK & 0x003ff3ff;
-            smmuv3_update_bypass(s);
+        if (!FIELD_EX32(val, GBPA, UPDATE)) {
+            return 0;
         }
-        return;
+        s->gbpa = val & SMMU_GBPA_MASK;
+        return AFTER_BYPASS;
     case A_IRQ_CTRL:
+        /*
+         * Interrupts raised before a source was disabled are signalled
+         * first (smmuv3_write() saw to it); none is raised for what
+         * happened before it was enabled
+         */
         s->irq_ctrl = val & (R_IRQ_CTRL_GERROR_IRQEN_MASK |
                              R_IRQ_CTRL_EVENTQ_IRQEN_MASK);
-        return;
+        s->irq_pending &= smmuv3_irq_enabled(s);
+        return 0;
     case A_GERRORN:
-        smmuv3_gerrorn_write(s, val);
-        return;
+        was_active = s->gerror ^ s->gerrorn;
+        s->gerrorn = val & SMMU_GERROR_MASK;
+        trace_smmuv3_gerror(s->gerror, s->gerrorn);
+        if ((was_active & R_GERROR_CMDQ_ERR_MASK) &&
+            !((s->gerror ^ s->gerrorn) & R_GERROR_CMDQ_ERR_MASK)) {
+            return AFTER_CMDQ;
+        }
+        return 0;
     case A_GERROR_IRQ_CFG1:
-        s->gerror_msi.data = val;
-        return;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_GERROR_IRQEN_MASK)) {
+            s->gerror_msi.data = val;
+        }
+        return 0;
     case A_GERROR_IRQ_CFG2:
-        s->gerror_msi.attr = val & 0x3f;
-        return;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_GERROR_IRQEN_MASK)) {
+            s->gerror_msi.attr = val & SMMU_MSI_ATTR_MASK;
+        }
+        return 0;
     case A_STRTAB_BASE_CFG:
         if (!smmuv3_reg_locked(s, offset, R_CR0_SMMUEN_MASK,
                                "STRTAB_BASE_CFG")) {
@@ -394,52 +433,55 @@ static void smmuv3_write32(SMMUv3State *s, hwaddr offset, uint32_t val)
                                         R_STRTAB_BASE_CFG_SPLIT_MASK |
                                         R_STRTAB_BASE_CFG_FMT_MASK);
         }
-        return;
+        return 0;
     case A_CMDQ_PROD:
-        s->cmdq.prod = extract32(val, 0, cmdq_log2 + 1);
-        smmuv3_cmdq_consume(s);
-        return;
+        s->cmdq.prod = smmuv3_q_ptr(val, cmdq_log2);
+        return AFTER_CMDQ;
     case A_CMDQ_CONS:
         if (!smmuv3_reg_locked(s, offset, R_CR0_CMDQEN_MASK, "CMDQ_CONS")) {
-            s->cmdq.cons = val & (R_CMDQ_CONS_ERR_MASK |
-                                  MAKE_64BIT_MASK(0, cmdq_log2 + 1));
+            s->cmdq.cons = (val & R_CMDQ_CONS_ERR_MASK) |
+                           smmuv3_q_ptr(val, cmdq_log2);
         }
-        return;
+        return 0;
     case A_EVENTQ_IRQ_CFG1:
-        s->eventq_msi.data = val;
-        return;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_EVENTQ_IRQEN_MASK)) {
+            s->eventq_msi.data = val;
+        }
+        return 0;
     case A_EVENTQ_IRQ_CFG2:
-        s->eventq_msi.attr = val & 0x3f;
-        return;
+        if (!smmuv3_irq_cfg_locked(s, offset, R_IRQ_CTRL_EVENTQ_IRQEN_MASK)) {
+            s->eventq_msi.attr = val & SMMU_MSI_ATTR_MASK;
+        }
+        return 0;
     case A_EVENTQ_PROD:
         if (!smmuv3_reg_locked(s, offset, R_CR0_EVENTQEN_MASK,
                                "EVENTQ_PROD")) {
-            s->eventq.prod = val & (SMMU_Q_OVF |
-                                    MAKE_64BIT_MASK(0, evtq_log2 + 1));
+            s->eventq.prod = (val & SMMU_Q_OVF) | smmuv3_q_ptr(val, evtq_log2);
         }
-        return;
+        return 0;
     case A_EVENTQ_CONS:
-        s->eventq.cons = val & (SMMU_Q_OVF |
-                                MAKE_64BIT_MASK(0, evtq_log2 + 1));
-        return;
+        s->eventq.cons = (val & SMMU_Q_OVF) | smmuv3_q_ptr(val, evtq_log2);
+        return 0;
     case A_PRIQ_IRQ_CFG1:
     case A_PRIQ_IRQ_CFG2:
     case A_PRIQ_PROD:
     case A_PRIQ_CONS:
-        return;
+        return 0;
     }
     if (smmuv3_write64(s, offset & ~7ull, val, (offset & 4) * 8, 32)) {
-        return;
+        return 0;
     }
     qemu_log_mask(LOG_GUEST_ERROR, "smmuv3: write 0x%" PRIx32 " to "
                   "read-only or reserved offset 0x%" HWADDR_PRIx " ignored\n",
                   val, offset);
+    return 0;
 }
 
 static MemTxResult smmuv3_write(void *opaque, hwaddr offset, uint64_t data,
                                 unsigned size, MemTxAttrs attrs)
 {
     SMMUv3State *s = opaque;
+    unsigned after = 0;
 
     trace_smmuv3_write(offset, data, size);
     if (offset & (size - 1)) {
@@ -447,14 +489,29 @@ static MemTxResult smmuv3_write(void *opaque, hwaddr offset, uint64_t data,
                       HWADDR_PRIx " ignored\n", offset);
         return MEMTX_OK;
     }
-    if (size == 8 && smmuv3_write64(s, offset, data, 0, 64)) {
-        return MEMTX_OK;
+    if (offset == A_IRQ_CTRL) {
+        /* Disabling completes once earlier interrupts are out */
+        smmuv3_irq_flush(s);
     }
-    if (size == 8) {
-        smmuv3_write32(s, offset, data);
-        smmuv3_write32(s, offset + 4, data >> 32);
+    qemu_mutex_lock(&s->mutex);
+    if (size == 8 && smmuv3_write64(s, offset, data, 0, 64)) {
+        /* done */
+    } else if (size == 8) {
+        after = smmuv3_write32(s, offset, data);
+        after |= smmuv3_write32(s, offset + 4, data >> 32);
     } else {
-        smmuv3_write32(s, offset, data);
+        after = smmuv3_write32(s, offset, data);
+    }
+    qemu_mutex_unlock(&s->mutex);
+
+    if (after & AFTER_FLUSH) {
+        smmuv3_flush_all(s);
+    }
+    if (after & (AFTER_FLUSH | AFTER_BYPASS)) {
+        smmuv3_update_bypass(s);
+    }
+    if (after & AFTER_CMDQ) {
+        smmuv3_cmdq_consume(s);
     }
     return MEMTX_OK;
 }
@@ -471,9 +528,41 @@ static const MemoryRegionOps smmuv3_mmio_ops = {
 
 /* ---- lifecycle ---- */
 
-static void smmuv3_cmdq_bh(void *opaque)
+/*
+ * Like upstream's model: the primary bus is a PCIe root bus, the machine's
+ * own or a pxb-pcie's
+ */
+static bool smmuv3_bus_usable(PCIBus *bus)
 {
-    smmuv3_cmdq_consume(opaque);
+    if (!pci_bus_is_express(bus) || !pci_bus_is_root(bus) ||
+        !object_dynamic_cast(OBJECT(bus)->parent, TYPE_PCI_HOST_BRIDGE)) {
+        return false;
+    }
+    /* An extra root bus must be a pxb-pcie's, not a pxb-cxl's */
+    return !bus->parent_dev ||
+           object_dynamic_cast(OBJECT(bus), TYPE_PXB_PCIE_BUS);
+}
+
+/* The memory map changed: RAM pages may have gone, forget them all */
+static void smmuv3_ram_changed(MemoryListener *listener)
+{
+    SMMUv3State *s = container_of(listener, SMMUv3State, ram_listener);
+
+    qemu_mutex_lock(&s->mutex);
+    smmuv3_ram_cache_reset(&s->ram_cache);
+    qemu_mutex_unlock(&s->mutex);
+}
+
+/* Queue work and interrupts wait while the VM is stopped */
+static void smmuv3_vm_state_change(void *opaque, bool running,
+                                   RunState state)
+{
+    SMMUv3State *s = opaque;
+
+    if (running) {
+        qemu_bh_schedule(s->cmdq_bh);
+        qemu_bh_schedule(s->irq_bh);
+    }
 }
 
 static void smmuv3_realize(DeviceState *dev, Error **errp)
@@ -484,6 +573,12 @@ static void smmuv3_realize(DeviceState *dev, Error **errp)
 
     if (!s->primary_bus) {
         error_setg(errp, "arm-smmuv3: the primary-bus property is not set");
+        return;
+    }
+    if (!smmuv3_bus_usable(s->primary_bus)) {
+        error_setg(errp, "arm-smmuv3: primary-bus %s is not the default PCIe "
+                   "root bus (pcie.0) nor a pxb-pcie's",
+                   s->primary_bus->qbus.name);
         return;
     }
     if (!s->stage || !strcmp(s->stage, "1")) {
@@ -521,23 +616,44 @@ static void smmuv3_realize(DeviceState *dev, Error **errp)
         sysbus_init_irq(sbd, &s->irq[i]);
     }
 
-    viommu_iotlb_init(&s->iotlb, s->iotlb_entries);
+    qemu_mutex_init(&s->mutex);
+    seqlock_init(&s->seqlock);
+    viommu_iotlb_init(&s->iotlb, s->iotlb_entries, SMMUV3_CTX_GROUP_MASK);
+    smmuv3_ram_cache_reset(&s->ram_cache);
+    s->ram_listener = (MemoryListener) {
+        .name = "arm-smmuv3-ram",
+        .commit = smmuv3_ram_changed,
+    };
+    memory_listener_register(&s->ram_listener, &address_space_memory);
     QLIST_INIT(&s->devices);
     s->devices_by_bdf = g_hash_table_new_full(smmuv3_key_hash,
                                               smmuv3_key_equal, g_free,
                                               NULL);
     s->cmdq_bh = qemu_bh_new_guarded(smmuv3_cmdq_bh, s,
                                      &dev->mem_reentrancy_guard);
+    s->irq_bh = qemu_bh_new_guarded(smmuv3_irq_bh, s,
+                                    &dev->mem_reentrancy_guard);
     s->bypass_bh = qemu_bh_new(smmuv3_bypass_bh, s);
-    pci_setup_iommu(s->primary_bus, &smmuv3_iommu_ops, s);
+    s->vmstate_change = qemu_add_vm_change_state_handler(
+        smmuv3_vm_state_change, s);
+    /*
+     * One SMMU per PCIe root bus (machines set smmu_per_bus for the SMMUs
+     * users create): the bus's pxb-pcie neighbours are not behind it
+     */
+    if (s->smmu_per_bus) {
+        pci_setup_iommu_per_bus(s->primary_bus, &smmuv3_iommu_ops, s);
+    } else {
+        pci_setup_iommu(s->primary_bus, &smmuv3_iommu_ops, s);
+    }
 }
 
 static void smmuv3_reset_hold(Object *obj, ResetType type)
 {
     SMMUv3State *s = ARM_SMMUV3(obj);
 
+    qemu_mutex_lock(&s->mutex);
+    smmuv3_change_begin(s);
     memset(s->cr, 0, sizeof(s->cr));
-    s->cr0ack = 0;
     s->gbpa = SMMUV3_GBPA_RESET;
     s->strtab_base = 0;
     s->strtab_base_cfg = 0;
@@ -548,6 +664,9 @@ static void smmuv3_reset_hold(Object *obj, ResetType type)
     s->irq_ctrl = 0;
     s->gerror_msi = (SMMUv3MsiCfg) { 0 };
     s->eventq_msi = (SMMUv3MsiCfg) { 0 };
+    s->irq_pending = 0;
+    smmuv3_change_end(s);
+    qemu_mutex_unlock(&s->mutex);
     smmuv3_flush_all(s);
 }
 
@@ -556,17 +675,83 @@ static void smmuv3_reset_exit(Object *obj, ResetType type)
     smmuv3_update_bypass(ARM_SMMUV3(obj));
 }
 
-static int smmuv3_post_load(void *opaque, int version_id)
+static int smmuv3_pre_load(void *opaque)
 {
     SMMUv3State *s = opaque;
 
-    /* What a guest could not have written is not accepted from a stream */
+    s->stream_idr_present = false;
+    return 0;
+}
+
+/* The property a difference in the ID registers comes from */
+static const char *smmuv3_idr_property(const uint32_t *a, const uint32_t *b)
+{
+    if ((a[0] ^ b[0]) & (R_IDR0_S1P_MASK | R_IDR0_S2P_MASK)) {
+        return "stage";
+    }
+    if ((a[5] ^ b[5]) & R_IDR5_OAS_MASK) {
+        return "oas";
+    }
+    if ((a[3] ^ b[3]) & R_IDR3_RIL_MASK) {
+        return "ril";
+    }
+    return NULL;
+}
+
+/*
+ * A stream is input from elsewhere: what a guest could not have written
+ * is not accepted from it either, and one made for an SMMU that differs
+ * in what the guest saw of it is refused
+ */
+static int smmuv3_post_load(void *opaque, int version_id)
+{
+    SMMUv3State *s = opaque;
+    unsigned cmdq_log2, evtq_log2;
+
+    if (s->stream_idr_present &&
+        memcmp(s->stream_idr, s->idr, sizeof(s->idr))) {
+        const char *prop = smmuv3_idr_property(s->stream_idr, s->idr);
+
+        error_report("arm-smmuv3: the migration stream is of an SMMU with "
+                     "other ID registers%s%s%s", prop ? " (property " : "",
+                     prop ?: "", prop ? " differs)" : "");
+        return -EINVAL;
+    }
+
+    qemu_mutex_lock(&s->mutex);
+    smmuv3_change_begin(s);
     s->cr[0] &= R_CR0_SMMUEN_MASK | R_CR0_EVENTQEN_MASK | R_CR0_CMDQEN_MASK;
-    s->cr0ack = s->cr[0];
-    s->gerror &= 0x1fd;
-    s->gerrorn &= 0x1fd;
+    s->cr[1] &= SMMU_CR1_MASK;
+    s->cr[2] &= smmuv3_cr2_mask(s);
+    s->gbpa &= SMMU_GBPA_MASK;
+    s->strtab_base &= R_STRTAB_BASE_ADDR_MASK | R_STRTAB_BASE_RA_MASK;
+    s->strtab_base_cfg &= R_STRTAB_BASE_CFG_LOG2SIZE_MASK |
+                          R_STRTAB_BASE_CFG_SPLIT_MASK |
+                          R_STRTAB_BASE_CFG_FMT_MASK;
     s->cmdq.base &= SMMU_Q_BASE_MASK;
     s->eventq.base &= SMMU_Q_BASE_MASK;
+    cmdq_log2 = smmuv3_queue_log2size(s->cmdq.base, SMMUV3_CMDQS);
+    evtq_log2 = smmuv3_queue_log2size(s->eventq.base, SMMUV3_EVENTQS);
+    s->cmdq.prod = smmuv3_q_ptr(s->cmdq.prod, cmdq_log2);
+    s->cmdq.cons = (s->cmdq.cons & R_CMDQ_CONS_ERR_MASK) |
+                   smmuv3_q_ptr(s->cmdq.cons, cmdq_log2);
+    s->eventq.prod = (s->eventq.prod & SMMU_Q_OVF) |
+                     smmuv3_q_ptr(s->eventq.prod, evtq_log2);
+    s->eventq.cons = (s->eventq.cons & SMMU_Q_OVF) |
+                     smmuv3_q_ptr(s->eventq.cons, evtq_log2);
+    s->gerror &= SMMU_GERROR_RAISED_MASK;
+    s->gerrorn &= SMMU_GERROR_MASK;
+    s->irq_ctrl &= R_IRQ_CTRL_GERROR_IRQEN_MASK |
+                   R_IRQ_CTRL_EVENTQ_IRQEN_MASK;
+    s->gerror_msi.addr &= SMMU_MSI_ADDR_MASK;
+    s->gerror_msi.attr &= SMMU_MSI_ATTR_MASK;
+    s->eventq_msi.addr &= SMMU_MSI_ADDR_MASK;
+    s->eventq_msi.attr &= SMMU_MSI_ATTR_MASK;
+    s->irq_pending &= smmuv3_irq_enabled(s);
+    smmuv3_change_end(s);
+    qemu_mutex_unlock(&s->mutex);
+
+    /* The caches start empty; queue work waits for the VM to run */
     smmuv3_flush_all(s);
     smmuv3_update_bypass(s);
     return 0;
@@ -596,12 +781,67 @@ static const VMStateDescription vmstate_smmuv3_msi = {
     },
 };
 
+static bool smmuv3_idr_needed(void *opaque)
+{
+    return true;
+}
+
+static int smmuv3_idr_post_load(void *opaque, int version_id)
+{
+    SMMUv3State *s = opaque;
+
+    s->stream_idr_present = true;
+    return 0;
+}
+
+static int smmuv3_idr_pre_save(void *opaque)
+{
+    SMMUv3State *s = opaque;
+
+    memcpy(s->stream_idr, s->idr, sizeof(s->idr));
+    return 0;
+}
+
+/* The ID registers the guest saw, which the destination must match */
+static const VMStateDescription vmstate_smmuv3_idr = {
+    .name = "arm-smmuv3/idr",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = smmuv3_idr_needed,
+    .pre_save = smmuv3_idr_pre_save,
+    .post_load = smmuv3_idr_post_load,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_ARRAY(stream_idr, SMMUv3State, 6),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool smmuv3_irq_pending_needed(void *opaque)
+{
+    SMMUv3State *s = opaque;
+
+    return s->irq_pending;
+}
+
+/* Interrupts recorded while the VM was stopping, not yet signalled */
+static const VMStateDescription vmstate_smmuv3_irq_pending = {
+    .name = "arm-smmuv3/irq-pending",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .needed = smmuv3_irq_pending_needed,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(irq_pending, SMMUv3State),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 /* The registers; the caches are rebuilt from guest memory after a load */
 static const VMStateDescription vmstate_smmuv3 = {
     .name = TYPE_ARM_SMMUV3,
     .version_id = 1,
     .minimum_version_id = 1,
     .priority = MIG_PRI_IOMMU,
+    .pre_load = smmuv3_pre_load,
     .post_load = smmuv3_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32_ARRAY(cr, SMMUv3State, 3),
@@ -621,6 +861,11 @@ static const VMStateDescription vmstate_smmuv3 = {
                        SMMUv3MsiCfg),
         VMSTATE_END_OF_LIST()
     },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_smmuv3_idr,
+        &vmstate_smmuv3_irq_pending,
+        NULL
+    },
 };
 
 static const Property smmuv3_properties[] = {
@@ -628,7 +873,7 @@ static const Property smmuv3_properties[] = {
                      PCIBus *),
     DEFINE_PROP_STRING("stage", SMMUv3State, stage),
     DEFINE_PROP_BOOL("smmu_per_bus", SMMUv3State, smmu_per_bus, false),
-    /* Accepted for command lines of old; primary-bus names the bus */
+    /* Upstream's, which it ignores too: primary-bus names the bus */
     DEFINE_PROP_UINT8("bus_num", SMMUv3State, bus_num, 0),
     DEFINE_PROP_BOOL("ril", SMMUv3State, ril, true),
     DEFINE_PROP_UINT8("oas", SMMUv3State, oas, 44),
@@ -636,10 +881,43 @@ static const Property smmuv3_properties[] = {
                        SMMUV3_IOTLB_ENTRIES),
 };
 
+/*
+ * x-cmdq-longest-run-ns and x-cmdq-longest-run-wall-ns: the longest the
+ * command queue ran in one MMIO write or bottom half, with the BQL held,
+ * in CPU time of the thread and on the wall clock; a write of any value
+ * sets both back to 0.  For make bench, which shows that no run grows
+ * past a slice, whatever the queue holds.
+ */
+static void smmuv3_get_longest_run(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    SMMUv3State *s = ARM_SMMUV3(obj);
+
+    visit_type_uint64(v, name, &s->cmdq_longest_run[!!opaque], errp);
+}
+
+static void smmuv3_set_longest_run(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    SMMUv3State *s = ARM_SMMUV3(obj);
+    uint64_t value;
+
+    if (visit_type_uint64(v, name, &value, errp)) {
+        s->cmdq_longest_run[0] = s->cmdq_longest_run[1] = 0;
+    }
+}
+
 static void smmuv3_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     ResettableClass *rc = RESETTABLE_CLASS(klass);
+
+    object_class_property_add(klass, "x-cmdq-longest-run-ns", "uint64",
+                              smmuv3_get_longest_run, smmuv3_set_longest_run,
+                              NULL, NULL);
+    object_class_property_add(klass, "x-cmdq-longest-run-wall-ns", "uint64",
+                              smmuv3_get_longest_run, smmuv3_set_longest_run,
+                              NULL, (void *)1);
 
     dc->realize = smmuv3_realize;
     dc->vmsd = &vmstate_smmuv3;

@@ -2,10 +2,22 @@
  * A translation cache shared by the fork's vIOMMU models; see
  * include/hw/iommu/viommu-iotlb.h.
  *
- * Slots live in one array allocated at init.  A slot is on one hash chain
- * (by context, block address and block size), and on the doubly linked
- * list of its context, so that a context can be emptied without looking
- * at anything else.  Free slots are chained through hash_next.
+ * Slots live in one array allocated at init; what only writers need lives
+ * in a parallel array, so that a lookup touches one 40-byte slot.  A slot
+ * is on one hash chain (by context, block address and block size); freed
+ * slots are chained through hash_next; slots never used yet are those
+ * from never_used on, so that a large cache costs memory only as it fills.
+ *
+ * The ordered indexes that invalidations search hold runs, not entries: a
+ * run is 2^RUN_BITS consecutive, aligned blocks of one size.  Each context
+ * keeps its runs in an interval tree, with a bit per block it has cached;
+ * each group keeps the runs of all its contexts' entries (and, apart, of
+ * its global ones), with a list per block of the entries cached there.
+ * An invalidation visits the runs it overlaps and, in each, only the
+ * blocks it covers that are cached: what it removes, plus at most two
+ * runs per block size at the ends of its range.  A DMA stream fills runs
+ * one block after another, so most inserts and evictions only flip a bit
+ * and link a list, and a tree changes once per run.
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -13,82 +25,210 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/atomic.h"
+#include "qemu/bitops.h"
 #include "qemu/host-utils.h"
+#include "qemu/queue.h"
 #include "hw/iommu/viommu-iotlb.h"
 
 #define NONE    VIOMMU_IOTLB_NONE
 
-typedef struct ViommuIotlbContext {
-    uint64_t tag;           /* first: the hash table's key points here */
-    uint32_t head;
+/* Blocks hash, and are indexed, in runs of this many consecutive ones */
+#define RUN_BITS    4
+#define RUN_BLOCKS  (1u << RUN_BITS)
+
+/* A context's run: which of its blocks the context has cached */
+typedef struct IotlbRun {
+    IntervalTreeNode node;          /* the bytes the run spans */
+    uint16_t mask;
+    uint8_t shift;                  /* the block size */
+} IotlbRun;
+
+/* A group's run: the entries of all its contexts, per block */
+typedef struct IotlbGroupRun {
+    IotlbRun run;                   /* mask: the blocks with entries */
+    uint32_t heads[RUN_BLOCKS];     /* lists through ViommuIotlbLinks */
+} IotlbGroupRun;
+
+struct ViommuIotlbLinks {
+    ViommuIotlbContext *ctx;
+    IotlbRun *run;
+    IotlbGroupRun *grun;
+    uint32_t gprev, gnext;          /* the entries of the same group block */
+};
+
+typedef struct ViommuIotlbGroup {
+    uint64_t tag;               /* first: the hash table's key points here */
+    IntervalTreeRoot runs[2];   /* [global]: the entries, the global ones */
+    IotlbGroupRun *last_run[2]; /* where the last insert went */
+    IntervalTreeNode by_tag;    /* in ViommuIotlb.group_tags */
+    QLIST_HEAD(, ViommuIotlbContext) contexts;
+} ViommuIotlbGroup;
+
+struct ViommuIotlbContext {
+    uint64_t tag;               /* first: the hash table's key points here */
+    IntervalTreeRoot runs;
+    IotlbRun *last_run;         /* where the last insert went */
     uint32_t count;
-    uint64_t size_mask;     /* block sizes ever cached in this context */
-} ViommuIotlbContext;
+    ViommuIotlbGroup *group;
+    QLIST_ENTRY(ViommuIotlbContext) in_group;
+};
 
 /*
- * Neighbouring blocks of one context land in neighbouring buckets, so
- * that a DMA stream over consecutive pages shares cache lines of the
- * bucket array instead of missing once per page.  The bits above the
- * bucket index are folded in, so that blocks a power-of-two stride apart
- * do not all meet in one chain; the context and the block size pick
- * where a context's run of buckets starts.
+ * The bucket of a block.  A run of 2^RUN_BITS consecutive blocks of one
+ * context and size takes consecutive buckets, so that a DMA stream over
+ * consecutive pages shares cache lines of the bucket array; where a run
+ * goes is a multiply-shift hash keyed by the cache's secret, so a guest
+ * that knows neither key cannot choose addresses or contexts that meet in
+ * one chain.
  */
 static inline uint32_t iotlb_hash(const ViommuIotlb *tlb, uint64_t context,
-                                  uint64_t iova, unsigned shift)
+                                  uint64_t block, unsigned shift)
 {
-    uint64_t n = iova >> shift;
-    uint64_t base = (context + shift) * 0x9e3779b97f4a7c15ull;
+    uint64_t n = block >> shift;
+    uint64_t ctx = (context ^ ((uint64_t)shift << 58)) * tlb->hash_key[1];
+    uint64_t h = ((n >> RUN_BITS) ^ ctx) * tlb->hash_key[0];
 
-    n ^= (n >> tlb->bucket_bits) ^ (n >> (2 * tlb->bucket_bits));
-    return (uint32_t)(n + (base >> 32)) & tlb->bucket_mask;
+    return ((uint32_t)(h >> (64 - tlb->bucket_bits)) +
+            (uint32_t)(n & (RUN_BLOCKS - 1))) & tlb->bucket_mask;
 }
 
-void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity)
+/* ---- runs ---- */
+
+/* The bits a run of blocks of 2^@shift bytes spans */
+static inline unsigned run_span(unsigned shift)
+{
+    return MIN(shift + RUN_BITS, 64);
+}
+
+static inline uint64_t run_start(uint64_t block, unsigned shift)
+{
+    return run_span(shift) == 64 ? 0 :
+           block & ~MAKE_64BIT_MASK(0, run_span(shift));
+}
+
+static inline unsigned run_bit(const IotlbRun *r, uint64_t block)
+{
+    return (block - r->node.start) >> r->shift;
+}
+
+static void run_init(IotlbRun *r, uint64_t block, unsigned shift)
+{
+    r->shift = shift;
+    r->node.start = run_start(block, shift);
+    r->node.last = r->node.start + MAKE_64BIT_MASK(0, run_span(shift));
+}
+
+/* The bits of @r's blocks that overlap [start, last] */
+static uint16_t run_bits_in(const IotlbRun *r, uint64_t start, uint64_t last)
+{
+    uint64_t lo = MAX(start, r->node.start), hi = MIN(last, r->node.last);
+    unsigned first = (lo - r->node.start) >> r->shift;
+    unsigned end = (hi - r->node.start) >> r->shift;
+
+    return MAKE_64BIT_MASK(first, end - first + 1);
+}
+
+/*
+ * The run of @tree with blocks of 2^@shift bytes that holds @block, or
+ * NULL.  Runs of one size do not overlap, so at most one per size holds it.
+ */
+static IotlbRun *run_find(IntervalTreeRoot *tree, uint64_t block,
+                          unsigned shift)
+{
+    IntervalTreeNode *n = interval_tree_iter_first(tree, block, block);
+
+    while (n) {
+        IotlbRun *r = container_of(n, IotlbRun, node);
+
+        if (r->shift == shift) {
+            return r;
+        }
+        n = interval_tree_iter_next(n, block, block);
+    }
+    return NULL;
+}
+
+static inline bool run_holds(const IotlbRun *r, uint64_t block,
+                             unsigned shift)
+{
+    return r && r->shift == shift && block >= r->node.start &&
+           block <= r->node.last;
+}
+
+/* ---- the cache ---- */
+
+void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity,
+                       uint64_t group_mask)
 {
     uint32_t nbuckets;
 
     capacity = MAX(capacity, 1);
-    nbuckets = pow2ceil(MAX(capacity, 8) * 2);
+    nbuckets = pow2ceil(MAX(capacity, 1u << RUN_BITS) * 2);
 
     memset(tlb, 0, sizeof(*tlb));
     tlb->capacity = capacity;
     tlb->slots = g_new0(ViommuIotlbEntry, capacity);
+    tlb->links = g_new0(ViommuIotlbLinks, capacity);
     tlb->buckets = g_new(uint32_t, nbuckets);
+    memset(tlb->buckets, 0xff, nbuckets * sizeof(uint32_t));
     tlb->bucket_mask = nbuckets - 1;
     tlb->bucket_bits = ctz32(nbuckets);
+    tlb->free_head = NONE;
+    /* Odd multipliers, as multiply-shift hashing wants */
+    for (int i = 0; i < 2; i++) {
+        tlb->hash_key[i] = ((uint64_t)g_random_int() << 32 |
+                            g_random_int()) | 1;
+    }
+    tlb->group_mask = group_mask;
     tlb->contexts = g_hash_table_new_full(g_int64_hash, g_int64_equal,
                                           NULL, g_free);
-    viommu_iotlb_flush(tlb);
+    tlb->groups = g_hash_table_new_full(g_int64_hash, g_int64_equal,
+                                        NULL, g_free);
 }
 
 void viommu_iotlb_destroy(ViommuIotlb *tlb)
 {
     g_hash_table_destroy(tlb->contexts);
+    g_hash_table_destroy(tlb->groups);
     g_free(tlb->buckets);
+    g_free(tlb->links);
     g_free(tlb->slots);
     memset(tlb, 0, sizeof(*tlb));
 }
 
-void viommu_iotlb_flush(ViommuIotlb *tlb)
+ViommuIotlbEntry *viommu_iotlb_lookup(ViommuIotlb *tlb, uint64_t context,
+                                      uint64_t iova, uint64_t size_mask)
 {
-    for (uint32_t i = 0; i < tlb->capacity; i++) {
-        tlb->slots[i].size_shift = 0;
-        tlb->slots[i].hash_next = i + 1 < tlb->capacity ? i + 1 : NONE;
+    while (size_mask) {
+        unsigned shift = ctz64(size_mask);
+        uint64_t block = iova & ~((1ull << shift) - 1);
+        uint32_t i = tlb->buckets[iotlb_hash(tlb, context, block, shift)];
+
+        /*
+         * While another thread changes the cache a chain may be seen mid
+         * change; no chain is longer than the cache, so stop there
+         */
+        for (uint32_t left = tlb->capacity; i != NONE && left; left--) {
+            ViommuIotlbEntry *e = &tlb->slots[i];
+
+            if (e->iova == block && e->context == context &&
+                e->size_shift == shift) {
+                if (!e->referenced) {
+                    qatomic_set(&e->referenced, true);
+                }
+                return e;
+            }
+            i = qatomic_read(&e->hash_next);
+        }
+        size_mask &= size_mask - 1;
     }
-    for (uint32_t b = 0; b <= tlb->bucket_mask; b++) {
-        tlb->buckets[b] = NONE;
-    }
-    tlb->stats.invalidated += tlb->used;
-    tlb->used = 0;
-    tlb->free_head = 0;
-    tlb->clock_hand = 0;
-    tlb->last_context = NULL;
-    g_hash_table_remove_all(tlb->contexts);
+    return NULL;
 }
 
-/* The slot holding exactly this block, or NONE */
-static inline uint32_t iotlb_find(const ViommuIotlb *tlb, uint64_t context,
-                                  uint64_t block, unsigned shift)
+/* The slot holding exactly this block, or NONE (writers only) */
+static uint32_t iotlb_find(const ViommuIotlb *tlb, uint64_t context,
+                           uint64_t block, unsigned shift)
 {
     uint32_t i = tlb->buckets[iotlb_hash(tlb, context, block, shift)];
 
@@ -104,23 +244,28 @@ static inline uint32_t iotlb_find(const ViommuIotlb *tlb, uint64_t context,
     return i;
 }
 
-ViommuIotlbEntry *viommu_iotlb_lookup(ViommuIotlb *tlb, uint64_t context,
-                                      uint64_t iova, uint64_t size_mask)
+/* Take slot @i off its hash chain, and free it */
+static void iotlb_release(ViommuIotlb *tlb, uint32_t i)
 {
-    while (size_mask) {
-        unsigned shift = ctz64(size_mask);
-        uint32_t i = iotlb_find(tlb, context, iova & ~((1ull << shift) - 1),
-                                shift);
+    ViommuIotlbEntry *e = &tlb->slots[i];
+    uint32_t *link = &tlb->buckets[iotlb_hash(tlb, e->context, e->iova,
+                                              e->size_shift)];
 
-        if (i != NONE) {
-            tlb->slots[i].referenced = true;
-            tlb->stats.hits++;
-            return &tlb->slots[i];
-        }
-        size_mask &= size_mask - 1;
+    while (*link != i) {
+        g_assert(*link != NONE);
+        link = &tlb->slots[*link].hash_next;
     }
-    tlb->stats.misses++;
-    return NULL;
+    qatomic_set(link, e->hash_next);
+    qatomic_set(&e->size_shift, 0);
+    e->hash_next = tlb->free_head;
+    tlb->free_head = i;
+    tlb->used--;
+    tlb->stats.invalidated++;
+}
+
+static ViommuIotlbGroup *iotlb_group(ViommuIotlb *tlb, uint64_t tag)
+{
+    return g_hash_table_lookup(tlb->groups, &tag);
 }
 
 /*
@@ -139,57 +284,201 @@ static ViommuIotlbContext *iotlb_context(ViommuIotlb *tlb, uint64_t tag)
     return ctx;
 }
 
-/* Forget a context record; it is freed */
+static ViommuIotlbContext *iotlb_new_context(ViommuIotlb *tlb, uint64_t tag)
+{
+    uint64_t gtag = tag & tlb->group_mask;
+    ViommuIotlbGroup *g = iotlb_group(tlb, gtag);
+    ViommuIotlbContext *ctx;
+
+    if (!g) {
+        g = g_new0(ViommuIotlbGroup, 1);
+        g->tag = gtag;
+        g->by_tag.start = g->by_tag.last = gtag;
+        QLIST_INIT(&g->contexts);
+        g_hash_table_insert(tlb->groups, &g->tag, g);
+        interval_tree_insert(&g->by_tag, &tlb->group_tags);
+    }
+    ctx = g_new0(ViommuIotlbContext, 1);
+    ctx->tag = tag;
+    ctx->group = g;
+    QLIST_INSERT_HEAD(&g->contexts, ctx, in_group);
+    g_hash_table_insert(tlb->contexts, &ctx->tag, ctx);
+    tlb->last_context = ctx;
+    return ctx;
+}
+
+/*
+ * Forget an empty context (its runs are gone with its entries), and its
+ * group with it if that is empty too
+ */
 static void iotlb_drop_context(ViommuIotlb *tlb, ViommuIotlbContext *ctx)
 {
+    ViommuIotlbGroup *g = ctx->group;
+
     if (tlb->last_context == ctx) {
         tlb->last_context = NULL;
     }
+    QLIST_REMOVE(ctx, in_group);
     g_hash_table_remove(tlb->contexts, &ctx->tag);
+    if (QLIST_EMPTY(&g->contexts)) {
+        interval_tree_remove(&g->by_tag, &tlb->group_tags);
+        g_hash_table_remove(tlb->groups, &g->tag);
+    }
 }
 
-/* Take slot @i off its hash chain and its context's list, and free it */
-static void iotlb_remove(ViommuIotlb *tlb, uint32_t i, ViommuIotlbContext *ctx)
+/* Whether removing slot @i drops its group (and context) record */
+static bool iotlb_last_of_group(ViommuIotlb *tlb, uint32_t i)
 {
-    ViommuIotlbEntry *e = &tlb->slots[i];
-    uint32_t *link = &tlb->buckets[iotlb_hash(tlb, e->context, e->iova,
-                                              e->size_shift)];
+    ViommuIotlbContext *ctx = tlb->links[i].ctx;
 
-    while (*link != i) {
-        g_assert(*link != NONE);
-        link = &tlb->slots[*link].hash_next;
+    return ctx->count == 1 && QLIST_FIRST(&ctx->group->contexts) == ctx &&
+           !QLIST_NEXT(ctx, in_group);
+}
+
+/* Enter slot @i, just filled, in its context's and its group's runs */
+static void iotlb_index(ViommuIotlb *tlb, uint32_t i, ViommuIotlbContext *ctx)
+{
+    const ViommuIotlbEntry *e = &tlb->slots[i];
+    ViommuIotlbGroup *g = ctx->group;
+    ViommuIotlbLinks *l = &tlb->links[i];
+    IotlbGroupRun **gcache = &g->last_run[e->global];
+    IotlbGroupRun *grun = *gcache;
+    IotlbRun *run = ctx->last_run;
+    unsigned bit;
+
+    if (!run_holds(run, e->iova, e->size_shift)) {
+        run = run_find(&ctx->runs, e->iova, e->size_shift);
+        if (!run) {
+            run = g_new0(IotlbRun, 1);
+            run_init(run, e->iova, e->size_shift);
+            interval_tree_insert(&run->node, &ctx->runs);
+        }
+        ctx->last_run = run;
     }
-    *link = e->hash_next;
+    bit = run_bit(run, e->iova);
+    run->mask |= 1u << bit;
 
-    if (e->ctx_prev != NONE) {
-        tlb->slots[e->ctx_prev].ctx_next = e->ctx_next;
+    if (!grun || !run_holds(&grun->run, e->iova, e->size_shift)) {
+        IotlbRun *r = run_find(&g->runs[e->global], e->iova, e->size_shift);
+
+        grun = r ? container_of(r, IotlbGroupRun, run) : NULL;
+        if (!grun) {
+            grun = g_new0(IotlbGroupRun, 1);
+            run_init(&grun->run, e->iova, e->size_shift);
+            memset(grun->heads, 0xff, sizeof(grun->heads));
+            interval_tree_insert(&grun->run.node, &g->runs[e->global]);
+        }
+        *gcache = grun;
+    }
+    grun->run.mask |= 1u << bit;
+    l->ctx = ctx;
+    l->run = run;
+    l->grun = grun;
+    l->gprev = NONE;
+    l->gnext = grun->heads[bit];
+    if (l->gnext != NONE) {
+        tlb->links[l->gnext].gprev = i;
+    }
+    grun->heads[bit] = i;
+    ctx->count++;
+}
+
+/* Take slot @i out of its runs, freeing those it leaves empty */
+static void iotlb_unindex(ViommuIotlb *tlb, uint32_t i)
+{
+    const ViommuIotlbEntry *e = &tlb->slots[i];
+    ViommuIotlbLinks *l = &tlb->links[i];
+    ViommuIotlbContext *ctx = l->ctx;
+    ViommuIotlbGroup *g = ctx->group;
+    IotlbGroupRun *grun = l->grun;
+    IotlbRun *run = l->run;
+    unsigned bit = run_bit(run, e->iova);
+
+    run->mask &= ~(1u << bit);
+    if (!run->mask) {
+        interval_tree_remove(&run->node, &ctx->runs);
+        if (ctx->last_run == run) {
+            ctx->last_run = NULL;
+        }
+        g_free(run);
+    }
+
+    if (l->gprev != NONE) {
+        tlb->links[l->gprev].gnext = l->gnext;
     } else {
-        ctx->head = e->ctx_next;
+        grun->heads[bit] = l->gnext;
     }
-    if (e->ctx_next != NONE) {
-        tlb->slots[e->ctx_next].ctx_prev = e->ctx_prev;
+    if (l->gnext != NONE) {
+        tlb->links[l->gnext].gprev = l->gprev;
     }
+    if (grun->heads[bit] == NONE) {
+        grun->run.mask &= ~(1u << bit);
+        if (!grun->run.mask) {
+            interval_tree_remove(&grun->run.node, &g->runs[e->global]);
+            if (g->last_run[e->global] == grun) {
+                g->last_run[e->global] = NULL;
+            }
+            g_free(grun);
+        }
+    }
+    l->ctx = NULL;
     ctx->count--;
-
-    e->size_shift = 0;
-    e->hash_next = tlb->free_head;
-    tlb->free_head = i;
-    tlb->used--;
 }
 
-/* Remove slot @i; drop its context record once it is empty */
-static void iotlb_remove_and_tidy(ViommuIotlb *tlb, uint32_t i)
+/* Remove slot @i from everything; drop its context once that is empty */
+static void iotlb_remove(ViommuIotlb *tlb, uint32_t i)
 {
-    ViommuIotlbContext *ctx = iotlb_context(tlb, tlb->slots[i].context);
+    ViommuIotlbContext *ctx = tlb->links[i].ctx;
 
-    iotlb_remove(tlb, i, ctx);
+    iotlb_unindex(tlb, i);
+    iotlb_release(tlb, i);
     if (!ctx->count) {
         iotlb_drop_context(tlb, ctx);
     }
 }
 
+/* Every entry of @ctx, and the record.  O(entries + runs) */
+static uint32_t iotlb_empty_context(ViommuIotlb *tlb, ViommuIotlbContext *ctx)
+{
+    uint32_t removed = ctx->count;
+    IntervalTreeNode *n;
+
+    while ((n = interval_tree_iter_first(&ctx->runs, 0, UINT64_MAX))) {
+        IotlbRun *run = container_of(n, IotlbRun, node);
+        uint64_t start = run->node.start;
+        unsigned shift = run->shift;
+        uint16_t mask = run->mask;
+
+        /* The last block's removal frees the run */
+        while (mask) {
+            unsigned bit = ctz32(mask);
+            uint64_t block = start + ((uint64_t)bit << shift);
+            uint32_t i = iotlb_find(tlb, ctx->tag, block, shift);
+
+            mask &= mask - 1;
+            g_assert(i != NONE);
+            iotlb_unindex(tlb, i);
+            iotlb_release(tlb, i);
+        }
+    }
+    iotlb_drop_context(tlb, ctx);
+    return removed;
+}
+
+static uint32_t iotlb_empty_group(ViommuIotlb *tlb, ViommuIotlbGroup *g)
+{
+    ViommuIotlbContext *ctx, *next;
+    uint32_t removed = 0;
+
+    /* The last context's drop frees the group: never look at it again */
+    QLIST_FOREACH_SAFE(ctx, &g->contexts, in_group, next) {
+        removed += iotlb_empty_context(tlb, ctx);
+    }
+    return removed;
+}
+
 /* Second chance: pass over referenced slots once, take the first other */
-static uint32_t iotlb_evict(ViommuIotlb *tlb)
+static void iotlb_evict(ViommuIotlb *tlb)
 {
     for (;;) {
         uint32_t i = tlb->clock_hand;
@@ -197,19 +486,38 @@ static uint32_t iotlb_evict(ViommuIotlb *tlb)
 
         tlb->clock_hand = i + 1 < tlb->capacity ? i + 1 : 0;
         if (e->referenced) {
-            e->referenced = false;
+            qatomic_set(&e->referenced, false);
             continue;
         }
         tlb->stats.evictions++;
-        iotlb_remove_and_tidy(tlb, i);
-        return i;
+        tlb->stats.invalidated--;       /* counted by the removal */
+        iotlb_remove(tlb, i);
+        return;
     }
+}
+
+/* A free slot, evicting one if there is none */
+static uint32_t iotlb_take_slot(ViommuIotlb *tlb)
+{
+    uint32_t i;
+
+    if (tlb->free_head == NONE && tlb->never_used == tlb->capacity) {
+        iotlb_evict(tlb);
+    }
+    if (tlb->free_head != NONE) {
+        i = tlb->free_head;
+        tlb->free_head = tlb->slots[i].hash_next;
+    } else {
+        i = tlb->never_used++;
+    }
+    tlb->used++;
+    return i;
 }
 
 ViommuIotlbEntry *viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context,
                                       uint64_t iova, unsigned size_shift,
                                       uint64_t out, uint16_t perm,
-                                      uint16_t flags)
+                                      uint16_t flags, bool global)
 {
     uint64_t block = iova & ~((1ull << size_shift) - 1);
     ViommuIotlbContext *ctx;
@@ -219,7 +527,7 @@ ViommuIotlbEntry *viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context,
     g_assert(size_shift >= 12 && size_shift <= 63);
     tlb->stats.inserts++;
     i = iotlb_find(tlb, context, block, size_shift);
-    if (i != NONE) {
+    if (i != NONE && tlb->slots[i].global == global) {
         /* The same block again: a rewalk after a change, keep one entry */
         e = &tlb->slots[i];
         e->out = out & ~((1ull << size_shift) - 1);
@@ -228,185 +536,173 @@ ViommuIotlbEntry *viommu_iotlb_insert(ViommuIotlb *tlb, uint64_t context,
         e->referenced = true;
         return e;
     }
-
-    if (tlb->free_head == NONE) {
-        iotlb_evict(tlb);
+    if (i != NONE) {
+        iotlb_remove(tlb, i);
+        tlb->stats.invalidated--;
     }
-    i = tlb->free_head;
-    e = &tlb->slots[i];
-    tlb->free_head = e->hash_next;
-    tlb->used++;
 
+    /* Evict first: that may drop the context record this one needs */
+    i = iotlb_take_slot(tlb);
     ctx = iotlb_context(tlb, context);
     if (!ctx) {
-        ctx = g_new0(ViommuIotlbContext, 1);
-        ctx->tag = context;
-        ctx->head = NONE;
-        g_hash_table_insert(tlb->contexts, &ctx->tag, ctx);
-        tlb->last_context = ctx;
+        ctx = iotlb_new_context(tlb, context);
     }
 
-    *e = (ViommuIotlbEntry) {
-        .context = context,
-        .iova = block,
-        .out = out & ~((1ull << size_shift) - 1),
-        .perm = perm,
-        .flags = flags,
-        .size_shift = size_shift,
-        .referenced = true,
-        .ctx_prev = NONE,
-        .ctx_next = ctx->head,
-    };
-    if (ctx->head != NONE) {
-        tlb->slots[ctx->head].ctx_prev = i;
-    }
-    ctx->head = i;
-    ctx->count++;
-    ctx->size_mask |= VIOMMU_IOTLB_SIZE(size_shift);
-
+    e = &tlb->slots[i];
+    e->context = context;
+    e->iova = block;
+    e->out = out & ~((1ull << size_shift) - 1);
+    e->perm = perm;
+    e->flags = flags;
+    e->referenced = true;
+    e->global = global;
     bucket = &tlb->buckets[iotlb_hash(tlb, context, block, size_shift)];
     e->hash_next = *bucket;
-    *bucket = i;
+    /* Complete before a lookup can reach it */
+    qatomic_set(&e->size_shift, size_shift);
+    qatomic_store_release(bucket, i);
+    iotlb_index(tlb, i, ctx);
     return e;
 }
 
-/* Remove every entry of @ctx that @keep does not keep, by walking its list */
-static uint32_t iotlb_prune_context(ViommuIotlb *tlb, ViommuIotlbContext *ctx,
-                                    uint64_t start, uint64_t last,
-                                    uint16_t flags_mask, uint16_t flags_match)
+void viommu_iotlb_flush(ViommuIotlb *tlb)
 {
-    uint32_t removed = 0, i = ctx->head;
+    IntervalTreeNode *n;
 
-    while (i != NONE) {
-        ViommuIotlbEntry *e = &tlb->slots[i];
-        uint32_t next = e->ctx_next;
-        uint64_t e_last = e->iova + ((1ull << e->size_shift) - 1);
-
-        if (e->iova <= last && e_last >= start &&
-            (e->flags & flags_mask) == flags_match) {
-            iotlb_remove(tlb, i, ctx);
-            removed++;
-        }
-        i = next;
+    while ((n = interval_tree_iter_first(&tlb->group_tags, 0, UINT64_MAX))) {
+        iotlb_empty_group(tlb, container_of(n, ViommuIotlbGroup, by_tag));
     }
-    return removed;
 }
 
-/*
- * Remove the entries of @ctx overlapping [start, last] by looking each
- * block up, when that is fewer probes than walking the context's list.
- */
-static uint32_t iotlb_invalidate_in_context(ViommuIotlb *tlb,
-                                            ViommuIotlbContext *ctx,
-                                            uint64_t start, uint64_t last,
-                                            uint16_t flags_mask,
-                                            uint16_t flags_match)
+/* The last byte of a range, stopping at 2^64 */
+static uint64_t range_last(uint64_t start, uint64_t size)
 {
-    uint64_t probes = 0, sizes = ctx->size_mask;
-    uint32_t removed = 0;
+    uint64_t last = start + size - 1;
 
-    for (uint64_t m = sizes; m; m &= m - 1) {
-        unsigned shift = ctz64(m);
-
-        probes += ((last >> shift) - (start >> shift)) + 1;
-        if (probes >= ctx->count) {
-            return iotlb_prune_context(tlb, ctx, start, last, flags_mask,
-                                       flags_match);
-        }
-    }
-
-    for (; sizes; sizes &= sizes - 1) {
-        unsigned shift = ctz64(sizes);
-        uint64_t block = start & ~((1ull << shift) - 1);
-
-        for (;;) {
-            uint32_t i = iotlb_find(tlb, ctx->tag, block, shift);
-
-            if (i != NONE &&
-                (tlb->slots[i].flags & flags_mask) == flags_match) {
-                iotlb_remove(tlb, i, ctx);
-                removed++;
-            }
-            if (last - block < (1ull << shift)) {
-                break;      /* also stops before block wraps past 2^64 */
-            }
-            block += 1ull << shift;
-        }
-    }
-    return removed;
-}
-
-/* Apply @fn to every context with (tag & mask) == match */
-static uint32_t iotlb_for_contexts(ViommuIotlb *tlb, uint64_t mask,
-                                   uint64_t match, uint64_t start,
-                                   uint64_t last, uint16_t flags_mask,
-                                   uint16_t flags_match, bool whole)
-{
-    GHashTableIter iter;
-    ViommuIotlbContext *ctx;
-    uint32_t removed = 0;
-
-    g_hash_table_iter_init(&iter, tlb->contexts);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&ctx)) {
-        if ((ctx->tag & mask) != match) {
-            continue;
-        }
-        if (whole) {
-            removed += iotlb_prune_context(tlb, ctx, 0, UINT64_MAX, 0, 0);
-        } else {
-            removed += iotlb_invalidate_in_context(tlb, ctx, start, last,
-                                                   flags_mask, flags_match);
-        }
-        if (!ctx->count) {
-            if (tlb->last_context == ctx) {
-                tlb->last_context = NULL;
-            }
-            g_hash_table_iter_remove(&iter);
-        }
-    }
-    return removed;
+    return last < start ? UINT64_MAX : last;
 }
 
 uint32_t viommu_iotlb_invalidate_context(ViommuIotlb *tlb, uint64_t context)
 {
     ViommuIotlbContext *ctx = iotlb_context(tlb, context);
-    uint32_t removed;
 
-    if (!ctx) {
+    return ctx ? iotlb_empty_context(tlb, ctx) : 0;
+}
+
+uint32_t viommu_iotlb_invalidate_range(ViommuIotlb *tlb, uint64_t context,
+                                       uint64_t start, uint64_t size)
+{
+    ViommuIotlbContext *ctx = iotlb_context(tlb, context);
+    uint64_t last = range_last(start, size);
+    uint32_t removed = 0;
+    IntervalTreeNode *n;
+
+    if (!size || !ctx) {
         return 0;
     }
-    removed = iotlb_prune_context(tlb, ctx, 0, UINT64_MAX, 0, 0);
-    iotlb_drop_context(tlb, ctx);
-    tlb->stats.invalidated += removed;
+    n = interval_tree_iter_first(&ctx->runs, start, last);
+    while (n) {
+        IntervalTreeNode *next = interval_tree_iter_next(n, start, last);
+        IotlbRun *run = container_of(n, IotlbRun, node);
+        uint64_t base = run->node.start;
+        unsigned shift = run->shift;
+        uint16_t mask = run->mask & run_bits_in(run, start, last);
+
+        /* The run may go with its last block, the context with its last */
+        while (mask) {
+            unsigned bit = ctz32(mask);
+            uint32_t i = iotlb_find(tlb, context,
+                                    base + ((uint64_t)bit << shift), shift);
+            bool last_one = ctx->count == 1;
+
+            mask &= mask - 1;
+            iotlb_remove(tlb, i);
+            removed++;
+            if (last_one) {
+                return removed;
+            }
+        }
+        n = next;
+    }
     return removed;
 }
 
-uint32_t viommu_iotlb_invalidate_contexts(ViommuIotlb *tlb, uint64_t mask,
-                                          uint64_t match)
+/* Remove the entries of @g's runs (or global runs) overlapping the range */
+static uint32_t iotlb_prune_group(ViommuIotlb *tlb, ViommuIotlbGroup *g,
+                                  bool global, uint64_t start, uint64_t last,
+                                  bool *group_gone)
 {
-    uint32_t removed = iotlb_for_contexts(tlb, mask, match, 0, UINT64_MAX,
-                                          0, 0, true);
+    IntervalTreeNode *n = interval_tree_iter_first(&g->runs[global], start,
+                                                   last);
+    uint32_t removed = 0;
 
-    tlb->stats.invalidated += removed;
+    while (n) {
+        IntervalTreeNode *next = interval_tree_iter_next(n, start, last);
+        IotlbGroupRun *grun = container_of(n, IotlbGroupRun, run.node);
+        uint16_t mask = grun->run.mask & run_bits_in(&grun->run, start, last);
+
+        /* Every entry of each block; the run goes with its last */
+        while (mask) {
+            unsigned bit = ctz32(mask);
+            bool list_done;
+
+            mask &= mask - 1;
+            do {
+                uint32_t i = grun->heads[bit];
+                bool run_gone = grun->run.mask == 1u << bit &&
+                                tlb->links[i].gnext == NONE;
+
+                list_done = tlb->links[i].gnext == NONE;
+                if (iotlb_last_of_group(tlb, i)) {
+                    iotlb_remove(tlb, i);
+                    *group_gone = true;
+                    return removed + 1;
+                }
+                iotlb_remove(tlb, i);
+                removed++;
+                if (run_gone) {
+                    mask = 0;
+                    break;
+                }
+            } while (!list_done);
+        }
+        n = next;
+    }
     return removed;
 }
 
-uint32_t viommu_iotlb_invalidate_range(ViommuIotlb *tlb, uint64_t mask,
-                                       uint64_t match, uint64_t start,
-                                       uint64_t size, uint16_t flags_mask,
-                                       uint16_t flags_match)
+uint32_t viommu_iotlb_invalidate_group_range(ViommuIotlb *tlb,
+                                             uint64_t group, uint64_t start,
+                                             uint64_t size, bool global_only)
 {
-    uint64_t last = start + size - 1;
+    ViommuIotlbGroup *g = iotlb_group(tlb, group);
+    uint64_t last = range_last(start, size);
+    bool gone = false;
     uint32_t removed;
 
-    if (!size) {
+    if (!size || !g) {
         return 0;
     }
-    if (last < start) {
-        last = UINT64_MAX;
+    removed = iotlb_prune_group(tlb, g, true, start, last, &gone);
+    if (!global_only && !gone) {
+        removed += iotlb_prune_group(tlb, g, false, start, last, &gone);
     }
-    removed = iotlb_for_contexts(tlb, mask, match, start, last, flags_mask,
-                                 flags_match, false);
-    tlb->stats.invalidated += removed;
+    return removed;
+}
+
+uint32_t viommu_iotlb_invalidate_groups(ViommuIotlb *tlb, uint64_t first,
+                                        uint64_t last)
+{
+    IntervalTreeNode *n = interval_tree_iter_first(&tlb->group_tags, first,
+                                                   last);
+    uint32_t removed = 0;
+
+    while (n) {
+        IntervalTreeNode *next = interval_tree_iter_next(n, first, last);
+
+        removed += iotlb_empty_group(tlb, container_of(n, ViommuIotlbGroup,
+                                                       by_tag));
+        n = next;
+    }
     return removed;
 }
