@@ -29,6 +29,7 @@
 #define SMMU_AIDR           0x1c
 #define SMMU_CR0            0x20
 #define SMMU_CR0ACK         0x24
+#define SMMU_CR1            0x28
 #define SMMU_CR2            0x2c
 #define SMMU_GBPA           0x44
 #define SMMU_IRQ_CTRL       0x50
@@ -37,6 +38,7 @@
 #define SMMU_GERRORN        0x64
 #define SMMU_GERROR_IRQ_CFG0 0x68
 #define SMMU_GERROR_IRQ_CFG1 0x70
+#define SMMU_GERROR_IRQ_CFG2 0x74
 #define SMMU_STRTAB_BASE    0x80
 #define SMMU_STRTAB_CFG     0x88
 #define SMMU_CMDQ_BASE      0x90
@@ -45,6 +47,7 @@
 #define SMMU_EVENTQ_BASE    0xa0
 #define SMMU_EVENTQ_IRQ_CFG0 0xb0
 #define SMMU_EVENTQ_IRQ_CFG1 0xb8
+#define SMMU_EVENTQ_IRQ_CFG2 0xbc
 #define SMMU_EVENTQ_PROD    0x100a8
 #define SMMU_EVENTQ_CONS    0x100ac
 #define SMMU_CR0_SMMUEN     (1u << 0)
@@ -70,6 +73,10 @@
 #define SMMU_CMD_TLBI_NH_ASID   0x11
 #define SMMU_CMD_TLBI_NH_VA     0x12
 #define SMMU_CMD_TLBI_NH_VAA    0x13
+#define SMMU_CMD_TLBI_EL2_ALL   0x20
+#define SMMU_CMD_TLBI_EL2_ASID  0x21
+#define SMMU_CMD_TLBI_EL2_VA    0x22
+#define SMMU_CMD_TLBI_EL2_VAA   0x23
 #define SMMU_CMD_TLBI_S12_VMALL 0x28
 #define SMMU_CMD_TLBI_S2_IPA    0x2a
 #define SMMU_CMD_TLBI_NSNH_ALL  0x30
