@@ -20,7 +20,12 @@
  * VIOMMU_BENCH_IMPLS=ours (a comma-separated list) runs only those, as
  * when profiling one of them.
  * The repetitions alternate between the emulators, so that a change in the
- * machine's load touches them all alike, and each result is the median.
+ * machine's load touches them all alike.  Each is timed twice: by the wall
+ * clock, and by the CPU time of the emulator thread that does the work (its
+ * main loop, which runs qtest's MMIO writes and the bottom halves), which
+ * other tenants of a shared machine cannot inflate.  A result is the
+ * minimum of the CPU times where the kernel gives them (else of the wall
+ * times); both medians and minima are reported.
  *
  * Workloads:
  *   bypass-gbpa      SMMUEN=0, GBPA lets the stream through; 16 pages
@@ -40,6 +45,28 @@
  *   pat-rewrite-256  entry rewrites: the device writes 256 entries of the
  *                    TABLE, each one a change, with a notifier watching
  *                    the window (as VFIO's would); the cost per entry
+ *   iotlb-hit-*      IOTLB hits on 16000 cached pages that the guest
+ *                    placed as it liked: consecutive, a power of two (plus
+ *                    or minus a page) apart, or an odd stride apart; one
+ *                    set of tables maps every address, so any pattern is
+ *                    cheap to build.  A hit must cost the same whatever
+ *                    the pattern.  (BURST_SPAN and BURST_STRIDE have 32
+ *                    bits: each burst is one pass over the pages.)
+ *   iotlb-hit-other-asid-tlbi-16000
+ *                    the consecutive pages, one in 512 of them global
+ *                    (nG 0), each burst after a range TLBI_NH_VA over all
+ *                    of them for another ASID: it removes the global
+ *                    entries and nothing else, and the rest stay hits
+ *   cmdq-sync-1024   1024 CMD_SYNCs in one CMDQ_PROD write; per command
+ *   tlbi-*-miss-*    1024 TLBIs that remove nothing (a 128 GiB range
+ *                    TLBI_NH_VA, a TLBI_NH_VAA) with 16 pages cached, or
+ *                    16000, or 1024 ASIDs of 16: per command, which must
+ *                    not grow with what the IOTLB holds
+ *   cmdq-65536-longest-run
+ *                    65536 such TLBIs published at once: the longest
+ *                    the SMMU ran commands in one go, the CMDQ_PROD write
+ *                    or a bottom half, holding the BQL (as the emulator
+ *                    measures it: its x-cmdq-longest-run-ns property)
  *
  * On ppc64 (-M pseries), upstream's TCE tables against ours:
  *   tce-4k-N         the default 32-bit window of 4 KiB TCEs, N pages
@@ -67,6 +94,9 @@
 #include <math.h>
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
+#include "qemu/bitops.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/generic-pcihost.h"
@@ -120,6 +150,18 @@
 #define NOP_REPS            64
 #define PERF_CHURN_ROUNDS   40
 #define QUICK_CHURN_ROUNDS  2
+/* The command queue of the cmdq-* and tlbi-* rows: 2^17 commands */
+#define CMDQ_BIG_ADDR       (VIRT_RAM_BASE + 0x8000000)
+#define CMDQ_BIG_LOG2SIZE   17
+#define CMDQ_ROW_CMDS       1024
+#define CMDQ_LONG_CMDS      65536
+/* Where no translation is ever cached: TLBIs that remove nothing */
+#define IOVA_EMPTY          0x400000000000ull
+/*
+ * The odd stride of iotlb-hit-odd-stride, 0x9e377 pages: the test
+ * device's BURST_STRIDE has 32 bits
+ */
+#define ODD_STRIDE          0x9e377000ull
 
 typedef enum Impl {
     IMPL_NONE,
@@ -146,7 +188,17 @@ typedef enum Kind {
     KIND_PAT_WINDOW,
     KIND_PAT_REWRITE,
     KIND_TCE,
+    KIND_HIT,
+    KIND_CMDQ,
 } Kind;
+
+/* What the command queue rows publish */
+typedef enum CmdqVariant {
+    CMDQ_SYNC,
+    CMDQ_RANGE_MISS,
+    CMDQ_VAA_MISS,
+    CMDQ_LONG,
+} CmdqVariant;
 
 /* The emulators each kind runs on */
 static const unsigned kind_impls[] = {
@@ -161,6 +213,9 @@ static const unsigned kind_impls[] = {
     [KIND_PAT_WINDOW] = 1u << IMPL_NONE | 1u << IMPL_FLOOR | 1u << IMPL_OURS,
     [KIND_PAT_REWRITE] = 1u << IMPL_OURS,
     [KIND_TCE] = 1u << IMPL_FLOOR | 1u << IMPL_UPSTREAM | 1u << IMPL_OURS,
+    /* Properties of our IOTLB and command queue alone */
+    [KIND_HIT] = 1u << IMPL_OURS,
+    [KIND_CMDQ] = 1u << IMPL_OURS,
 };
 
 typedef struct Workload {
@@ -169,6 +224,10 @@ typedef struct Workload {
     unsigned pages;
     unsigned page_shift;    /* 0: 4 KiB */
     bool direct;            /* TCEs map RAM one to one, as Linux's DDW */
+    uint64_t stride;        /* iotlb-hit-*: bytes between pages */
+    CmdqVariant cmdq;       /* cmdq-* and tlbi-* */
+    unsigned asids;         /* ... with the pages cached for each */
+    bool asid_tlbi;         /* iotlb-hit-*: a TLBI for another ASID first */
 } Workload;
 
 static const Workload workloads[] = {
@@ -195,14 +254,54 @@ static const Workload workloads[] = {
     { "tce-4k-4096", KIND_TCE, 4096 },
     { "tce-64k-ddw-4096", KIND_TCE, 4096, 16 },
     { "tce-64k-ddw-direct-4096", KIND_TCE, 4096, 16, true },
+    { "iotlb-hit-seq-16000", KIND_HIT, 16000, .stride = PAGE },
+    { "iotlb-hit-2m-16000", KIND_HIT, 16000, .stride = 1ull << 21 },
+    { "iotlb-hit-128m+4k-16000", KIND_HIT, 16000,
+      .stride = (1ull << 27) + PAGE },
+    { "iotlb-hit-1g-16000", KIND_HIT, 16000, .stride = 1ull << 30 },
+    { "iotlb-hit-1g-4k-16000", KIND_HIT, 16000,
+      .stride = (1ull << 30) - PAGE },
+    { "iotlb-hit-2g+4k-16000", KIND_HIT, 16000,
+      .stride = (1ull << 31) + PAGE },
+    { "iotlb-hit-odd-stride-16000", KIND_HIT, 16000, .stride = ODD_STRIDE },
+    { "iotlb-hit-other-asid-tlbi-16000", KIND_HIT, 16000, .stride = PAGE,
+      .asid_tlbi = true },
+    { "cmdq-sync-1024", KIND_CMDQ, 16, .cmdq = CMDQ_SYNC, .asids = 1 },
+    { "tlbi-range-miss-16", KIND_CMDQ, 16, .cmdq = CMDQ_RANGE_MISS,
+      .asids = 1 },
+    { "tlbi-range-miss-16000", KIND_CMDQ, 16000, .cmdq = CMDQ_RANGE_MISS,
+      .asids = 1 },
+    { "tlbi-vaa-miss-16", KIND_CMDQ, 16, .cmdq = CMDQ_VAA_MISS, .asids = 1 },
+    { "tlbi-vaa-miss-1024x16", KIND_CMDQ, 16, .cmdq = CMDQ_VAA_MISS,
+      .asids = 1024 },
+    { "cmdq-65536-longest-run", KIND_CMDQ, 16000, .cmdq = CMDQ_LONG,
+      .asids = 1 },
 };
 
 enum { DIR_READ, DIR_WRITE, DIR_COUNT };
 static const char *const dir_name[DIR_COUNT] = { "read", "write" };
 
+/*
+ * What one timed piece of work cost: wall-clock time, and the CPU time of
+ * the emulator's main loop thread, where qtest's MMIO writes and the
+ * bottom halves run.  Other tenants of a shared machine stretch the
+ * first; they cannot add to the second.
+ */
+typedef struct Span {
+    double wall;
+    double cpu;             /* NAN: the kernel gives no per-thread figure */
+} Span;
+
 typedef struct Result {
     bool done;
-    double ns;              /* median, per access (per page for churn) */
+    /*
+     * Per access (per page for churn, per entry for pat-rewrite, per
+     * command for the command queue rows): the figure targets are judged
+     * on (the minimum CPU time, else the minimum wall time), and the
+     * medians and minima of both
+     */
+    double ns;
+    double wall_med, wall_min, cpu_med, cpu_min, cpu_max;
     long hwm_kib;           /* the emulator's peak RSS */
 } Result;
 
@@ -218,14 +317,19 @@ typedef struct Inst {
     QViommuTestdev td;
     QSMMUv3 smmu;
     uint64_t dma_base;      /* bus address of page 0 */
-    double nop_ns;
-    double t[MAX_REPS];
+    int stat_fd, cpu_fd;    /* the main thread's stat and schedstat */
+    Span nop;               /* a register access, the qtest round trip */
+    Span t[MAX_REPS];
 } Inst;
 
 static bool have_impl[IMPL_COUNT];
 
+/* The distance between two pages a burst touches */
 static uint64_t wl_page(const Workload *wl)
 {
+    if (wl->stride) {
+        return wl->stride;
+    }
     return 1ull << (wl->page_shift ? wl->page_shift : 12);
 }
 
@@ -265,6 +369,12 @@ static bool translates(const Inst *in)
  */
 static uint64_t page_pa(const Inst *in, unsigned i)
 {
+    if (in->wl->kind == KIND_HIT || in->wl->kind == KIND_CMDQ) {
+        /* One table per level maps every address: see setup_every_va() */
+        uint64_t iova = in->dma_base + (uint64_t)i * wl_page(in->wl);
+
+        return DATA_PA + extract64(iova, 12, 9) * PAGE;
+    }
     if (in->wl->kind == KIND_TCE) {
         if (!translates(in) || in->wl->direct) {
             return TCE_DATA_PA + (uint64_t)i * wl_page(in->wl);
@@ -340,12 +450,46 @@ static QTestState *start_qemu(Impl impl, Kind kind)
     }
 }
 
+/*
+ * Stage 1 tables that map every 48-bit VA: each level's table has all 512
+ * entries pointing at the next level's one table, and the last maps entry
+ * j to DATA_PA + j pages.  An IOTLB entry is still one 4 KiB page per VA.
+ */
+static uint64_t setup_every_va(Inst *in)
+{
+    g_autofree uint64_t *table = g_new(uint64_t, QSMMU_PT_ENTRIES);
+
+    for (int level = 0; level < 4; level++) {
+        uint64_t at = PT_POOL + level * PAGE;
+
+        for (unsigned j = 0; j < QSMMU_PT_ENTRIES; j++) {
+            /*
+             * Valid, table (or page), AF, inner shareable, AP[1] at L3;
+             * not global (nG), but for one page in 512 when a workload
+             * wants global entries among its pages
+             */
+            bool global = in->wl->asid_tlbi && j == QSMMU_PT_ENTRIES - 1;
+            uint64_t desc = level < 3 ? (at + PAGE) | 3 :
+                            (DATA_PA + j * PAGE) | 3 | (1 << 10) |
+                            (3 << 8) | (1 << 6) | (global ? 0 : 1ull << 11);
+
+            table[j] = cpu_to_le64(desc);
+        }
+        qtest_memwrite(in->qts, at, table, PAGE);
+    }
+    return PT_POOL;
+}
+
 static void setup_translation(Inst *in)
 {
     const Workload *wl = in->wl;
     uint64_t root;
 
-    if (wl->kind == KIND_S2) {
+    if (wl->kind == KIND_HIT || wl->kind == KIND_CMDQ) {
+        root = setup_every_va(in);
+        qsmmu_cd_s1_4k(in->qts, CD_ADDR, root, ASID);
+        qsmmu_ste_s1(&in->smmu, DEV_SID, CD_ADDR);
+    } else if (wl->kind == KIND_S2) {
         root = qsmmu_pt_build_linear(in->qts, true, PT_POOL, IOVA_BASE,
                                      wl->pages, s1_out, in, 0);
         qsmmu_ste_s2(&in->smmu, DEV_SID, root, S2_IPA_BITS, VMID);
@@ -448,12 +592,47 @@ static void setup_pat(Inst *in)
     in->dma_base = TI_PAT_AUTO_WINDOW(0);
 }
 
+/*
+ * The emulator's main thread's CPU time is what CLOCK_THREAD_CPUTIME_ID
+ * reads in that thread.  clock_gettime() cannot read another process's
+ * thread clock; /proc/PID/task/TID/schedstat gives the same count (the
+ * scheduler's sum_exec_runtime, in ns), which is exact once the thread
+ * sleeps: thread_cpu_ns() waits until it waits for the next command.
+ * With qtest, the main thread's TID is the PID.
+ */
+static void open_thread_cpu(Inst *in)
+{
+    int pid = qtest_pid(in->qts);
+    g_autofree char *stat = g_strdup_printf("/proc/%d/task/%d/stat", pid,
+                                            pid);
+    g_autofree char *schedstat = g_strdup_printf("/proc/%d/task/%d/schedstat",
+                                                 pid, pid);
+
+    in->stat_fd = open(stat, O_RDONLY | O_CLOEXEC);
+    in->cpu_fd = open(schedstat, O_RDONLY | O_CLOEXEC);
+}
+
+/* Whether the main thread sleeps: the state after "(comm) " is 'S' */
+static bool thread_sleeps(Inst *in)
+{
+    char buf[512], *close_paren;
+    ssize_t n = pread(in->stat_fd, buf, sizeof(buf) - 1, 0);
+
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = 0;
+    close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' && close_paren[2] == 'S';
+}
+
 static void inst_start(Inst *in, Impl impl, const Workload *wl)
 {
     memset(in, 0, sizeof(*in));
     in->impl = impl;
     in->wl = wl;
     in->qts = start_qemu(impl, wl->kind);
+    open_thread_cpu(in);
     if (wl->kind == KIND_TCE) {
         spapr_alloc_init(&in->alloc, in->qts, ALLOC_NO_FLAGS);
         in->spapr_bus = qpci_new_spapr(in->qts, &in->alloc);
@@ -492,7 +671,7 @@ static void inst_start(Inst *in, Impl impl, const Workload *wl)
         setup_translation(in);
     }
     qsmmu_set_cr0(&in->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
-    if (wl->kind == KIND_CHURN) {
+    if (wl->kind == KIND_CHURN || wl->kind == KIND_CMDQ || wl->asid_tlbi) {
         qsmmu_setup_cmdq(&in->smmu, CMDQ_ADDR, CMDQ_LOG2SIZE);
     }
 }
@@ -515,6 +694,12 @@ static long proc_status_kib(Inst *in, const char *field)
 
 static void inst_stop(Inst *in)
 {
+    if (in->cpu_fd >= 0) {
+        close(in->cpu_fd);
+    }
+    if (in->stat_fd >= 0) {
+        close(in->stat_fd);
+    }
     qvtd_free(&in->td);
     if (in->spapr_bus) {
         qpci_free_spapr(in->spapr_bus);
@@ -525,12 +710,17 @@ static void inst_stop(Inst *in)
 
 static void burst_setup(Inst *in, int dir, uint32_t count)
 {
+    uint64_t span = in->wl->pages * wl_page(in->wl);
+
+    g_assert_cmphex(wl_page(in->wl), <=, UINT32_MAX);
     qvtd_wr64(&in->td, R_DMA_ADDR, in->dma_base);
     qvtd_wr(&in->td, R_LEN, ACCESS_LEN);
     qvtd_wr(&in->td, R_OP, dir == DIR_READ ? OP_BURST_READ : OP_BURST_WRITE);
     qvtd_wr(&in->td, R_BURST_COUNT, count);
     qvtd_wr(&in->td, R_BURST_STRIDE, wl_page(in->wl));
-    qvtd_wr(&in->td, R_BURST_SPAN, in->wl->pages * wl_page(in->wl));
+    /* A span beyond BURST_SPAN's 32 bits: no wrap, one pass at most */
+    g_assert(span <= UINT32_MAX || count <= in->wl->pages);
+    qvtd_wr(&in->td, R_BURST_SPAN, span <= UINT32_MAX ? span : 0);
 }
 
 /* The last command was a burst that did all @count accesses */
@@ -575,12 +765,11 @@ static void verify_path(Inst *in)
     unsigned sample[] = { 0, 1, pages / 3, pages / 2 + 1, pages - 1 };
     const uint64_t written = 0x0123456789abcdefull;
 
+    /* Pages may share a PA (iotlb-hit-*): a marker just before each read */
     for (int k = 0; k < ARRAY_SIZE(sample); k++) {
         qtest_writeq(in->qts, page_pa(in, sample[k]),
                      page_marker(sample[k]));
         qtest_writeq(in->qts, page_pa(in, sample[k]) + ACCESS_LEN, 0);
-    }
-    for (int k = 0; k < ARRAY_SIZE(sample); k++) {
         qvtd_wr64(&in->td, BUF_OFFSET, 0);
         burst_setup(in, DIR_READ, sample[k] + 1);
         qvtd_wr(&in->td, R_DOORBELL, 1);
@@ -616,13 +805,92 @@ static double median(double *v, unsigned n)
     return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Wall time of one MMIO write that does the work, in ns */
-static double time_doorbell(Inst *in)
+/* ---- timing ---- */
+
+static double thread_cpu_ns(Inst *in)
 {
-    int64_t t0 = g_get_monotonic_time();
+    char buf[128];
+    ssize_t n;
+    int spins = 0;
+
+    if (in->cpu_fd < 0 || in->stat_fd < 0) {
+        return NAN;
+    }
+    /* The count of a running thread lags; one that sleeps is exact */
+    while (!thread_sleeps(in)) {
+        if (++spins > 100000) {
+            return NAN;
+        }
+    }
+    n = pread(in->cpu_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) {
+        return NAN;
+    }
+    buf[n] = 0;
+    return g_ascii_strtod(buf, NULL);
+}
+
+static double wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* A span starts here; span_end() measures it */
+static Span span_start(Inst *in)
+{
+    Span start;
+
+    start.cpu = thread_cpu_ns(in);
+    start.wall = wall_ns();
+    return start;
+}
+
+static Span span_end(Inst *in, Span start)
+{
+    Span d;
+
+    d.wall = wall_ns() - start.wall;
+    d.cpu = thread_cpu_ns(in) - start.cpu;
+    return d;
+}
+
+/* @a - @n round trips, never below zero, per @count units of work */
+static Span span_net(Span a, Span rt, double n, double count)
+{
+    return (Span) {
+        .wall = MAX(a.wall - n * rt.wall, 0) / count,
+        .cpu = MAX(a.cpu - n * rt.cpu, 0) / count,
+    };
+}
+
+static Span span_add(Span a, Span b)
+{
+    return (Span) { .wall = a.wall + b.wall, .cpu = a.cpu + b.cpu };
+}
+
+/* One MMIO write that does the work */
+static Span time_doorbell(Inst *in)
+{
+    Span t = span_start(in);
 
     qvtd_wr(&in->td, R_DOORBELL, 1);
-    return (g_get_monotonic_time() - t0) * 1000.0;
+    return span_end(in, t);
+}
+
+/* The medians of a set of spans */
+static Span median_span(Span *t, unsigned n)
+{
+    g_autofree double *w = g_new(double, n);
+    g_autofree double *c = g_new(double, n);
+
+    for (unsigned i = 0; i < n; i++) {
+        w[i] = t[i].wall;
+        c[i] = t[i].cpu;
+    }
+    return (Span) { .wall = median(w, n), .cpu = median(c, n) };
 }
 
 /*
@@ -631,14 +899,14 @@ static double time_doorbell(Inst *in)
  */
 static void measure_nop(Inst *in)
 {
-    double t[NOP_REPS];
+    Span t[NOP_REPS];
 
     qvtd_wr(&in->td, R_OP, OP_NOP);
     for (int i = 0; i < NOP_REPS; i++) {
         t[i] = time_doorbell(in);
     }
     g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&in->td, R_STATUS)), ==, RES_OK);
-    in->nop_ns = median(t, NOP_REPS);
+    in->nop = median_span(t, NOP_REPS);
 }
 
 /* Round @n up to whole passes over @pages, within the device's limit */
@@ -661,12 +929,12 @@ static void time_bursts(Inst *inst, int n, int dir, unsigned reps)
     double slowest = 1;
 
     for (int i = 0; i < n; i++) {
-        double ns;
+        Span t;
 
         burst_setup(&inst[i], dir, count);
-        ns = time_doorbell(&inst[i]) - inst[i].nop_ns;
+        t = span_net(time_doorbell(&inst[i]), inst[i].nop, 1, count);
         assert_burst_ok(&inst[i], count);
-        slowest = MAX(slowest, ns / count);
+        slowest = MAX(slowest, t.wall);
     }
     if (g_test_perf()) {
         count = whole_passes(PERF_TARGET_NS / slowest, pages);
@@ -676,10 +944,51 @@ static void time_bursts(Inst *inst, int n, int dir, unsigned reps)
     }
     for (unsigned r = 0; r < reps; r++) {
         for (int i = 0; i < n; i++) {
-            double ns = time_doorbell(&inst[i]) - inst[i].nop_ns;
+            Span t = time_doorbell(&inst[i]);
 
             assert_burst_ok(&inst[i], count);
-            inst[i].t[r] = MAX(ns, 0) / count;
+            inst[i].t[r] = span_net(t, inst[i].nop, 1, count);
+        }
+    }
+}
+
+/*
+ * Hits over pages too far apart for one burst to wrap over them: bursts
+ * of one pass each, enough of them for a long span of time
+ */
+static void time_hits(Inst *inst, int n, int dir, unsigned reps)
+{
+    unsigned pages = inst[0].wl->pages;
+    double slowest = 1;
+    unsigned rounds = 1;
+
+    for (int i = 0; i < n; i++) {
+        Span t;
+
+        burst_setup(&inst[i], dir, pages);
+        t = span_net(time_doorbell(&inst[i]), inst[i].nop, 1, pages);
+        assert_burst_ok(&inst[i], pages);
+        slowest = MAX(slowest, t.wall);
+    }
+    if (g_test_perf()) {
+        rounds = MAX(1, PERF_TARGET_NS / slowest / pages);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            Span t = { 0, 0 };
+
+            for (unsigned k = 0; k < rounds; k++) {
+                if (inst[i].wl->asid_tlbi) {
+                    /* TG 4K, SCALE 14, NUM 0: 16384 pages */
+                    qsmmu_cmd(&inst[i].smmu, SMMU_CMD_TLBI_NH_VA |
+                              (uint64_t)(ASID + 1) << 48 | 14ull << 20,
+                              inst[i].dma_base | 1ull << 10);
+                }
+                t = span_add(t, time_doorbell(&inst[i]));
+                assert_burst_ok(&inst[i], pages);
+            }
+            inst[i].t[r] = span_net(t, inst[i].nop, rounds,
+                                    (double)rounds * pages);
         }
     }
 }
@@ -687,13 +996,12 @@ static void time_bursts(Inst *inst, int n, int dir, unsigned reps)
 /*
  * One round of churn: invalidate every page, CHURN_RANGE pages at a time,
  * each range followed by a CMD_SYNC, as Linux's strict unmap does; then
- * touch every page once more.  Returns the time the SMMU took.
+ * touch every page once more.  Returns what the SMMU took.
  */
-static double churn_round(Inst *in)
+static Span churn_round(Inst *in)
 {
     unsigned pages = in->wl->pages;
-    double ns;
-    int64_t t0;
+    Span t;
 
     for (unsigned p = 0; p < pages; p += CHURN_RANGE) {
         /* TG 4K, SCALE 0, NUM 15: 16 pages; TTL 3, leaf */
@@ -704,15 +1012,15 @@ static double churn_round(Inst *in)
                         (3ull << 8) | 1);
         qsmmu_cmd_write(&in->smmu, SMMU_CMD_SYNC, 0);
     }
-    t0 = g_get_monotonic_time();
+    t = span_start(in);
     qsmmu_cmd_publish(&in->smmu);
-    ns = (g_get_monotonic_time() - t0) * 1000.0 - in->nop_ns;
+    t = span_net(span_end(in, t), in->nop, 1, 1);
     g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_CMDQ_CONS), ==,
                     in->smmu.cmdq_prod);
 
-    ns += time_doorbell(in) - in->nop_ns;
+    t = span_add(t, span_net(time_doorbell(in), in->nop, 1, 1));
     assert_burst_ok(in, pages);
-    return MAX(ns, 0);
+    return t;
 }
 
 static void time_churn(Inst *inst, int n, unsigned reps)
@@ -724,12 +1032,12 @@ static void time_churn(Inst *inst, int n, unsigned reps)
     }
     for (unsigned r = 0; r < reps; r++) {
         for (int i = 0; i < n; i++) {
-            double ns = 0;
+            Span t = { 0, 0 };
 
             for (unsigned k = 0; k < rounds; k++) {
-                ns += churn_round(&inst[i]);
+                t = span_add(t, churn_round(&inst[i]));
             }
-            inst[i].t[r] = ns / rounds / inst[i].wl->pages;
+            inst[i].t[r] = span_net(t, t, 0, rounds * inst[i].wl->pages);
         }
     }
 }
@@ -738,19 +1046,19 @@ static void time_churn(Inst *inst, int n, unsigned reps)
  * One pass of entry rewrites: BURST_WRITE of 8 bytes at each of the first
  * 256 entries, all turned to page @pa; the cost per entry.
  */
-static double rewrite_round(Inst *in, uint64_t pa)
+static Span rewrite_round(Inst *in, uint64_t pa)
 {
     uint64_t entry = (uint64_t)(TI_PAT_ADDRH(pa) | TI_PAT_ADDRH_ENABLE) << 32 |
                      TI_PAT_ADDRL(pa);
     unsigned n = in->wl->pages;
-    double ns;
+    Span t;
 
     qvtd_wr64(&in->td, BUF_OFFSET, entry);
-    ns = time_doorbell(in) - in->nop_ns;
+    t = span_net(time_doorbell(in), in->nop, 1, n);
     assert_burst_ok(in, n);
     g_assert_cmphex(qtest_readq(in->qts, TI_PAT_AUTO_TABLE(0) +
                                 TI_PAT_ENTRY_OFFSET(n - 1)), ==, entry);
-    return MAX(ns, 0) / n;
+    return t;
 }
 
 static void time_rewrites(Inst *inst, int n, unsigned reps)
@@ -774,17 +1082,235 @@ static void time_rewrites(Inst *inst, int n, unsigned reps)
     }
     for (unsigned r = 0; r < reps; r++) {
         for (int i = 0; i < n; i++) {
-            double ns = 0;
             uint32_t before = qvtd_rd(&inst[i].td, R_NOTIFY_COUNT);
+            Span t = { 0, 0 };
 
             for (unsigned k = 0; k < rounds; k++) {
-                ns += rewrite_round(&inst[i], DATA_PA + (k & 1) * PAGE);
+                t = span_add(t, rewrite_round(&inst[i],
+                                              DATA_PA + (k & 1) * PAGE));
             }
             /* Every write changed its entry: an UNMAP and a MAP each */
             g_assert_cmpuint(qvtd_rd(&inst[i].td, R_NOTIFY_COUNT) - before,
                              ==, 2 * rounds * inst[i].wl->pages);
-            inst[i].t[r] = ns / rounds;
+            inst[i].t[r] = span_net(t, t, 0, rounds);
         }
+    }
+}
+
+/* ---- the command queue rows ---- */
+
+/*
+ * Cache @pages pages for each of @asids ASIDs: ASID a is stage 1 through
+ * the CD at CD_ADDR, rewritten for each, then a burst over the pages
+ */
+static void cmdq_warm(Inst *in)
+{
+    for (unsigned a = 0; a < in->wl->asids; a++) {
+        if (a) {
+            qsmmu_cd_s1_4k(in->qts, CD_ADDR, PT_POOL, ASID + a);
+            qsmmu_cmd(&in->smmu, SMMU_CMD_CFGI_STE | ((uint64_t)DEV_SID << 32),
+                      0);
+        }
+        burst_setup(in, DIR_READ, in->wl->pages);
+        qvtd_wr(&in->td, R_DOORBELL, 1);
+        assert_burst_ok(in, in->wl->pages);
+    }
+}
+
+/* The one command a row publishes, over and over */
+static void cmdq_command(const Workload *wl, uint64_t cmd[2])
+{
+    switch (wl->cmdq) {
+    case CMDQ_SYNC:
+        cmd[0] = SMMU_CMD_SYNC;
+        cmd[1] = 0;
+        break;
+    case CMDQ_RANGE_MISS:
+    case CMDQ_LONG:
+        /* TG 4K, SCALE 20, NUM 31: 32 << 32 bytes, where nothing is */
+        cmd[0] = SMMU_CMD_TLBI_NH_VA | ((uint64_t)ASID << 48) | (31ull << 12) |
+                 (20ull << 20);
+        cmd[1] = IOVA_EMPTY | (1ull << 10);
+        break;
+    case CMDQ_VAA_MISS:
+        cmd[0] = SMMU_CMD_TLBI_NH_VAA;
+        cmd[1] = IOVA_EMPTY;
+        break;
+    }
+}
+
+/* Point the SMMU at a queue of 2^17 copies of the row's command */
+static void cmdq_setup_big(Inst *in)
+{
+    uint64_t cmd[2] = { 0, 0 };
+    g_autofree uint64_t *q = g_new(uint64_t, 2u << CMDQ_BIG_LOG2SIZE);
+
+    cmdq_command(in->wl, cmd);
+    for (uint32_t i = 0; i < 1u << CMDQ_BIG_LOG2SIZE; i++) {
+        q[2 * i] = cpu_to_le64(cmd[0]);
+        q[2 * i + 1] = cpu_to_le64(cmd[1]);
+    }
+    qtest_memwrite(in->qts, CMDQ_BIG_ADDR, q, 16u << CMDQ_BIG_LOG2SIZE);
+    qsmmu_set_cr0(&in->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
+    qtest_writeq(in->qts, QSMMU_VIRT_BASE + SMMU_CMDQ_BASE,
+                 CMDQ_BIG_ADDR | CMDQ_BIG_LOG2SIZE);
+    qsmmu_writel(&in->smmu, SMMU_CMDQ_PROD, 0);
+    qsmmu_writel(&in->smmu, SMMU_CMDQ_CONS, 0);
+    qsmmu_set_cr0(&in->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN |
+                  SMMU_CR0_CMDQEN);
+    in->smmu.cmdq_prod = 0;
+    in->smmu.cmdq_log2size = CMDQ_BIG_LOG2SIZE;
+}
+
+/* A register read: the qtest round trip of the polls */
+static void measure_reg_read(Inst *in)
+{
+    Span t[NOP_REPS];
+
+    for (int i = 0; i < NOP_REPS; i++) {
+        Span t0 = span_start(in);
+
+        qsmmu_readl(&in->smmu, SMMU_CMDQ_CONS);
+        t[i] = span_end(in, t0);
+    }
+    in->nop = median_span(t, NOP_REPS);
+}
+
+/* The QOM path of the machine's SMMU, found among its unattached devices */
+static char *smmu_qom_path(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-list', 'arguments': "
+                           "{ 'path': '/machine/unattached' } }");
+    QList *list = qdict_get_qlist(rsp, "return");
+    char *path = NULL;
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *prop = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(prop, "type"), "child<arm-smmuv3>")) {
+            path = g_strdup_printf("/machine/unattached/%s",
+                                   qdict_get_str(prop, "name"));
+        }
+    }
+    qobject_unref(rsp);
+    g_assert_nonnull(path);
+    return path;
+}
+
+static double qom_get_uint(QTestState *qts, const char *path,
+                           const char *property)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments': "
+                           "{ 'path': %s, 'property': %s } }", path,
+                           property);
+    /* An emulator without the property (an older build): no figure */
+    double v = qdict_haskey(rsp, "return") ? qdict_get_int(rsp, "return") :
+               NAN;
+
+    qobject_unref(rsp);
+    return v;
+}
+
+/*
+ * The longest the SMMU ran its queue in one go since the last call, as
+ * it times itself: CPU time of its thread, and wall clock
+ */
+static Span cmdq_longest_run(Inst *in)
+{
+    g_autofree char *path = smmu_qom_path(in->qts);
+    Span t = {
+        .wall = qom_get_uint(in->qts, path, "x-cmdq-longest-run-wall-ns"),
+        .cpu = qom_get_uint(in->qts, path, "x-cmdq-longest-run-ns"),
+    };
+
+    if (!isnan(t.cpu)) {
+        qtest_qmp_assert_success(in->qts, "{ 'execute': 'qom-set', "
+                                 "'arguments': { 'path': %s, 'property': "
+                                 "'x-cmdq-longest-run-ns', 'value': 0 } }",
+                                 path);
+    }
+    return t;
+}
+
+/*
+ * Publish @count commands in one CMDQ_PROD write and wait until all are
+ * consumed: what that took per command
+ */
+static Span cmdq_round(Inst *in, uint32_t count)
+{
+    uint32_t mask = (2u << CMDQ_BIG_LOG2SIZE) - 1;
+    uint32_t prod = (in->smmu.cmdq_prod + count) & mask;
+    unsigned polls = 0;
+    Span all = span_start(in), t;
+
+    qsmmu_writel(&in->smmu, SMMU_CMDQ_PROD, prod);
+    while (qsmmu_readl(&in->smmu, SMMU_CMDQ_CONS) != prod) {
+        polls++;
+    }
+    t = span_net(span_end(in, all), in->nop, 2 + polls, count);
+    in->smmu.cmdq_prod = prod;
+    g_assert_cmphex(qsmmu_readl(&in->smmu, SMMU_GERROR), ==, 0);
+    return t;
+}
+
+static void time_cmdq(Inst *inst, int n, unsigned reps)
+{
+    for (int i = 0; i < n; i++) {
+        cmdq_warm(&inst[i]);
+        cmdq_setup_big(&inst[i]);
+        measure_reg_read(&inst[i]);
+        cmdq_longest_run(&inst[i]);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            bool once = inst[i].wl->cmdq == CMDQ_LONG;
+            Span t = cmdq_round(&inst[i], once ? CMDQ_LONG_CMDS :
+                                                 CMDQ_ROW_CMDS);
+
+            if (once) {
+                /* The emulator's own figure, of its longest run */
+                g_test_message("%s: %u commands, %.1f ns each (cpu)",
+                               inst[i].wl->name, CMDQ_LONG_CMDS, t.cpu);
+                t = cmdq_longest_run(&inst[i]);
+            }
+            inst[i].t[r] = t;
+        }
+    }
+}
+
+/* Median and minimum of both clocks, and the figure targets are judged on */
+static void summarise(Result *res, const Span *t, unsigned reps)
+{
+    g_autofree double *w = g_new(double, reps);
+    g_autofree double *c = g_new(double, reps);
+
+    for (unsigned i = 0; i < reps; i++) {
+        w[i] = t[i].wall;
+        c[i] = t[i].cpu;
+    }
+    /* median() sorts: the minimum is first */
+    res->wall_med = median(w, reps);
+    res->wall_min = w[0];
+    res->cpu_med = median(c, reps);
+    res->cpu_min = c[0];
+    res->cpu_max = c[reps - 1];
+    res->ns = isnan(res->cpu_min) ? res->wall_min : res->cpu_min;
+    res->done = true;
+}
+
+/* What a row's figure is per */
+static const char *unit_name(const Workload *wl)
+{
+    switch (wl->kind) {
+    case KIND_CHURN:
+        return "page";
+    case KIND_PAT_REWRITE:
+        return "entry";
+    case KIND_CMDQ:
+        return wl->cmdq == CMDQ_LONG ? "longest run" : "command";
+    default:
+        return "access";
     }
 }
 
@@ -808,16 +1334,22 @@ static void run_workload(const void *opaque)
     }
 
     for (int dir = 0; dir < DIR_COUNT; dir++) {
-        if (wl->kind == KIND_CHURN || wl->kind == KIND_PAT_REWRITE) {
-            /* One direction: the churn's refill reads, rewrites write */
-            if (dir != (wl->kind == KIND_CHURN ? DIR_READ : DIR_WRITE)) {
-                continue;
-            }
-            if (wl->kind == KIND_CHURN) {
-                time_churn(inst, n, reps);
-            } else {
-                time_rewrites(inst, n, reps);
-            }
+        bool one_dir = wl->kind == KIND_CHURN || wl->kind == KIND_CMDQ ||
+                       wl->kind == KIND_PAT_REWRITE;
+
+        /* One direction: the churn's refill reads, rewrites write */
+        if (one_dir &&
+            dir != (wl->kind == KIND_PAT_REWRITE ? DIR_WRITE : DIR_READ)) {
+            continue;
+        }
+        if (wl->kind == KIND_CHURN) {
+            time_churn(inst, n, reps);
+        } else if (wl->kind == KIND_CMDQ) {
+            time_cmdq(inst, n, reps);
+        } else if (wl->kind == KIND_PAT_REWRITE) {
+            time_rewrites(inst, n, reps);
+        } else if (wl->kind == KIND_HIT) {
+            time_hits(inst, n, dir, reps);
         } else {
             time_bursts(inst, n, dir, reps);
         }
@@ -825,15 +1357,18 @@ static void run_workload(const void *opaque)
             Result *res = &results[idx][dir][inst[i].impl];
 
             assert_no_events(&inst[i]);
-            res->ns = median(inst[i].t, reps);
+            summarise(res, inst[i].t, reps);
+            if (wl->kind == KIND_CMDQ && wl->cmdq == CMDQ_LONG) {
+                /* A bound on every run: the longest of all repetitions */
+                res->ns = res->cpu_max;
+            }
             res->hwm_kib = proc_status_kib(&inst[i], "VmHWM:");
-            res->done = true;
-            g_test_message("%s/%s on %s: %.1f ns per %s (median of %u)%s",
+            g_test_message("%s/%s on %s: %.1f ns per %s (judged; wall "
+                           "median %.1f, min %.1f; cpu median %.1f; %u "
+                           "repetitions)%s",
                            wl->name, dir_name[dir], impl_name[inst[i].impl],
-                           res->ns,
-                           wl->kind == KIND_CHURN ? "page" :
-                           wl->kind == KIND_PAT_REWRITE ? "entry" : "access",
-                           reps,
+                           res->ns, unit_name(wl), res->wall_med,
+                           res->wall_min, res->cpu_med, reps,
                            g_test_perf() ? "" :
                            " [smoke run, not a measurement]");
         }
@@ -1015,11 +1550,6 @@ static void tce_management(Inst *in, double *out)
 
 static void run_tce_management(void)
 {
-    for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
-        for (int k = 0; k < MGMT_COUNT; k++) {
-            mgmt[impl][k] = NAN;
-        }
-    }
     for (Impl impl = IMPL_UPSTREAM; impl <= IMPL_OURS; impl++) {
         Inst in = { .impl = impl };
 
@@ -1039,19 +1569,50 @@ static void run_tce_management(void)
 }
 
 /*
+ * One target: "name: what value, target <= limit: met", or MISSED.  A
+ * value computed from missing or zero figures is no value: the target is
+ * "MISSED (no data)", never met by default.
+ */
+static void put_target(GString *md, const char *name, const char *what,
+                       double value, bool at_most, double limit)
+{
+    bool ok;
+
+    if (isnan(value) || isinf(value)) {
+        g_string_append_printf(md, "- %s: %s –, target %s %g: MISSED "
+                               "(no data)\n", name, what,
+                               at_most ? "<=" : ">=", limit);
+        return;
+    }
+    ok = at_most ? value <= limit : value >= limit;
+    g_string_append_printf(md, "- %s: %s %.2f, target %s %g: %s\n", name,
+                           what, value, at_most ? "<=" : ">=", limit,
+                           ok ? "met" : "MISSED");
+}
+
+/* @a / @b where both are figures, else NAN */
+static double quotient(double a, double b)
+{
+    return a > 0 && b > 0 && !isnan(a) && !isnan(b) ? a / b : NAN;
+}
+
+/*
  * The TCE management table, and its targets: hypercalls no slower than
  * upstream's; a 1 TiB window in under 1 ms and 1 MiB until TCEs are set.
+ * Nothing when they were not measured (the aarch64 run has none).
  */
 static void report_tce_management(GString *md)
 {
     double *up = mgmt[IMPL_UPSTREAM], *ours = mgmt[IMPL_OURS];
 
-    if (isnan(ours[MGMT_INDIRECT])) {
+    if (isnan(ours[MGMT_INDIRECT]) && isnan(up[MGMT_INDIRECT])) {
         return;
     }
     g_string_append(md, "\n| TCE management | upstream | ours | "
                     "upstream/ours |\n|---|---:|---:|---:|\n");
     for (int k = 0; k < MGMT_COUNT; k++) {
+        double q = quotient(up[k], ours[k]);
+
         g_string_append_printf(md, "| %s", mgmt_name[k]);
         if (k == MGMT_SPARSE_RSS_KIB) {
             g_string_append_printf(md, " (%u TCEs, one per 2 MiB)",
@@ -1059,35 +1620,28 @@ static void report_tce_management(GString *md)
         }
         g_string_append(md, " |");
         g_string_append_printf(md, isnan(up[k]) ? " – |" : " %.1f |", up[k]);
-        g_string_append_printf(md, " %.1f |", ours[k]);
-        if (!isnan(up[k]) && ours[k] > 0) {
-            g_string_append_printf(md, " %.2f |\n", up[k] / ours[k]);
-        } else {
-            g_string_append(md, " – |\n");
-        }
+        g_string_append_printf(md, isnan(ours[k]) ? " – |" : " %.1f |",
+                               ours[k]);
+        g_string_append_printf(md, isnan(q) ? " – |\n" : " %.2f |\n", q);
     }
     g_string_append(md, "\nTargets:\n");
     for (int k = MGMT_INDIRECT; k <= MGMT_STUFF_CLEAR; k++) {
-        if (!isnan(up[k])) {
-            g_string_append_printf(md, "- %s: upstream/ours %.2f, target >= "
-                                   "1: %s\n", mgmt_name[k], up[k] / ours[k],
-                                   up[k] >= ours[k] ? "met" : "MISSED");
-        }
+        put_target(md, mgmt_name[k], "upstream/ours",
+                   quotient(up[k], ours[k]), false, 1);
     }
-    g_string_append_printf(md, "- 1 TiB window created in %.1f us, target "
-                           "< 1000: %s\n", ours[MGMT_CREATE_US],
-                           ours[MGMT_CREATE_US] < 1000 ? "met" : "MISSED");
+    put_target(md, "1 TiB window created", "us",
+               ours[MGMT_CREATE_US] > 0 ? ours[MGMT_CREATE_US] : NAN, true,
+               1000);
+    /* Nothing reserved, resident or migrated is the best there is */
     for (int k = MGMT_CREATE_VSZ_KIB; k <= MGMT_CREATE_STREAM_KIB; k++) {
-        g_string_append_printf(md, "- %s %.0f, target < 1024: %s\n",
-                               mgmt_name[k], ours[k],
-                               ours[k] < 1024 ? "met" : "MISSED");
+        put_target(md, mgmt_name[k], "KiB", ours[k], true, 1024);
     }
 }
 
-/* r[a] / r[b], or -1 where either is missing */
+/* r[a] / r[b] on the judged figures, or NAN where either is missing */
 static double ratio(const Result *r, Impl a, Impl b)
 {
-    return r[a].done && r[b].done && r[b].ns > 0 ? r[a].ns / r[b].ns : -1;
+    return r[a].done && r[b].done ? quotient(r[a].ns, r[b].ns) : NAN;
 }
 
 static void put_ns(GString *s, const Result *r)
@@ -1101,78 +1655,146 @@ static void put_ns(GString *s, const Result *r)
 
 static void put_ratio(GString *s, double x)
 {
-    if (x < 0) {
+    if (isnan(x)) {
         g_string_append(s, " – |");
     } else {
         g_string_append_printf(s, " %.2f |", x);
     }
 }
 
+/* The row of workload @name, or -1 */
+static int workload_index(const char *name)
+{
+    for (int w = 0; w < ARRAY_SIZE(workloads); w++) {
+        if (!strcmp(workloads[w].name, name)) {
+            return w;
+        }
+    }
+    return -1;
+}
+
+/* Ours on row @name, in direction @dir: its judged figure, or NAN */
+static double ours_ns(const char *name, int dir)
+{
+    int w = workload_index(name);
+
+    return w >= 0 && results[w][dir][IMPL_OURS].done ?
+           results[w][dir][IMPL_OURS].ns : NAN;
+}
+
 /*
  * The targets, where they apply: bypass within 5% of no IOMMU; warm hits
  * (every working set our IOTLB holds) within 1.25x of the floor; at least
- * 2x upstream above 256 pages; never slower than upstream.
+ * 2x upstream above 256 pages; never slower than upstream.  Our own rows:
+ * an IOTLB hit costs the same, within 1.5x, whatever addresses the guest
+ * chose; a TLBI that removes nothing costs the same, within 2x, whatever
+ * the IOTLB holds; no CMDQ_PROD write runs more than 1 ms.
  */
 static void check_targets(GString *md, const Workload *wl, int dir,
                           const Result *r)
 {
-    double vs_none = ratio(r, IMPL_OURS, IMPL_NONE);
-    double vs_floor = ratio(r, IMPL_OURS, IMPL_FLOOR);
+    g_autofree char *name = g_strdup_printf("%s/%s", wl->name,
+                                            dir_name[dir]);
     double speedup = ratio(r, IMPL_UPSTREAM, IMPL_OURS);
-    const char *name = dir_name[dir];
 
-    if (wl->kind <= KIND_BYPASS_STE && vs_none >= 0) {
-        g_string_append_printf(md, "- %s/%s: ours/none %.2f, target <= 1.05:"
-                               " %s\n", wl->name, name, vs_none,
-                               vs_none <= 1.05 ? "met" : "MISSED");
+    if (wl->kind <= KIND_BYPASS_STE) {
+        put_target(md, name, "ours/none", ratio(r, IMPL_OURS, IMPL_NONE),
+                   true, 1.05);
     }
-    if (((wl->kind >= KIND_S1 && wl->kind != KIND_CHURN && wl->pages <= 4096) ||
-         wl->kind == KIND_PAT_WINDOW || wl->kind == KIND_TCE) &&
-        vs_floor >= 0) {
-        g_string_append_printf(md, "- %s/%s: ours/floor %.2f, target <= "
-                               "1.25: %s\n", wl->name, name, vs_floor,
-                               vs_floor <= 1.25 ? "met" : "MISSED");
+    if ((wl->kind >= KIND_S1 && wl->kind <= KIND_NESTED &&
+         wl->pages <= 4096) ||
+        wl->kind == KIND_PAT_WINDOW || wl->kind == KIND_TCE) {
+        put_target(md, name, "ours/floor", ratio(r, IMPL_OURS, IMPL_FLOOR),
+                   true, 1.25);
     }
-    if (speedup >= 0) {
+    if (kind_impls[wl->kind] & (1u << IMPL_UPSTREAM) &&
+        wl->kind != KIND_BYPASS_GBPA && wl->kind != KIND_BYPASS_STE) {
         /* The SMMU's IOTLB against upstream's; TCE tables: no slower */
         double want = wl->pages > 256 && wl->kind != KIND_CHURN &&
                       wl->kind != KIND_TCE ? 2 : 1;
 
-        g_string_append_printf(md, "- %s/%s: upstream/ours %.2f, target >= "
-                               "%.0f: %s\n", wl->name, name, speedup, want,
-                               speedup >= want ? "met" : "MISSED");
+        put_target(md, name, "upstream/ours", speedup, false, want);
+    } else if (wl->kind <= KIND_BYPASS_STE) {
+        put_target(md, name, "upstream/ours", speedup, false, 1);
     }
+    if (wl->kind == KIND_HIT && strcmp(wl->name, "iotlb-hit-seq-16000")) {
+        put_target(md, name, "ours/iotlb-hit-seq-16000",
+                   quotient(r[IMPL_OURS].ns,
+                            ours_ns("iotlb-hit-seq-16000", dir)),
+                   true, 1.5);
+    }
+    if (!strcmp(wl->name, "tlbi-range-miss-16000")) {
+        put_target(md, name, "ours/tlbi-range-miss-16",
+                   quotient(r[IMPL_OURS].ns,
+                            ours_ns("tlbi-range-miss-16", dir)), true, 2);
+    }
+    if (!strcmp(wl->name, "tlbi-vaa-miss-1024x16")) {
+        put_target(md, name, "ours/tlbi-vaa-miss-16",
+                   quotient(r[IMPL_OURS].ns,
+                            ours_ns("tlbi-vaa-miss-16", dir)), true, 2);
+    }
+    if (wl->kind == KIND_CMDQ && wl->cmdq == CMDQ_LONG) {
+        put_target(md, name, "ns", r[IMPL_OURS].done && r[IMPL_OURS].ns > 0 ?
+                   r[IMPL_OURS].ns : NAN, true, 1e6);
+    }
+}
+
+static void put_figure(GString *s, double x)
+{
+    g_string_append_printf(s, isnan(x) ? " – |" : " %.1f |", x);
 }
 
 static void report(void)
 {
     const char *dir_out = g_getenv("VIOMMU_BENCH_DIR");
     g_autoptr(GString) md = g_string_new(NULL);
+    g_autoptr(GString) spread = g_string_new(NULL);
     g_autoptr(GString) targets = g_string_new(NULL);
     g_autoptr(GString) tsv = g_string_new("workload\tdir\timpl\tns\t"
-                                          "peak_rss_kib\n");
+                                          "peak_rss_kib\twall_median\t"
+                                          "wall_min\tcpu_median\tcpu_min\n");
+    bool rows = false;
 
     g_string_append(md, "| workload | dir | none ns | floor ns | upstream ns"
                     " | ours ns | ours/none | ours/floor | upstream/ours"
                     " | peak RSS MiB none/upstream/ours |\n"
                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    g_string_append(spread, "| workload | dir | emulator | wall median | "
+                    "wall min | CPU median | CPU min |\n"
+                    "|---|---|---|---:|---:|---:|---:|\n");
     for (int w = 0; w < ARRAY_SIZE(workloads); w++) {
         for (int dir = 0; dir < DIR_COUNT; dir++) {
             const Result *r = results[w][dir];
+            bool any = false;
 
-            if (!r[IMPL_OURS].done) {
+            for (Impl i = 0; i < IMPL_COUNT; i++) {
+                any |= r[i].done;
+            }
+            if (!any) {
                 continue;
             }
+            rows = true;
             g_string_append_printf(md, "| %s | %s |", workloads[w].name,
                                    dir_name[dir]);
             for (Impl i = 0; i < IMPL_COUNT; i++) {
                 put_ns(md, &r[i]);
-                if (r[i].done) {
-                    g_string_append_printf(tsv, "%s\t%s\t%s\t%.2f\t%ld\n",
-                                           workloads[w].name, dir_name[dir],
-                                           impl_name[i], r[i].ns,
-                                           r[i].hwm_kib);
+                if (!r[i].done) {
+                    continue;
                 }
+                g_string_append_printf(tsv, "%s\t%s\t%s\t%.2f\t%ld\t%.2f\t"
+                                       "%.2f\t%.2f\t%.2f\n",
+                                       workloads[w].name, dir_name[dir],
+                                       impl_name[i], r[i].ns, r[i].hwm_kib,
+                                       r[i].wall_med, r[i].wall_min,
+                                       r[i].cpu_med, r[i].cpu_min);
+                g_string_append_printf(spread, "| %s | %s | %s |",
+                                       workloads[w].name, dir_name[dir],
+                                       impl_name[i]);
+                put_figure(spread, r[i].wall_med);
+                put_figure(spread, r[i].wall_min);
+                put_figure(spread, r[i].cpu_med);
+                put_figure(spread, r[i].cpu_min);
+                g_string_append(spread, "\n");
             }
             put_ratio(md, ratio(r, IMPL_OURS, IMPL_NONE));
             put_ratio(md, ratio(r, IMPL_OURS, IMPL_FLOOR));
@@ -1192,11 +1814,27 @@ static void report(void)
             check_targets(targets, &workloads[w], dir, r);
         }
     }
-    g_string_append_printf(md, "\nns: median time per DMA access (per page "
-                           "for tlbi-churn, per entry for pat-rewrite), %u "
-                           "repetitions alternating "
-                           "between the emulators.\n\nTargets:\n%s",
-                           PERF_REPS, targets->str);
+    if (!rows) {
+        /* No table of nothing */
+        g_string_truncate(md, 0);
+    } else {
+        g_string_append_printf(md, "\nns: per DMA access (per page for "
+                               "tlbi-churn, per entry for pat-rewrite, per "
+                               "command for cmdq-* and tlbi-*): the minimum, "
+                               "over %u repetitions alternating "
+                               "between the emulators, of the CPU time of "
+                               "the emulator thread that did the work.  That "
+                               "is the figure the targets are judged on: "
+                               "other tenants of the machine can stretch the "
+                               "wall clock, not it.  The medians and minima "
+                               "of both clocks (cmdq-65536-longest-run: the "
+                               "longest the SMMU ran commands in one MMIO "
+                               "write or bottom half, holding the BQL, as "
+                               "the emulator itself times it; its figure is "
+                               "the longest CPU time over the repetitions):\n\n%s\n"
+                               "Targets:\n%s",
+                               PERF_REPS, spread->str, targets->str);
+    }
     report_tce_management(md);
     printf("\n%s\n", md->str);
 
@@ -1232,6 +1870,12 @@ int main(int argc, char **argv)
     int ret;
 
     g_test_init(&argc, &argv, NULL);
+    /* Nothing measured yet: no figure, and no table, until it is */
+    for (Impl impl = 0; impl < IMPL_COUNT; impl++) {
+        for (int k = 0; k < MGMT_COUNT; k++) {
+            mgmt[impl][k] = NAN;
+        }
+    }
     /* A configuration may lack these */
     if (qtest_has_machine(machine) && qtest_has_device("viommu-testdev")) {
         have_impl[IMPL_NONE] = !ppc;
