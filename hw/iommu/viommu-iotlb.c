@@ -156,6 +156,35 @@ static inline bool run_holds(const IotlbRun *r, uint64_t block,
            block <= r->node.last;
 }
 
+/*
+ * Runs come and go as streams move on: emptied ones are kept on a free
+ * list, [0] a context's, [1] a group's, and reused, so that a run that
+ * an invalidation empties and the next DMA refills costs no allocation
+ */
+typedef struct IotlbFreeRun {
+    struct IotlbFreeRun *next;
+} IotlbFreeRun;
+
+static void *run_alloc(ViommuIotlb *tlb, bool group)
+{
+    IotlbFreeRun *f = tlb->free_runs[group];
+
+    if (!f) {
+        return group ? (void *)g_new(IotlbGroupRun, 1) :
+                       (void *)g_new(IotlbRun, 1);
+    }
+    tlb->free_runs[group] = f->next;
+    return f;
+}
+
+static void run_free(ViommuIotlb *tlb, bool group, void *run)
+{
+    IotlbFreeRun *f = run;
+
+    f->next = tlb->free_runs[group];
+    tlb->free_runs[group] = f;
+}
+
 /* ---- the cache ---- */
 
 void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity,
@@ -189,6 +218,15 @@ void viommu_iotlb_init(ViommuIotlb *tlb, uint32_t capacity,
 
 void viommu_iotlb_destroy(ViommuIotlb *tlb)
 {
+    viommu_iotlb_flush(tlb);
+    for (int i = 0; i < 2; i++) {
+        while (tlb->free_runs[i]) {
+            IotlbFreeRun *f = tlb->free_runs[i];
+
+            tlb->free_runs[i] = f->next;
+            g_free(f);
+        }
+    }
     g_hash_table_destroy(tlb->contexts);
     g_hash_table_destroy(tlb->groups);
     g_free(tlb->buckets);
@@ -349,7 +387,8 @@ static void iotlb_index(ViommuIotlb *tlb, uint32_t i, ViommuIotlbContext *ctx)
     if (!run_holds(run, e->iova, e->size_shift)) {
         run = run_find(&ctx->runs, e->iova, e->size_shift);
         if (!run) {
-            run = g_new0(IotlbRun, 1);
+            run = run_alloc(tlb, false);
+            *run = (IotlbRun) { 0 };
             run_init(run, e->iova, e->size_shift);
             interval_tree_insert(&run->node, &ctx->runs);
         }
@@ -363,7 +402,8 @@ static void iotlb_index(ViommuIotlb *tlb, uint32_t i, ViommuIotlbContext *ctx)
 
         grun = r ? container_of(r, IotlbGroupRun, run) : NULL;
         if (!grun) {
-            grun = g_new0(IotlbGroupRun, 1);
+            grun = run_alloc(tlb, true);
+            grun->run = (IotlbRun) { 0 };
             run_init(&grun->run, e->iova, e->size_shift);
             memset(grun->heads, 0xff, sizeof(grun->heads));
             interval_tree_insert(&grun->run.node, &g->runs[e->global]);
@@ -400,7 +440,7 @@ static void iotlb_unindex(ViommuIotlb *tlb, uint32_t i)
         if (ctx->last_run == run) {
             ctx->last_run = NULL;
         }
-        g_free(run);
+        run_free(tlb, false, run);
     }
 
     if (l->gprev != NONE) {
@@ -418,7 +458,7 @@ static void iotlb_unindex(ViommuIotlb *tlb, uint32_t i)
             if (g->last_run[e->global] == grun) {
                 g->last_run[e->global] = NULL;
             }
-            g_free(grun);
+            run_free(tlb, true, grun);
         }
     }
     l->ctx = NULL;

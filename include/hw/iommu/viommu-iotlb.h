@@ -85,6 +85,7 @@ typedef struct ViommuIotlb {
     GHashTable *groups;         /* tag -> ViommuIotlbGroup */
     IntervalTreeRoot group_tags; /* the groups, ordered by tag */
     ViommuIotlbContext *last_context;
+    void *free_runs[2];         /* emptied runs, kept for reuse */
     ViommuIotlbStats stats;
 } ViommuIotlb;
 
