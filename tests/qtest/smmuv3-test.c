@@ -1140,16 +1140,24 @@ static void test_cmd_sync_msi(void)
     env_stop(e);
 }
 
+/* The event queue's MSI (and GERROR's, with @gerror_data) to MSI_SLOT */
+static void set_queue_msis(Env *e, uint32_t evtq_data, uint32_t gerror_data)
+{
+    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
+    qsmmu_writel(&e->smmu, SMMU_EVENTQ_IRQ_CFG1, evtq_data);
+    if (gerror_data) {
+        qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_GERROR_IRQ_CFG0,
+                     MSI_SLOT + 4);
+        qsmmu_writel(&e->smmu, SMMU_GERROR_IRQ_CFG1, gerror_data);
+    }
+}
+
 static void test_msi_eventq_and_gerror(void)
 {
     Env *e = env_start_enabled();
     QSMMUv3 *s = &e->smmu;
 
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
-    qsmmu_writel(s, SMMU_EVENTQ_IRQ_CFG1, 0x1111);
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_GERROR_IRQ_CFG0,
-                 MSI_SLOT + 4);
-    qsmmu_writel(s, SMMU_GERROR_IRQ_CFG1, 0x2222);
+    set_queue_msis(e, 0x1111, 0x2222);
     qsmmu_writel(s, SMMU_IRQ_CTRL, SMMU_IRQ_CTRL_GERROR_IRQEN |
                  SMMU_IRQ_CTRL_EVENTQ_IRQEN);
     g_assert_cmphex(qsmmu_readl(s, SMMU_IRQ_CTRLACK), ==, 5);
@@ -1381,6 +1389,24 @@ static void test_reset(void)
 }
 
 /*
+ * Leave work in the stopped VM's SMMU: an event queue interrupt recorded
+ * (MSI 0xabcd to MSI_SLOT) and a CMD_SYNC published (MSI 0x5555 to
+ * MSI_SLOT + 8), neither done
+ */
+static void leave_pending_work(Env *e)
+{
+    qtest_writeq(e->qts, MSI_SLOT, 0);
+    qtest_writeq(e->qts, MSI_SLOT + 8, 0);
+    set_queue_msis(e, 0xabcd, 0);
+    qsmmu_writel(&e->smmu, SMMU_IRQ_CTRL, SMMU_IRQ_CTRL_EVENTQ_IRQEN);
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
+    assert_fill_refused(e, 0, 0x10001000, RES_TRANSLATION_FAULT);
+    qsmmu_cmd_write(&e->smmu, SMMU_CMD_SYNC | SMMU_SYNC_CS_IRQ |
+                    (0x5555ull << 32), MSI_SLOT + 8);
+    qsmmu_cmd_publish(&e->smmu);
+}
+
+/*
  * A reset while the stopped VM left work in the SMMU (commands published,
  * an interrupt recorded): the work is gone with the state it belonged to;
  * when the VM runs again nothing of it happens
@@ -1390,16 +1416,7 @@ static void test_reset_pending_work(void)
     Env *e = env_s1_page(0, 0, true);
     QSMMUv3 *s = &e->smmu;
 
-    qtest_writeq(e->qts, MSI_SLOT, 0);
-    qtest_writeq(e->qts, MSI_SLOT + 8, 0);
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
-    qsmmu_writel(s, SMMU_EVENTQ_IRQ_CFG1, 0xabcd);
-    qsmmu_writel(s, SMMU_IRQ_CTRL, SMMU_IRQ_CTRL_EVENTQ_IRQEN);
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    assert_fill_refused(e, 0, 0x10001000, RES_TRANSLATION_FAULT);
-    qsmmu_cmd_write(s, SMMU_CMD_SYNC | SMMU_SYNC_CS_IRQ | (0x5555ull << 32),
-                    MSI_SLOT + 8);
-    qsmmu_cmd_publish(s);
+    leave_pending_work(e);
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'system_reset' }");
     g_assert_cmphex(qsmmu_readl(s, SMMU_CR0), ==, 0);
     qtest_qmp_assert_success(e->qts, "{ 'execute': 'cont' }");
@@ -1605,16 +1622,7 @@ static void test_migration_pending_work(void)
     Env *e = env_s1_page(0, 0, true);
     Env *d;
 
-    qtest_writeq(e->qts, MSI_SLOT, 0);
-    qtest_writeq(e->qts, MSI_SLOT + 8, 0);
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
-    qsmmu_writel(&e->smmu, SMMU_EVENTQ_IRQ_CFG1, 0xabcd);
-    qsmmu_writel(&e->smmu, SMMU_IRQ_CTRL, SMMU_IRQ_CTRL_EVENTQ_IRQEN);
-    qtest_qmp_assert_success(e->qts, "{ 'execute': 'stop' }");
-    assert_fill_refused(e, 0, 0x10001000, RES_TRANSLATION_FAULT);
-    qsmmu_cmd_write(&e->smmu, SMMU_CMD_SYNC | SMMU_SYNC_CS_IRQ |
-                    (0x5555ull << 32), MSI_SLOT + 8);
-    qsmmu_cmd_publish(&e->smmu);
+    leave_pending_work(e);
     assert_pending_work(e, false);
     mig_save(e, path);
     d = env_incoming(e, path, "");
@@ -2911,11 +2919,7 @@ static void test_irq_ctrl_gating(void)
     Env *e = env_start_enabled();
     QSMMUv3 *s = &e->smmu;
 
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
-    qsmmu_writel(s, SMMU_EVENTQ_IRQ_CFG1, 0x1111);
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_GERROR_IRQ_CFG0,
-                 MSI_SLOT + 4);
-    qsmmu_writel(s, SMMU_GERROR_IRQ_CFG1, 0x2222);
+    set_queue_msis(e, 0x1111, 0x2222);
     qtest_writeq(e->qts, MSI_SLOT, 0);
     assert_fill_refused(e, 0, DATA, RES_TRANSLATION_FAULT);
     qsmmu_cmd_write(s, 0x77, 0);
@@ -3014,8 +3018,7 @@ static void test_thread_fault_record_and_msi(void)
     QSMMUv3 *s = &e->smmu;
     uint32_t before;
 
-    qtest_writeq(e->qts, QSMMU_VIRT_BASE + SMMU_EVENTQ_IRQ_CFG0, MSI_SLOT);
-    qsmmu_writel(s, SMMU_EVENTQ_IRQ_CFG1, 0x5151);
+    set_queue_msis(e, 0x5151, 0);
     qsmmu_writel(s, SMMU_IRQ_CTRL, SMMU_IRQ_CTRL_EVENTQ_IRQEN);
     qtest_writel(e->qts, MSI_SLOT, 0);
 
