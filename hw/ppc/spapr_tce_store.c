@@ -1,0 +1,605 @@
+/*
+ * The TCEs of one sPAPR DMA window that are set (see spapr_tce_store.h)
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/guest-random.h"
+#include "hw/ppc/spapr_tce_store.h"
+
+#define LEAF_MASK               (TCE_STORE_LEAF_SIZE - 1)
+#define NODE_SIZE               (1u << TCE_STORE_NODE_BITS)
+
+/*
+ * A hashed leaf has 4 to 256 slots, at most 3/4 of them with a key: 192
+ * TCEs, 2.5 KiB.  More TCEs go flat (4 KiB), and a flat leaf whose chunk
+ * drops below 48 TCEs is hashed again, so that a chunk whose TCEs come
+ * and go around one size does not flip between the two.
+ */
+#define HASH_MIN_SLOTS          4
+#define HASH_MAX_SLOTS          256
+#define HASH_MAX_LIVE           (HASH_MAX_SLOTS / 4 * 3)
+#define FLAT_MIN_LIVE           48
+
+typedef SpaprTceStoreNode Node;
+typedef SpaprTceStoreLeaf Leaf;
+
+static size_t node_bytes(uint32_t slots)
+{
+    return sizeof(Node) + slots * sizeof(void *);
+}
+
+static size_t leaf_bytes(unsigned slots, bool hashed)
+{
+    return sizeof(Leaf) + slots * (sizeof(uint64_t) +
+                                   (hashed ? sizeof(uint16_t) : 0));
+}
+
+static uint16_t *leaf_keys(Leaf *leaf)
+{
+    return (uint16_t *)&leaf->tce[leaf->slots];
+}
+
+static unsigned hash_max_used(unsigned slots)
+{
+    return slots / 4 * 3;
+}
+
+/* The fewest slots that hold @live TCEs at most 3/4 full */
+static unsigned hash_slots_for(unsigned live)
+{
+    unsigned slots = HASH_MIN_SLOTS;
+
+    while (hash_max_used(slots) < live) {
+        slots <<= 1;
+    }
+    return slots;
+}
+
+/* The TCEs of chunk @chunk: 512, or fewer for the last of a window */
+static unsigned chunk_tces(SpaprTceStore *s, uint64_t chunk)
+{
+    return MIN(TCE_STORE_LEAF_SIZE, s->nb - (chunk << TCE_STORE_LEAF_BITS));
+}
+
+/* ---- memory: fallible, counted, and bounded by the limit ---- */
+
+static void *store_alloc(SpaprTceStore *s, size_t bytes)
+{
+    void *p;
+
+    if (s->limit && s->bytes + bytes > s->limit) {
+        return NULL;
+    }
+    p = g_try_malloc(bytes);
+    if (p) {
+        s->bytes += bytes;
+    }
+    return p;
+}
+
+static void node_free(SpaprTceStore *s, Node *n)
+{
+    s->bytes -= node_bytes(n->slots);
+    g_free_rcu(n, rcu);
+}
+
+static void leaf_free(SpaprTceStore *s, Leaf *leaf)
+{
+    s->bytes -= leaf_bytes(leaf->slots, leaf->mult);
+    g_free_rcu(leaf, rcu);
+}
+
+static Node *node_new(SpaprTceStore *s, uint32_t slots, uint32_t shift,
+                      uint32_t mask)
+{
+    Node *n = store_alloc(s, node_bytes(slots));
+
+    if (n) {
+        n->slots = slots;
+        n->used = 0;
+        n->shift = shift;
+        n->mask = mask;
+        memset(n->child, 0, slots * sizeof(void *));
+    }
+    return n;
+}
+
+/* An empty leaf: flat with @slots TCEs, or hashed with @slots slots */
+static Leaf *leaf_new(SpaprTceStore *s, unsigned slots, bool hashed)
+{
+    Leaf *leaf = store_alloc(s, leaf_bytes(slots, hashed));
+
+    if (!leaf) {
+        return NULL;
+    }
+    leaf->slots = slots;
+    leaf->mult = hashed ? s->mult : 0;
+    leaf->used = 0;
+    leaf->live = 0;
+    memset(leaf->tce, 0, slots * sizeof(uint64_t));
+    if (hashed) {
+        memset(leaf_keys(leaf), 0xff, slots * sizeof(uint16_t));
+    }
+    return leaf;
+}
+
+/* ---- a leaf's TCEs ---- */
+
+static unsigned hash_home(Leaf *leaf, unsigned off)
+{
+    return (uint16_t)(off * leaf->mult) >> (16 - ctz32(leaf->slots));
+}
+
+/* The slot of key @off in a hashed leaf, or of the empty slot ending it */
+static unsigned hash_find(Leaf *leaf, unsigned off, bool *found)
+{
+    uint16_t *key = leaf_keys(leaf);
+    unsigned mask = leaf->slots - 1, i = hash_home(leaf, off), n;
+
+    *found = false;
+    for (n = 0; n < leaf->slots; n++, i = (i + 1) & mask) {
+        if (key[i] == off) {
+            *found = true;
+            return i;
+        }
+        if (key[i] == TCE_STORE_NO_KEY) {
+            return i;
+        }
+    }
+    return leaf->slots;     /* full: reserve() never lets that happen */
+}
+
+/* Into a leaf nobody reads yet */
+static void leaf_fill(Leaf *leaf, unsigned off, uint64_t tce)
+{
+    bool found;
+    unsigned i;
+
+    if (!leaf->mult) {
+        leaf->tce[off] = tce;
+    } else {
+        i = hash_find(leaf, off, &found);
+        leaf->tce[i] = tce;
+        leaf_keys(leaf)[i] = off;
+        leaf->used++;
+    }
+    leaf->live++;
+}
+
+/* Call @fn(offset, TCE) for each TCE of @leaf, in offset order */
+static void leaf_foreach(Leaf *leaf, void (*fn)(unsigned, uint64_t, void *),
+                         void *opaque)
+{
+    uint16_t slot[TCE_STORE_LEAF_SIZE];
+    uint16_t *key;
+    unsigned i;
+
+    if (!leaf->mult) {
+        for (i = 0; i < leaf->slots; i++) {
+            if (leaf->tce[i]) {
+                fn(i, leaf->tce[i], opaque);
+            }
+        }
+        return;
+    }
+    key = leaf_keys(leaf);
+    memset(slot, 0xff, sizeof(slot));
+    for (i = 0; i < leaf->slots; i++) {
+        if (key[i] != TCE_STORE_NO_KEY && leaf->tce[i]) {
+            slot[key[i]] = i;
+        }
+    }
+    for (i = 0; i < TCE_STORE_LEAF_SIZE; i++) {
+        if (slot[i] != TCE_STORE_NO_KEY) {
+            fn(i, leaf->tce[slot[i]], opaque);
+        }
+    }
+}
+
+static void leaf_copy_one(unsigned off, uint64_t tce, void *opaque)
+{
+    leaf_fill(opaque, off, tce);
+}
+
+/*
+ * A copy of @old's TCEs, flat or hashed with room for @live TCEs; NULL
+ * without memory
+ */
+static Leaf *leaf_reshape(SpaprTceStore *s, uint64_t chunk, Leaf *old,
+                          unsigned live)
+{
+    unsigned flat = chunk_tces(s, chunk);
+    unsigned slots = hash_slots_for(live);
+    bool hashed = live <= HASH_MAX_LIVE && slots < flat;
+    Leaf *leaf = leaf_new(s, hashed ? slots : flat, hashed);
+
+    if (leaf && old) {
+        leaf_foreach(old, leaf_copy_one, leaf);
+    }
+    return leaf;
+}
+
+/* ---- finding and placing nodes and leaves ---- */
+
+/* The node above @chunk's leaf, or NULL.  BQL held. */
+static Node *leaf_parent(SpaprTceStore *s, uint64_t chunk)
+{
+    Node *n = s->root;
+    uint64_t i;
+
+    if (n && n->shift != TCE_STORE_LEAF_BITS) {
+        i = chunk >> TCE_STORE_NODE_BITS;
+        n = i < n->slots ? n->child[i] : NULL;
+    }
+    return n;
+}
+
+static unsigned leaf_slot(Node *parent, uint64_t chunk)
+{
+    return chunk & parent->mask;
+}
+
+static Leaf *leaf_of(SpaprTceStore *s, uint64_t chunk)
+{
+    Node *n = leaf_parent(s, chunk);
+
+    return n ? n->child[leaf_slot(n, chunk)] : NULL;
+}
+
+/* A root for the window: over leaves, or over nodes of 512 leaves */
+static Node *root_new(SpaprTceStore *s)
+{
+    uint64_t chunks = DIV_ROUND_UP(s->nb, TCE_STORE_LEAF_SIZE);
+
+    if (chunks <= NODE_SIZE) {
+        return node_new(s, chunks, TCE_STORE_LEAF_BITS, NODE_SIZE - 1);
+    }
+    return node_new(s, DIV_ROUND_UP(chunks, NODE_SIZE), TCE_STORE_MID_SHIFT,
+                    UINT32_MAX);
+}
+
+/*
+ * The node above @chunk's leaf, made (empty) if it was missing; NULL
+ * without memory.  BQL held.
+ */
+static Node *leaf_parent_make(SpaprTceStore *s, uint64_t chunk)
+{
+    Node *root = s->root, *mid;
+    uint64_t i;
+
+    if (!root) {
+        root = root_new(s);
+        if (!root) {
+            return NULL;
+        }
+        qatomic_rcu_set(&s->root, root);
+    }
+    if (root->shift == TCE_STORE_LEAF_BITS) {
+        return root;
+    }
+    i = chunk >> TCE_STORE_NODE_BITS;
+    mid = root->child[i];
+    if (!mid) {
+        mid = node_new(s, NODE_SIZE, TCE_STORE_LEAF_BITS, NODE_SIZE - 1);
+        if (!mid) {
+            return NULL;
+        }
+        qatomic_rcu_set(&root->child[i], mid);
+        root->used++;
+    }
+    return mid;
+}
+
+/* Put @leaf (or NULL) in @chunk's place, whose parent exists */
+static void leaf_publish(SpaprTceStore *s, uint64_t chunk, Leaf *leaf)
+{
+    Node *parent = leaf_parent(s, chunk);
+    unsigned i = leaf_slot(parent, chunk);
+    Leaf *old = parent->child[i];
+
+    qatomic_rcu_set(&parent->child[i], leaf);
+    parent->used += !!leaf - !!old;
+    if (old) {
+        leaf_free(s, old);
+    }
+}
+
+/*
+ * Let go of @chunk's leaf if it holds no TCE, and of nodes above it left
+ * without children.  BQL held.
+ */
+static void chunk_prune(SpaprTceStore *s, uint64_t chunk)
+{
+    Node *root = s->root, *mid = leaf_parent(s, chunk);
+    Leaf *leaf;
+    uint64_t i;
+
+    if (!mid) {
+        if (root && !root->used) {
+            qatomic_rcu_set(&s->root, NULL);
+            node_free(s, root);
+        }
+        return;
+    }
+    leaf = mid->child[leaf_slot(mid, chunk)];
+    if (leaf && !leaf->live) {
+        leaf_publish(s, chunk, NULL);
+    }
+    if (mid != root && !mid->used) {
+        i = chunk >> TCE_STORE_NODE_BITS;
+        qatomic_rcu_set(&root->child[i], NULL);
+        root->used--;
+        node_free(s, mid);
+    }
+    if (!root->used) {
+        qatomic_rcu_set(&s->root, NULL);
+        node_free(s, root);
+    }
+}
+
+/*
+ * A hashed leaf full of cleared keys, or a flat one with few TCEs left,
+ * is made smaller.  Without memory for it, it stays as it is.
+ */
+static void chunk_tidy(SpaprTceStore *s, uint64_t chunk)
+{
+    Leaf *leaf = leaf_of(s, chunk), *small;
+
+    if (!leaf || !leaf->live) {
+        chunk_prune(s, chunk);
+        return;
+    }
+    if (leaf->mult ? leaf->slots > hash_slots_for(leaf->live) * 2 &&
+                     leaf->used > leaf->live * 2
+                   : leaf->live < FLAT_MIN_LIVE &&
+                     hash_slots_for(leaf->live) < leaf->slots) {
+        small = leaf_reshape(s, chunk, leaf, leaf->live);
+        if (small) {
+            leaf_publish(s, chunk, small);
+        }
+    }
+}
+
+/* ---- the API ---- */
+
+void spapr_tce_store_init(SpaprTceStore *s, uint64_t nb)
+{
+    uint16_t mult;
+
+    /* A multiplier the guest cannot know, so it cannot aim collisions */
+    qemu_guest_getrandom_nofail(&mult, sizeof(mult));
+    s->root = NULL;
+    s->nb = nb;
+    s->live = 0;
+    s->bytes = 0;
+    s->mult = mult | 1;
+}
+
+void spapr_tce_store_destroy(SpaprTceStore *s)
+{
+    Node *root = s->root;
+    uint32_t i, k;
+
+    if (!root) {
+        return;
+    }
+    qatomic_rcu_set(&s->root, NULL);
+    for (i = 0; i < root->slots; i++) {
+        Node *mid = root->child[i];
+
+        if (!mid) {
+            continue;
+        }
+        if (root->shift == TCE_STORE_LEAF_BITS) {
+            leaf_free(s, root->child[i]);
+            continue;
+        }
+        for (k = 0; k < mid->slots; k++) {
+            if (mid->child[k]) {
+                leaf_free(s, mid->child[k]);
+            }
+        }
+        node_free(s, mid);
+    }
+    node_free(s, root);
+    s->live = 0;
+}
+
+bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
+                             const uint64_t *tces)
+{
+    uint64_t chunk, lo, hi, i;
+
+    for (chunk = first >> TCE_STORE_LEAF_BITS;
+         n && chunk <= (first + n - 1) >> TCE_STORE_LEAF_BITS; chunk++) {
+        unsigned k = 0;
+        Leaf *leaf, *room;
+
+        lo = MAX(first, chunk << TCE_STORE_LEAF_BITS);
+        hi = MIN(first + n, (chunk + 1) << TCE_STORE_LEAF_BITS);
+        for (i = lo; i < hi; i++) {
+            k += !tces || tces[i - first];
+        }
+        if (!k) {
+            continue;
+        }
+        if (!leaf_parent_make(s, chunk)) {
+            goto fail;
+        }
+        leaf = leaf_of(s, chunk);
+        if (leaf && (!leaf->mult ||
+                     leaf->used + k <= hash_max_used(leaf->slots))) {
+            continue;               /* room already */
+        }
+        room = leaf_reshape(s, chunk, leaf, (leaf ? leaf->live : 0) + k);
+        if (!room) {
+            goto fail;
+        }
+        leaf_publish(s, chunk, room);
+    }
+    return true;
+
+fail:
+    /* What this call made and nothing fills goes again */
+    for (chunk = first >> TCE_STORE_LEAF_BITS;
+         chunk <= (first + n - 1) >> TCE_STORE_LEAF_BITS; chunk++) {
+        chunk_prune(s, chunk);
+    }
+    return false;
+}
+
+uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
+{
+    uint64_t chunk = index >> TCE_STORE_LEAF_BITS;
+    unsigned off = index & LEAF_MASK, i;
+    Leaf *leaf = leaf_of(s, chunk);
+    uint64_t old = 0;
+    bool found;
+
+    if (!leaf) {
+        /* Setting needs reserved room; clearing what is not set is done */
+        assert(!tce);
+        return 0;
+    }
+    if (!leaf->mult) {
+        i = off;
+    } else {
+        i = hash_find(leaf, off, &found);
+        if (!found) {
+            if (!tce) {
+                return 0;
+            }
+            assert(i < leaf->slots &&
+                   leaf->used < hash_max_used(leaf->slots));
+            /* A reader sees the key only once the TCE is there */
+            qatomic_set(&leaf->tce[i], tce);
+            smp_wmb();
+            qatomic_set(&leaf_keys(leaf)[i], off);
+            leaf->used++;
+            leaf->live++;
+            s->live++;
+            return 0;
+        }
+    }
+    /* A cleared hashed TCE keeps its key: it is that key's slot again */
+    old = leaf->tce[i];
+    qatomic_set(&leaf->tce[i], tce);
+    leaf->live += !!tce - !!old;
+    s->live += !!tce - !!old;
+    return old;
+}
+
+void spapr_tce_store_tidy(SpaprTceStore *s, uint64_t first, uint64_t n)
+{
+    uint64_t chunk;
+
+    for (chunk = first >> TCE_STORE_LEAF_BITS;
+         n && chunk <= (first + n - 1) >> TCE_STORE_LEAF_BITS; chunk++) {
+        chunk_tidy(s, chunk);
+    }
+}
+
+typedef struct ClearChunk {
+    uint64_t base, lo, hi;
+    SpaprTceVisit *fn;
+    void *opaque;
+    unsigned n;
+    uint16_t off[TCE_STORE_LEAF_SIZE];
+} ClearChunk;
+
+static void clear_collect(unsigned off, uint64_t tce, void *opaque)
+{
+    ClearChunk *c = opaque;
+
+    if (c->base + off >= c->lo && c->base + off < c->hi) {
+        c->off[c->n++] = off;
+    }
+}
+
+static void clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
+{
+    Leaf *leaf = leaf_of(s, chunk);
+    unsigned i;
+
+    if (!leaf) {
+        return;
+    }
+    c->base = chunk << TCE_STORE_LEAF_BITS;
+    c->n = 0;
+    leaf_foreach(leaf, clear_collect, c);
+    for (i = 0; i < c->n; i++) {
+        uint64_t old = spapr_tce_store_set(s, c->base + c->off[i], 0);
+
+        if (c->fn) {
+            c->fn(c->base + c->off[i], old, c->opaque);
+        }
+    }
+}
+
+void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
+                                 uint64_t n, SpaprTceVisit *fn, void *opaque)
+{
+    ClearChunk c = { .lo = first, .hi = first + n, .fn = fn,
+                     .opaque = opaque };
+    uint64_t last = first + n - 1, chunk, end;
+
+    if (!n) {
+        return;
+    }
+    for (chunk = first >> TCE_STORE_LEAF_BITS;
+         s->root && chunk <= last >> TCE_STORE_LEAF_BITS; chunk = end) {
+        /* Skip a missing node's chunks at once */
+        end = chunk + 1;
+        if (s->root->shift != TCE_STORE_LEAF_BITS &&
+            !s->root->child[chunk >> TCE_STORE_NODE_BITS]) {
+            end = (chunk | (NODE_SIZE - 1)) + 1;
+            continue;
+        }
+        clear_chunk(s, chunk, &c);
+        chunk_tidy(s, chunk);
+    }
+}
+
+typedef struct ForEach {
+    uint64_t base;
+    SpaprTceVisit *fn;
+    void *opaque;
+} ForEach;
+
+static void foreach_one(unsigned off, uint64_t tce, void *opaque)
+{
+    ForEach *f = opaque;
+
+    f->fn(f->base + off, tce, f->opaque);
+}
+
+void spapr_tce_store_foreach(SpaprTceStore *s, SpaprTceVisit *fn,
+                             void *opaque)
+{
+    ForEach f = { .fn = fn, .opaque = opaque };
+    Node *root = s->root;
+    uint64_t i, k;
+
+    for (i = 0; root && i < root->slots; i++) {
+        Node *mid = root->child[i];
+
+        if (root->shift == TCE_STORE_LEAF_BITS) {
+            if (root->child[i]) {
+                f.base = i << TCE_STORE_LEAF_BITS;
+                leaf_foreach(root->child[i], foreach_one, &f);
+            }
+            continue;
+        }
+        for (k = 0; mid && k < mid->slots; k++) {
+            if (mid->child[k]) {
+                f.base = ((i << TCE_STORE_NODE_BITS) + k) <<
+                         TCE_STORE_LEAF_BITS;
+                leaf_foreach(mid->child[k], foreach_one, &f);
+            }
+        }
+    }
+}

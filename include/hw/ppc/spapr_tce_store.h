@@ -1,0 +1,179 @@
+/*
+ * The TCEs of one sPAPR DMA window that are set
+ *
+ * A window may have up to 2^32 TCEs while a guest sets a few of them, or
+ * all.  The store keeps what is set in a radix tree of at most two levels
+ * of nodes above leaves of 512 TCEs (one 4 KiB page of a flat table).  A
+ * leaf is flat, indexed by the TCE's offset in its chunk, or, while its
+ * chunk holds few TCEs, a small hash of (offset, TCE) pairs.  So an
+ * untouched window costs the SpaprTceStore alone, a sparse one about 20
+ * bytes per TCE, a dense one a flat table and 1% more, and nothing ever
+ * costs more than a flat table of the same chunks.
+ *
+ * Lookups run without the BQL, in RCU read-side critical sections (DMA
+ * from vCPUs, the main loop and iothreads), take no lock and allocate
+ * nothing.  Changes run with the BQL: a node or leaf that changes shape
+ * is copied, published and freed after a grace period; a TCE that
+ * changes in place is one atomic store.
+ *
+ * Copyright (c) 2026 The viommu-qemu authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_PPC_SPAPR_TCE_STORE_H
+#define HW_PPC_SPAPR_TCE_STORE_H
+
+#include "qemu/atomic.h"
+#include "qemu/host-utils.h"
+#include "qemu/rcu.h"
+
+/* A leaf holds the TCEs of one chunk: 512, a 4 KiB page of a flat table */
+#define TCE_STORE_LEAF_BITS     9
+#define TCE_STORE_LEAF_SIZE     (1u << TCE_STORE_LEAF_BITS)
+/* An interior node below the root indexes 512 leaves: 2^18 TCEs */
+#define TCE_STORE_NODE_BITS     9
+#define TCE_STORE_MID_SHIFT     (TCE_STORE_LEAF_BITS + TCE_STORE_NODE_BITS)
+/* A hashed leaf's empty key */
+#define TCE_STORE_NO_KEY        UINT16_MAX
+
+typedef struct SpaprTceStoreNode {
+    struct rcu_head rcu;
+    uint32_t slots;             /* entries of child[] */
+    uint32_t used;              /* children that are not NULL */
+    /*
+     * The child of TCE index i is child[(i >> shift) & mask]: a root over
+     * nodes has shift TCE_STORE_MID_SHIFT, a node over leaves
+     * TCE_STORE_LEAF_BITS.
+     */
+    uint32_t shift;
+    uint32_t mask;
+    void *child[];
+} SpaprTceStoreNode;
+
+typedef struct SpaprTceStoreLeaf {
+    struct rcu_head rcu;
+    uint16_t slots;             /* entries of tce[] */
+    /*
+     * 0: tce[] is indexed by the offset in the chunk.  Otherwise tce[] is
+     * a hash table whose keys (offsets) follow it in a uint16_t array,
+     * and this odd number is the hash's multiplier.
+     */
+    uint16_t mult;
+    uint16_t used;              /* hashed: slots with a key */
+    uint16_t live;              /* TCEs set */
+    uint64_t tce[];
+} SpaprTceStoreLeaf;
+
+typedef struct SpaprTceStore {
+    SpaprTceStoreNode *root;    /* RCU; NULL while no TCE is set */
+    uint64_t nb;                /* TCEs in the window */
+    uint64_t live;              /* TCEs set */
+    uint64_t bytes;             /* what the nodes and leaves allocated */
+    uint64_t limit;             /* refuse to allocate past it; 0: no limit */
+    uint16_t mult;              /* hash multiplier of new hashed leaves */
+} SpaprTceStore;
+
+/* Called for a TCE with its index and value */
+typedef void SpaprTceVisit(uint64_t index, uint64_t tce, void *opaque);
+
+/* An empty store for a window of @nb TCEs; allocates nothing */
+void spapr_tce_store_init(SpaprTceStore *s, uint64_t nb);
+/* Every TCE cleared and the memory freed (after readers are done) */
+void spapr_tce_store_destroy(SpaprTceStore *s);
+
+/*
+ * Make room for setting the TCEs @first to @first + @n - 1 (@n <= 1024),
+ * those of @tces that are not zero, or all of them if @tces is NULL,
+ * so that spapr_tce_store_set() needs no memory for them.  False, with
+ * the TCEs as they were and nothing left allocated for them, when there
+ * is no memory.
+ */
+bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
+                             const uint64_t *tces);
+/*
+ * Set TCE @index to @tce and return its old value.  A TCE that was zero
+ * becomes non-zero only in room that spapr_tce_store_reserve() made;
+ * what a clear leaves empty goes at spapr_tce_store_tidy().
+ */
+uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce);
+/*
+ * After changes to TCEs @first to @first + @n - 1: let go of what holds
+ * none of them now, and make a leaf with few left smaller.  Best effort:
+ * a leaf without memory to shrink into stays as it is.
+ */
+void spapr_tce_store_tidy(SpaprTceStore *s, uint64_t first, uint64_t n);
+/*
+ * Clear the TCEs from @first to @first + @n - 1, visiting only those set
+ * (a window of 2^31 TCEs costs what is set in it), and call @fn for each
+ * with its old value, if @fn is not NULL.
+ */
+void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
+                                 uint64_t n, SpaprTceVisit *fn,
+                                 void *opaque);
+/* Call @fn for every TCE set, in increasing index order */
+void spapr_tce_store_foreach(SpaprTceStore *s, SpaprTceVisit *fn,
+                             void *opaque);
+
+static inline uint64_t spapr_tce_store_leaf_lookup(SpaprTceStoreLeaf *leaf,
+                                                   unsigned off)
+{
+    const uint16_t *key;
+    unsigned mask, i, n;
+
+    if (likely(!leaf->mult)) {
+        return likely(off < leaf->slots) ? qatomic_read(&leaf->tce[off]) : 0;
+    }
+    key = (const uint16_t *)&leaf->tce[leaf->slots];
+    mask = leaf->slots - 1;
+    i = (uint16_t)(off * leaf->mult) >> (16 - ctz32(leaf->slots));
+    /* At most 3/4 of the slots have a key: an empty one ends the probe */
+    for (n = 0; n < leaf->slots; n++, i = (i + 1) & mask) {
+        uint16_t k = qatomic_read(&key[i]);
+
+        if (k == off) {
+            smp_rmb();          /* pairs with the store's: TCE, then key */
+            return qatomic_read(&leaf->tce[i]);
+        }
+        if (k == TCE_STORE_NO_KEY) {
+            break;
+        }
+    }
+    return 0;
+}
+
+/*
+ * TCE @index (< the window's TCEs), 0 if it is not set.  Called in an RCU
+ * read-side critical section, or with the BQL.
+ */
+static inline uint64_t spapr_tce_store_lookup(SpaprTceStore *s,
+                                              uint64_t index)
+{
+    SpaprTceStoreNode *n = qatomic_rcu_read(&s->root);
+    SpaprTceStoreLeaf *leaf;
+    uint64_t i;
+
+    if (!n) {
+        return 0;
+    }
+    if (n->shift != TCE_STORE_LEAF_BITS) {
+        i = index >> n->shift;
+        /* A reader racing with a new window: stay inside this one */
+        if (unlikely(i >= n->slots)) {
+            return 0;
+        }
+        n = qatomic_rcu_read((SpaprTceStoreNode **)&n->child[i]);
+        if (!n) {
+            return 0;
+        }
+    }
+    i = (index >> TCE_STORE_LEAF_BITS) & n->mask;
+    if (unlikely(i >= n->slots)) {
+        return 0;
+    }
+    leaf = qatomic_rcu_read((SpaprTceStoreLeaf **)&n->child[i]);
+    return leaf ? spapr_tce_store_leaf_lookup(leaf, index &
+                                              (TCE_STORE_LEAF_SIZE - 1)) : 0;
+}
+
+#endif
