@@ -948,6 +948,12 @@ void spapr_tce_table_enable(SpaprTceTable *tcet, uint32_t page_shift,
                                 MEMORY_REGION(&tcet->iommu));
 }
 
+/*
+ * Whether a window is a PHB's default one is a fact of how it was made
+ * (spapr_phb_dma_reset() sets def_win), not of its LIOBN: a DDW may get
+ * the default window's LIOBN once that window is removed.  So a window
+ * that goes takes the flag with it.
+ */
 void spapr_tce_table_disable(SpaprTceTable *tcet)
 {
     if (!tcet->nb_table) {
@@ -959,6 +965,7 @@ void spapr_tce_table_disable(SpaprTceTable *tcet)
     tcet->bus_offset = 0;
     tcet->page_shift = 0;
     tcet->nb_table = 0;
+    tcet->def_win = false;
 }
 
 MemoryRegion *spapr_tce_get_iommu(SpaprTceTable *tcet)

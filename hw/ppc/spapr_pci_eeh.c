@@ -179,13 +179,15 @@ void spapr_phb_eeh_realize(SpaprPhbState *sphb)
                           eeh, "spapr-pci-dma-unmapped", UINT64_MAX);
     memory_region_add_subregion_overlap(&sphb->iommu_root, 0,
                                         &eeh->dma_unmapped, -1);
+    eeh->realized = true;
 }
 
 void spapr_phb_eeh_unrealize(SpaprPhbState *sphb)
 {
     SpaprPhbEeh *eeh = &sphb->eeh;
 
-    if (!eeh->emulated) {
+    /* Also after a realize that failed before it came here */
+    if (!eeh->realized) {
         return;
     }
     memory_region_del_subregion(&sphb->memspace, &eeh->mmio_fence);
@@ -193,6 +195,7 @@ void spapr_phb_eeh_unrealize(SpaprPhbState *sphb)
     memory_region_del_subregion(&sphb->iommu_root, &eeh->dma_unmapped);
     qemu_bh_delete(eeh->apply_bh);
     eeh->apply_bh = NULL;
+    eeh->realized = false;
 }
 
 void spapr_phb_eeh_machine_reset(SpaprPhbState *sphb)

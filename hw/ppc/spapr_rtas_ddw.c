@@ -3,14 +3,14 @@
  * RTAS calls of pSeries PHBs
  *
  * A PHB has a default 32-bit window and room for more (its "ddw-windows"
- * property; one in all for an SR-IOV VF), each a TCE table (LIOBN) the
- * PHB made at realize.  A
- * guest asks which page sizes and how many TCEs it may have, creates a
- * window of 2^window_shift bytes of 2^page_shift pages, removes windows
- * and resets the PE to its default window.  Every argument comes from the
- * guest and is checked before it is used; a window the PHB cannot honour
- * is refused with an RTAS error, never allocated (a window's TCE table
- * costs nothing until TCEs are set, see hw/ppc/spapr_iommu.c).
+ * property; one in all for an SR-IOV VF), each a TCE table (LIOBN) that
+ * the PHB made at realize.  A guest asks which page sizes and how many
+ * TCEs it may have, creates a window of 2^window_shift bytes of
+ * 2^page_shift pages, removes windows and resets the PE to its default
+ * window.  Every argument comes from the guest and is checked before it
+ * is used; a window the PHB cannot honour is refused with an RTAS error,
+ * never allocated (a window's TCE table costs nothing until TCEs are set,
+ * see hw/ppc/spapr_tce_store.c).
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -21,6 +21,7 @@
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qemu/host-utils.h"
+#include "qapi/error.h"
 #include "hw/boards.h"
 #include "trace.h"
 #include "hw/ppc/spapr.h"
@@ -63,6 +64,31 @@ static const uint8_t ddw_page_shift[] = {
     [7] = 34, [8] = 21,
 };
 
+/* The page sizes that LoPAR's query can name: pgsz may have no other */
+static uint64_t ddw_lopar_sizes(void)
+{
+    uint64_t sizes = 0;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(ddw_page_shift); i++) {
+        sizes |= 1ull << ddw_page_shift[i];
+    }
+    return sizes;
+}
+
+bool spapr_phb_ddw_check_pgsz(SpaprPhbState *sphb, Error **errp)
+{
+    if (!sphb->page_size_mask ||
+        (sphb->page_size_mask & ~ddw_lopar_sizes())) {
+        error_setg(errp, "pgsz=0x%" PRIx64 ": DMA window pages are 4K, 64K, "
+                   "2M, 16M, 32M, 64M, 128M, 256M or 16G (mask 0x%" PRIx64
+                   "), at least one of them", sphb->page_size_mask,
+                   ddw_lopar_sizes());
+        return false;
+    }
+    return true;
+}
+
 static uint32_t ddw_query_mask(SpaprPhbState *sphb)
 {
     uint32_t mask = 0;
@@ -74,6 +100,19 @@ static uint32_t ddw_query_mask(SpaprPhbState *sphb)
         }
     }
     return mask;
+}
+
+/* Create takes the page sizes that the query offers, and no other */
+static bool ddw_offered(SpaprPhbState *sphb, uint32_t page_shift)
+{
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(ddw_page_shift); i++) {
+        if (ddw_page_shift[i] == page_shift) {
+            return ddw_query_mask(sphb) & (1u << i);
+        }
+    }
+    return false;
 }
 
 /* The PHB's window @i, or NULL */
@@ -94,7 +133,8 @@ static int ddw_windows_in_use(SpaprPhbState *sphb)
     return n;
 }
 
-static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
+/* The first window not in use, or -1 */
+static int ddw_free_window(SpaprPhbState *sphb)
 {
     int i;
 
@@ -102,10 +142,10 @@ static SpaprTceTable *ddw_free_window(SpaprPhbState *sphb)
         SpaprTceTable *tcet = ddw_window(sphb, i);
 
         if (tcet && !tcet->nb_table) {
-            return tcet;
+            return i;
         }
     }
-    return NULL;
+    return -1;
 }
 
 static bool ddw_overlaps(SpaprPhbState *sphb, uint64_t start, uint64_t size)
@@ -129,19 +169,25 @@ static bool ddw_overlaps(SpaprPhbState *sphb, uint64_t start, uint64_t size)
 }
 
 /*
- * Where a new window of @size bytes goes.  The first window in use sits
- * where the default one does (as upstream places it), except on a VF,
- * whose one window is the guest's 64-bit window.  The others go at or
- * above the PHB's 64-bit base, aligned to their size from it: at the base
+ * Where window @index of @size bytes goes.  With two windows, as
+ * upstream places them: the first LIOBN's where the default window is,
+ * the second's at the PHB's 64-bit base; that is also what a host sPAPR
+ * IOMMU gives its windows 0 and 1, so that VFIO can follow.  With more,
+ * the first window in use sits where the default one does, except on a
+ * VF, whose one window is the guest's 64-bit window; the others go at or
+ * above the 64-bit base, aligned to their size from it: at the base
  * itself or just past a window in use, whichever is lowest and free.
  * That is at most 1 + SPAPR_PCI_DMA_MAX_WINDOWS candidates.  UINT64_MAX
  * if none fits below 2^64.
  */
-static uint64_t ddw_place(SpaprPhbState *sphb, uint64_t size)
+static uint64_t ddw_place(SpaprPhbState *sphb, int index, uint64_t size)
 {
     uint64_t base = sphb->dma64_win_addr, best = UINT64_MAX;
     int i;
 
+    if (spapr_phb_windows_supported(sphb) == SPAPR_PCI_DMA_DEF_WINDOWS) {
+        return index ? base : sphb->dma_win_addr;
+    }
     if (!ddw_windows_in_use(sphb) && !sphb->sriov_vf) {
         return sphb->dma_win_addr;
     }
@@ -249,6 +295,7 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
     SpaprTceTable *tcet;
     SpaprPhbState *sphb;
     uint64_t start;
+    int index;
 
     if (nargs != 5 || nret != 4) {
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call, "wrong argument count");
@@ -260,9 +307,9 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
     }
     page_shift = rtas_ld(args, 3);
     window_shift = rtas_ld(args, 4);
-    if (page_shift >= 64 || !(sphb->page_size_mask & (1ull << page_shift))) {
+    if (!ddw_offered(sphb, page_shift)) {
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
-                   "the PHB has no such TCE page size");
+                   "the query offers no such TCE page size");
         return;
     }
     if (window_shift < page_shift || window_shift > DDW_MAX_WINDOW_SHIFT ||
@@ -278,12 +325,13 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
                    "more than the guest's memory can use");
         return;
     }
-    tcet = ddw_free_window(sphb);
-    if (!tcet) {
+    index = ddw_free_window(sphb);
+    if (index < 0) {
         ddw_refuse(rets, RTAS_OUT_HW_ERROR, call, "every window is in use");
         return;
     }
-    start = ddw_place(sphb, 1ull << window_shift);
+    tcet = ddw_window(sphb, index);
+    start = ddw_place(sphb, index, 1ull << window_shift);
     if (start == UINT64_MAX ||
         start + (1ull << window_shift) - 1 < start) {
         ddw_refuse(rets, RTAS_OUT_HW_ERROR, call,
@@ -365,6 +413,29 @@ static void rtas_ibm_reset_pe_dma_window(PowerPCCPU *cpu,
     spapr_phb_dma_reset(sphb);
     trace_spapr_iommu_ddw_reset(sphb->buid, rtas_ld(args, 0));
     rtas_st(rets, 0, RTAS_OUT_SUCCESS);
+}
+
+/*
+ * A host sPAPR IOMMU (VFIO's legacy container) gives a PE two windows,
+ * at bus addresses 0 and 2^59, and VFIO must put each of the guest's
+ * windows in one of them at the same address: a third window, or a VF's
+ * one 64-bit window, would land where the host has none, and VFIO could
+ * only abort.  So such a PHB takes no device of a host sPAPR IOMMU.
+ */
+bool spapr_phb_ddw_host_iommu_ok(SpaprPhbState *sphb, const char *what,
+                                 Error **errp)
+{
+    if (sphb->ddw_enabled &&
+        (sphb->sriov_vf || sphb->dma_windows > SPAPR_PCI_DMA_DEF_WINDOWS)) {
+        error_setg(errp, "%s: a host sPAPR IOMMU has DMA windows at bus "
+                   "addresses 0 and 2^59 only, which PHB %u with %s cannot "
+                   "keep to", what, sphb->index,
+                   sphb->sriov_vf ? "sriov-vf=on" : "ddw-windows > 2");
+        error_append_hint(errp, "Use a PHB with ddw-windows=2 and "
+                          "sriov-vf=off for VFIO devices\n");
+        return false;
+    }
+    return true;
 }
 
 static void spapr_rtas_ddw_register(void)

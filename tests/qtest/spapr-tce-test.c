@@ -108,6 +108,28 @@ static Env *env_incoming(const char *extra, const char *uri, uint64_t bar)
     return d;
 }
 
+/*
+ * Run QEMU with @args, expecting it to exit with status 1 and @msg in
+ * its error output
+ */
+static void assert_qemu_refuses(const char *args, const char *msg)
+{
+    /* A configuration that wrongly passes would wait: time it out */
+    g_autofree char *cmd = g_strdup_printf(
+        "timeout 60 %s -M pseries -accel qtest -nodefaults -display none "
+        "-qtest null -S %s", g_getenv("QTEST_QEMU_BINARY"), args);
+    g_autofree char *out = NULL, *err = NULL;
+    int status;
+
+    g_assert_true(g_spawn_command_line_sync(cmd, &out, &err, &status,
+                                            NULL));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+        !strstr(err, msg)) {
+        g_error("'%s': wanted exit status 1 and '%s', got status 0x%x "
+                "and: %s", args, msg, status, err);
+    }
+}
+
 static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
                      uint64_t *out, int nout)
 {
@@ -344,6 +366,15 @@ static void ddw_query(Env *e, uint32_t *out, int nret)
     rtas(e, "ibm,query-pe-dma-window", 3, in, nret, out);
 }
 
+static uint32_t ddw_available(Env *e)
+{
+    uint32_t q[6];
+
+    ddw_query(e, q, 5);
+    g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
+    return q[1];
+}
+
 static int32_t ddw_create(Env *e, uint32_t page_shift, uint32_t window_shift,
                           uint32_t *out)
 {
@@ -366,6 +397,11 @@ static int32_t ddw_reset(Env *e)
     uint32_t out;
 
     return rtas(e, "ibm,reset-pe-dma-window", 3, in, 1, &out);
+}
+
+static uint64_t ddw_start(const uint32_t *c)
+{
+    return ((uint64_t)c[2] << 32) | c[3];
 }
 
 static void test_ddw_create_and_translate(void)
@@ -487,6 +523,7 @@ static void test_ddw_hostile_windows(void)
         { 12, 44 },             /* 2^32 TCEs */
         { 24, 16 },             /* a window smaller than its page */
         { 64, 64 }, { 255, 40 }, { 0xffffffff, 0xffffffff },
+        { 0, 20 }, { 13, 30 },  /* page sizes LoPAR cannot name */
         { 12, 33 }, { 24, 45 }, /* 2^21 TCEs: more than 1 GiB can use */
     };
     Env *e = env_start("");
@@ -747,31 +784,138 @@ static void test_phb_config_errors(void)
         { "dma_win_addr=0x800", "must be 4 KiB aligned, non-empty" },
         { "dma_win_addr=0xfffffffffffff000", "below 2^64" },
         { "dma_win_size=0x100000000000", "at most 8 TiB" },
+        /* Page sizes LoPAR's query cannot name: 1 byte and 8 KiB */
+        { "pgsz=0x3001", "pgsz=0x3001: DMA window pages are 4K, 64K, 2M" },
+        { "pgsz=0", "at least one of them" },
     };
-    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
     QTestState *qts;
 
     for (int i = 0; i < ARRAY_SIZE(cases); i++) {
-        /* A configuration that wrongly passes would wait: time it out */
-        g_autofree char *cmd = g_strdup_printf(
-            "timeout 60 %s -M pseries -accel qtest -nodefaults "
-            "-display none -qtest null -S "
-            "-device spapr-pci-host-bridge,index=1,%s", qemu, cases[i].args);
-        g_autofree char *out = NULL, *err = NULL;
-        int status;
+        g_autofree char *args = g_strdup_printf(
+            "-device spapr-pci-host-bridge,index=1,%s", cases[i].args);
 
-        g_assert_true(g_spawn_command_line_sync(cmd, &out, &err, &status,
-                                                NULL));
-        g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-        if (!strstr(err, cases[i].msg)) {
-            g_error("'%s': wanted '%s' in: %s", cases[i].args,
-                    cases[i].msg, err);
-        }
+        assert_qemu_refuses(args, cases[i].msg);
     }
     /* The largest count is fine */
     qts = qtest_init("-M pseries -nodefaults "
                      "-device spapr-pci-host-bridge,index=1,ddw-windows=8");
     qtest_quit(qts);
+}
+
+/* Create takes only the page sizes the query offers */
+static void test_ddw_create_offered_sizes(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.pgsz=0x1000");
+    uint32_t q[6], c[4];
+
+    ddw_query(e, q, 5);
+    g_assert_cmphex(q[3], ==, 0x1);
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(ddw_create(e, 13, 30, c), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(ddw_create(e, 0, 20, c), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(ddw_available(e), ==, 0);
+    env_stop(e);
+}
+
+/*
+ * A DDW may get the default window's LIOBN once that one is removed (Linux
+ * removes the default window first when the query offers no free one);
+ * it is not the default window for that.  Removing it, the last window,
+ * brings the default window back, on a PHB of two windows and on a VF.
+ */
+static void test_ddw_default_by_history(void)
+{
+    static const char *const phbs[] = {
+        "", "-global spapr-pci-host-bridge.sriov-vf=on",
+    };
+
+    for (int i = 0; i < ARRAY_SIZE(phbs); i++) {
+        Env *e = env_start(phbs[i]);
+        uint32_t c[4], avail = ddw_available(e);
+
+        g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+        g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
+        g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
+        g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, ddw_start(c) + 0x10000,
+                                DATA | TCE_RW), ==, H_SUCCESS);
+        g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+        /* The default window, 1 GiB of 4K at 0, empty */
+        g_assert_cmpuint(ddw_available(e), ==, avail);
+        assert_tce(e, LIOBN_DEFAULT, 0x10000, 0);
+        assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0);
+        g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x10000,
+                                (DATA + 0x3000) | TCE_RW), ==, H_SUCCESS);
+        assert_fill_lands(e, 0x10008, DATA + 0x3008);
+        /* and it is the default window: removing it brings nothing back */
+        g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+        g_assert_cmpuint(ddw_available(e), ==, avail + 1);
+        env_stop(e);
+    }
+}
+
+/*
+ * With two windows, each LIOBN has upstream's place: the first where the
+ * default window is, the second at the 64-bit base, which is where a
+ * host sPAPR IOMMU puts its windows 0 and 1
+ */
+static void test_ddw_two_window_places(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    /* The first LIOBN again, with the DDW still at the 64-bit base */
+    g_assert_cmpint(ddw_create(e, 16, 36, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
+    g_assert_cmphex(ddw_start(c), ==, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x50000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x50010, DATA + 0x10);
+    env_stop(e);
+}
+
+/*
+ * A host sPAPR IOMMU has windows at 0 and 2^59 only: a PHB whose windows
+ * go elsewhere takes no vfio-pci device, and says why before VFIO looks
+ * for the host's device
+ */
+static void test_phb_refuses_vfio(void)
+{
+    static const char *const phbs[] = { "sriov-vf=on", "ddw-windows=3" };
+
+    if (!qtest_has_device("vfio-pci")) {
+        g_test_skip("no vfio-pci in this build");
+        return;
+    }
+    for (int i = 0; i < ARRAY_SIZE(phbs); i++) {
+        g_autofree char *args = g_strdup_printf(
+            "-device spapr-pci-host-bridge,index=1,id=phb1,%s "
+            "-device vfio-pci,host=0000:00:1f.7,bus=phb1.0", phbs[i]);
+
+        assert_qemu_refuses(args, "a host sPAPR IOMMU has DMA windows at "
+                            "bus addresses 0 and 2^59 only");
+    }
+    /* A PHB of two windows leaves it to VFIO, which finds no device */
+    assert_qemu_refuses("-device spapr-pci-host-bridge,index=1,id=phb1 "
+                        "-device vfio-pci,host=0000:00:1f.7,bus=phb1.0",
+                        "0000:00:1f.7");
+}
+
+/* A PHB whose realize fails undoes what it did, and QEMU says why */
+static void test_phb_failed_realize(void)
+{
+    /* Its second window's LIOBN is the VIO device's */
+    assert_qemu_refuses("-device spapr-vscsi,reg=0x80000101 "
+                        "-device spapr-pci-host-bridge,index=1",
+                        "Creating window#1 failed");
+    /* and before its EEH regions were there */
+    assert_qemu_refuses("-device spapr-vscsi,reg=0x80000101 "
+                        "-device spapr-pci-host-bridge,index=1,eeh=on",
+                        "Creating window#1 failed");
 }
 
 /* ---- EEH ---- */
@@ -1390,6 +1534,14 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
                    test_ddw_sriov_vf_64bit_default);
     qtest_add_func("/spapr-tce/phb-config-errors", test_phb_config_errors);
+    qtest_add_func("/spapr-tce/ddw/create-offered-sizes",
+                   test_ddw_create_offered_sizes);
+    qtest_add_func("/spapr-tce/ddw/default-by-history",
+                   test_ddw_default_by_history);
+    qtest_add_func("/spapr-tce/ddw/two-window-places",
+                   test_ddw_two_window_places);
+    qtest_add_func("/spapr-tce/phb/refuses-vfio", test_phb_refuses_vfio);
+    qtest_add_func("/spapr-tce/phb/failed-realize", test_phb_failed_realize);
     qtest_add_func("/spapr-tce/eeh/freeze-and-thaw",
                    test_eeh_freeze_and_thaw);
     qtest_add_func("/spapr-tce/eeh/slot-reset", test_eeh_slot_reset);

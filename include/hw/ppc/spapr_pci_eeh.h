@@ -20,6 +20,7 @@ typedef struct SpaprPhbState SpaprPhbState;
  */
 typedef struct SpaprPhbEeh {
     bool emulated;              /* "eeh" property: model EEH for this PHB */
+    bool realized;              /* the regions below are in place */
     bool enabled;               /* the guest turned EEH on for the PE */
     uint32_t state;             /* read without the BQL by TCE lookups */
 
