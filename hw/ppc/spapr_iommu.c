@@ -5,14 +5,17 @@
  * page at bus_offset + (i << page_shift) to the page its address names,
  * for reads (bit 0), writes (bit 1) or both.  The guest writes TCEs with
  * the H_PUT_TCE, H_PUT_TCE_INDIRECT and H_STUFF_TCE hypercalls and reads
- * them with H_GET_TCE.
+ * them with H_GET_TCE; LoPAR ("Translation Control Entry Access") and
+ * KVM's in-kernel version of these hypercalls decide what each one
+ * accepts and answers.
  *
  * Windows can be huge (a 64-bit DDW covers all of RAM and more) while a
  * guest maps only what it uses, so this model keeps only the TCEs that
- * are set, in a hash table that grows with them: creating a window
- * allocates nothing, and migration carries the set TCEs only.  Under KVM
- * with in-kernel TCE acceleration the table is the kernel's flat array,
- * as the kernel defines it.
+ * are set (hw/ppc/spapr_tce_store.c): creating a window allocates
+ * nothing, memory grows with the TCEs set and never past a flat table,
+ * and migration carries the set TCEs only.  Under KVM with in-kernel TCE
+ * acceleration the table is the kernel's flat array, as the kernel
+ * defines it.
  *
  * The SpaprTceTable API (include/hw/ppc/spapr.h) is the one spapr's PHBs,
  * VIO and the DDW calls use; this file is the fork's implementation of it.
@@ -28,110 +31,45 @@
 #include "qemu/module.h"
 #include "qemu/rcu.h"
 #include "qapi/error.h"
+#include "qapi/visitor.h"
 #include "system/kvm.h"
 #include "system/address-spaces.h"
 #include "kvm_ppc.h"
 #include "migration/vmstate.h"
+#include "migration/qemu-file-types.h"
 #include "trace.h"
+#include "hw/boards.h"
 #include "hw/ppc/spapr.h"
+#include "hw/ppc/spapr_tce.h"
 #include "hw/pci-host/spapr.h"
 #include "hw/ppc/spapr_vio.h"
+#include "hw/qdev-properties.h"
 #include "hw/iommu/side-effect-free-lookup.h"
 #include "hw/iommu/viommu-notify.h"
 #include <libfdt.h>
 
-/* TCE bits 1:0 */
+/* TCE bits 1:0, LoPAR's "Page Mapping and Control" */
 #define TCE_READ            1ull    /* the device may read the page */
 #define TCE_WRITE           2ull    /* the device may write it */
+#define TCE_PERM            (TCE_READ | TCE_WRITE)
 
-/* Writes to the TCE set, one 4 KiB list at most per H_PUT_TCE_INDIRECT */
+/* One 4 KiB list at most per H_PUT_TCE_INDIRECT */
 #define TCE_INDIRECT_MAX    512
+/* LoPAR: H_STUFF_TCE of more TCEs than this is refused with H_P4 */
+#define TCE_STUFF_MAX       512
 
-/*
- * The TCEs that are set, when KVM does not keep the table.
- *
- * Guests map what they use: a few scattered TCEs in a huge 64-bit window,
- * or long runs (Linux maps all of RAM through its DDW, 512 TCEs per
- * H_PUT_TCE_INDIRECT).  Scattered TCEs live in a hash of single TCEs, the
- * "set".  A chunk of TCE_LEAF_SIZE consecutive TCEs that a bulk hypercall
- * fills gets a flat leaf instead, found through a second, small hash of
- * leaves.  So memory and the migration stream grow with the TCEs set, and
- * a dense window costs about what a flat table would.
- *
- * Lookups run under RCU without the BQL (a dataplane device's DMA), while
- * hypercalls, with the BQL, change the TCEs.  So a slot never moves while
- * its array lives: a cleared entry keeps its key (a tombstone), and an
- * array is rebuilt and swapped under RCU when tombstones or growth call
- * for it.  A lookup tries the set first, then the leaves; a chunk's TCEs
- * are copied into its new leaf and published before they leave the set,
- * so a lookup racing with that finds them in one or the other.
- */
-#define TCE_SLOT_EMPTY      UINT64_MAX
-#define TCE_SET_MIN_BITS    4
-#define TCE_LEAF_BITS       9
-#define TCE_LEAF_SIZE       (1u << TCE_LEAF_BITS)   /* 4 KiB of TCEs */
-#define TCE_LEAF_MASK       (TCE_LEAF_SIZE - 1)
-/* A bulk write of at least this many TCEs into one chunk gives it a leaf */
-#define TCE_LEAF_PROMOTE    64
-#define TCE_LEAVES_MIN_BITS 2
-
-typedef struct SpaprTceSlot {
-    uint64_t index;
-    uint64_t tce;
-} SpaprTceSlot;
-
-typedef struct SpaprTceSet {
-    struct rcu_head rcu;
-    unsigned bits;
-    SpaprTceSlot slot[];
-} SpaprTceSet;
-
-typedef struct SpaprTceLeaf {
-    struct rcu_head rcu;
-    uint32_t live;              /* TCEs set in it; BQL */
-    uint64_t tce[TCE_LEAF_SIZE];
-} SpaprTceLeaf;
-
-typedef struct SpaprTceLeafSlot {
-    uint64_t chunk;             /* TCE index >> TCE_LEAF_BITS */
-    SpaprTceLeaf *leaf;         /* NULL once the chunk's leaf is gone */
-} SpaprTceLeafSlot;
-
-typedef struct SpaprTceLeaves {
-    struct rcu_head rcu;
-    unsigned bits;
-    SpaprTceLeafSlot slot[];
-} SpaprTceLeaves;
-
-/*
- * A window of at most TCE_DIR_MAX_CHUNKS chunks also finds its leaves by
- * index, once it has one: a DMA lookup is then two loads, as in a flat
- * table.
- */
-#define TCE_DIR_MAX_CHUNKS  (1u << 16)      /* 2^25 TCEs; 512 KiB */
-
-typedef struct SpaprTceDir {
-    struct rcu_head rcu;
-    uint64_t chunks;
-    SpaprTceLeaf *leaf[];
-} SpaprTceDir;
+/* The page sizes a window's TCEs can have: LoPAR's, and KVM's bounds */
+#define TCE_PAGE_SHIFT_MIN  12
+#define TCE_PAGE_SHIFT_MAX  34
 
 typedef struct SpaprTceTableState {
     SpaprTceTable tcet;         /* what the rest of spapr sees; first */
 
     SpaprPhbEeh *pe;            /* the PE's EEH, for an emulated PHB's */
-    SpaprTceSet *set;           /* NULL while no single TCE is set */
-    uint64_t live;              /* TCEs in the set */
-    uint64_t used;              /* slots holding a key: live + tombstones */
-    SpaprTceLeaves *leaves;     /* NULL until a chunk gets a leaf */
-    SpaprTceDir *dir;           /* the same leaves by chunk, or NULL */
-    uint64_t leaf_live;         /* TCEs in leaves */
-    uint64_t leaf_keys;         /* leaf slots holding a key */
+    SpaprTceStore store;        /* the TCEs, when KVM does not keep them */
 
-    /* Migration: the set TCEs, as two arrays */
-    uint32_t mig_count;
-    uint64_t *mig_index;
-    uint64_t *mig_tce;
+    /* Migration */
+    uint32_t mig_count;         /* TCEs set */
     uint32_t mig_page_shift;
     uint64_t mig_bus_offset;
 } SpaprTceTableState;
@@ -141,539 +79,55 @@ typedef struct SpaprTceTableState {
 static QLIST_HEAD(, SpaprTceTable) spapr_tce_tables =
     QLIST_HEAD_INITIALIZER(spapr_tce_tables);
 
-/* ---- the set ---- */
-
-/*
- * Runs of 8 consecutive TCEs share a spread-out home and stay next to
- * each other (128 bytes), so that DMA walking a buffer page by page
- * stays within a few cache lines.
- */
-#define TCE_RUN_BITS        3
-
-static inline uint64_t tce_slot_hash(uint64_t index, unsigned bits)
-{
-    uint64_t run = ((index >> TCE_RUN_BITS) * 0x9e3779b97f4a7c15ull) >>
-                   (64 - bits);
-
-    return ((run << TCE_RUN_BITS) | (index & ((1u << TCE_RUN_BITS) - 1))) &
-           ((1ull << bits) - 1);
-}
-
-/*
- * The TCE of @index in the set, 0 if it has none.  Called from an RCU
- * read-side critical section, or with the BQL.
- */
-static inline uint64_t tce_set_lookup(SpaprTceTableState *ts, uint64_t index)
-{
-    SpaprTceSet *set = qatomic_rcu_read(&ts->set);
-    uint64_t mask, i;
-
-    if (!set) {
-        return 0;
-    }
-    mask = (1ull << set->bits) - 1;
-    /* The set is at most half full: an empty slot ends every probe */
-    for (i = tce_slot_hash(index, set->bits); ; i = (i + 1) & mask) {
-        uint64_t key = qatomic_read(&set->slot[i].index);
-
-        if (key == index) {
-            smp_rmb();      /* pairs with tce_set_store(): key, then TCE */
-            return qatomic_read(&set->slot[i].tce);
-        }
-        if (key == TCE_SLOT_EMPTY) {
-            return 0;
-        }
-    }
-}
-
-static SpaprTceSet *tce_set_alloc(unsigned bits)
-{
-    SpaprTceSet *set = g_try_malloc(sizeof(*set) +
-                                    (sizeof(SpaprTceSlot) << bits));
-    uint64_t i;
-
-    if (!set) {
-        return NULL;
-    }
-    set->bits = bits;
-    for (i = 0; i < (1ull << bits); i++) {
-        set->slot[i].index = TCE_SLOT_EMPTY;
-        set->slot[i].tce = 0;
-    }
-    return set;
-}
-
-/* Insert into a set nobody reads yet */
-static void tce_set_insert_new(SpaprTceSet *set, uint64_t index, uint64_t tce)
-{
-    uint64_t mask = (1ull << set->bits) - 1;
-    uint64_t i = tce_slot_hash(index, set->bits);
-
-    while (set->slot[i].index != TCE_SLOT_EMPTY) {
-        i = (i + 1) & mask;
-    }
-    set->slot[i].index = index;
-    set->slot[i].tce = tce;
-}
-
-/*
- * Replace the set by one sized for @want live TCEs at most a quarter full,
- * without tombstones.  The old array goes after an RCU grace period.
- * False, with the set as it was, if there is no memory for it.
- */
-static bool tce_set_rebuild(SpaprTceTableState *ts, uint64_t want)
-{
-    SpaprTceSet *old = ts->set, *set = NULL;
-    unsigned bits = TCE_SET_MIN_BITS;
-    uint64_t i;
-
-    if (want) {
-        while ((1ull << bits) < want * 4) {
-            bits++;
-        }
-        set = tce_set_alloc(bits);
-        if (!set) {
-            return false;
-        }
-        for (i = 0; old && i < (1ull << old->bits); i++) {
-            if (old->slot[i].index != TCE_SLOT_EMPTY && old->slot[i].tce) {
-                tce_set_insert_new(set, old->slot[i].index, old->slot[i].tce);
-            }
-        }
-    }
-    qatomic_rcu_set(&ts->set, set);
-    ts->used = ts->live;
-    if (old) {
-        g_free_rcu(old, rcu);
-    }
-    return true;
-}
-
-/*
- * Set TCE @index to @tce (0 clears it) in the set, and its old value in
- * @old.  False, with nothing changed, if the set cannot grow.  BQL held.
- */
-static bool tce_set_store(SpaprTceTableState *ts, uint64_t index,
-                          uint64_t tce, uint64_t *old)
-{
-    SpaprTceSet *set = ts->set;
-    SpaprTceSlot *free_slot = NULL;
-    uint64_t mask, i, n;
-
-    *old = 0;
-    if (set) {
-        mask = (1ull << set->bits) - 1;
-        i = tce_slot_hash(index, set->bits);
-        for (n = 0; n <= mask; n++, i = (i + 1) & mask) {
-            SpaprTceSlot *s = &set->slot[i];
-
-            if (s->index == index) {
-                *old = s->tce;
-                qatomic_set(&s->tce, tce);
-                ts->live += (tce != 0) - (*old != 0);
-                if (!tce && ts->live * 16 < (1ull << set->bits) &&
-                    set->bits > TCE_SET_MIN_BITS) {
-                    tce_set_rebuild(ts, ts->live);
-                }
-                return true;
-            }
-            if (s->index == TCE_SLOT_EMPTY) {
-                break;
-            }
-            if (!s->tce && !free_slot) {
-                free_slot = s;      /* a tombstone of another key */
-            }
-        }
-    }
-    if (!tce) {
-        return true;
-    }
-
-    if (!free_slot) {
-        if (!set || (ts->used + 1) * 2 > (1ull << set->bits)) {
-            if (!tce_set_rebuild(ts, ts->live + 1)) {
-                return false;
-            }
-            set = ts->set;
-        }
-        mask = (1ull << set->bits) - 1;
-        i = tce_slot_hash(index, set->bits);
-        while (set->slot[i].index != TCE_SLOT_EMPTY) {
-            i = (i + 1) & mask;
-        }
-        free_slot = &set->slot[i];
-        ts->used++;
-    }
-    /* A reader sees the slot as a tombstone until its TCE is there */
-    qatomic_set(&free_slot->index, index);
-    smp_wmb();          /* pairs with tce_set_lookup(): key, then TCE */
-    qatomic_set(&free_slot->tce, tce);
-    ts->live++;
-    return true;
-}
-
-/* ---- the leaves ---- */
-
-static inline uint64_t tce_leaf_hash(uint64_t chunk, unsigned bits)
-{
-    return (chunk * 0x9e3779b97f4a7c15ull) >> (64 - bits);
-}
-
-/*
- * The leaf of @chunk, or NULL.  Called from an RCU read-side critical
- * section, or with the BQL.
- */
-static inline SpaprTceLeaf *tce_leaf_find(SpaprTceLeaves *lv, uint64_t chunk)
-{
-    uint64_t mask = (1ull << lv->bits) - 1, i;
-
-    /* At most half the slots hold a key: an empty slot ends every probe */
-    for (i = tce_leaf_hash(chunk, lv->bits); ; i = (i + 1) & mask) {
-        uint64_t key = qatomic_read(&lv->slot[i].chunk);
-
-        if (key == chunk) {
-            smp_rmb();      /* pairs with tce_leaf_publish(): leaf, key */
-            return qatomic_rcu_read(&lv->slot[i].leaf);
-        }
-        if (key == TCE_SLOT_EMPTY) {
-            return NULL;
-        }
-    }
-}
-
-/*
- * The leaf of @chunk, or NULL.  Called from an RCU read-side critical
- * section, or with the BQL.
- */
-static inline SpaprTceLeaf *tce_leaf_of(SpaprTceTableState *ts,
-                                        uint64_t chunk)
-{
-    SpaprTceDir *dir = qatomic_rcu_read(&ts->dir);
-    SpaprTceLeaves *lv;
-
-    if (dir) {
-        /* A reader may race with a resize: the directory has its size */
-        return likely(chunk < dir->chunks) ?
-               qatomic_rcu_read(&dir->leaf[chunk]) : NULL;
-    }
-    lv = qatomic_rcu_read(&ts->leaves);
-    return lv ? tce_leaf_find(lv, chunk) : NULL;
-}
-
-/*
- * Index the leaves of a window small enough, from its first leaf on.
- * Without memory for it the leaves are found by hash alone.  BQL held.
- */
-static void tce_dir_update(SpaprTceTableState *ts, uint64_t chunk,
-                           SpaprTceLeaf *leaf)
-{
-    uint64_t chunks = DIV_ROUND_UP((uint64_t)ts->tcet.nb_table,
-                                   TCE_LEAF_SIZE);
-    SpaprTceLeaves *lv = ts->leaves;
-    SpaprTceDir *dir = ts->dir;
-    uint64_t i;
-
-    if (!dir) {
-        if (chunks > TCE_DIR_MAX_CHUNKS) {
-            return;
-        }
-        dir = g_try_malloc0(sizeof(*dir) + chunks * sizeof(dir->leaf[0]));
-        if (!dir) {
-            return;
-        }
-        dir->chunks = chunks;
-        for (i = 0; lv && i < (1ull << lv->bits); i++) {
-            if (lv->slot[i].leaf && lv->slot[i].chunk < chunks) {
-                dir->leaf[lv->slot[i].chunk] = lv->slot[i].leaf;
-            }
-        }
-        qatomic_rcu_set(&ts->dir, dir);
-    }
-    if (chunk < dir->chunks) {
-        qatomic_rcu_set(&dir->leaf[chunk], leaf);
-    }
-}
-
-/* Put (@chunk, @leaf) in an array nobody reads yet */
-static void tce_leaves_insert_new(SpaprTceLeaves *lv, uint64_t chunk,
-                                  SpaprTceLeaf *leaf)
-{
-    uint64_t mask = (1ull << lv->bits) - 1;
-    uint64_t i = tce_leaf_hash(chunk, lv->bits);
-
-    while (lv->slot[i].chunk != TCE_SLOT_EMPTY) {
-        i = (i + 1) & mask;
-    }
-    lv->slot[i].chunk = chunk;
-    lv->slot[i].leaf = leaf;
-}
-
-/* Put @leaf in the hash of leaves for @chunk; false without memory */
-static bool tce_leaves_add(SpaprTceTableState *ts, uint64_t chunk,
-                           SpaprTceLeaf *leaf)
-{
-    SpaprTceLeaves *lv = ts->leaves;
-    uint64_t mask, i, n, live = 0;
-    unsigned bits = TCE_LEAVES_MIN_BITS;
-
-    if (lv) {
-        /* A chunk whose leaf went keeps its slot: use it again */
-        mask = (1ull << lv->bits) - 1;
-        for (i = tce_leaf_hash(chunk, lv->bits);
-             lv->slot[i].chunk != TCE_SLOT_EMPTY; i = (i + 1) & mask) {
-            if (lv->slot[i].chunk == chunk) {
-                qatomic_rcu_set(&lv->slot[i].leaf, leaf);
-                return true;
-            }
-        }
-    }
-    if (!lv || (ts->leaf_keys + 1) * 2 > (1ull << lv->bits)) {
-        /* Rebuild without the slots of leaves that went */
-        SpaprTceLeaves *old = lv;
-
-        for (n = 0; old && n < (1ull << old->bits); n++) {
-            live += old->slot[n].leaf != NULL;
-        }
-        while ((1ull << bits) < (live + 1) * 4) {
-            bits++;
-        }
-        lv = g_try_malloc(sizeof(*lv) + (sizeof(SpaprTceLeafSlot) << bits));
-        if (!lv) {
-            return false;
-        }
-        lv->bits = bits;
-        for (n = 0; n < (1ull << bits); n++) {
-            lv->slot[n].chunk = TCE_SLOT_EMPTY;
-            lv->slot[n].leaf = NULL;
-        }
-        for (n = 0; old && n < (1ull << old->bits); n++) {
-            if (old->slot[n].leaf) {
-                tce_leaves_insert_new(lv, old->slot[n].chunk,
-                                      old->slot[n].leaf);
-            }
-        }
-        tce_leaves_insert_new(lv, chunk, leaf);
-        ts->leaf_keys = live + 1;
-        qatomic_rcu_set(&ts->leaves, lv);
-        if (old) {
-            g_free_rcu(old, rcu);
-        }
-        return true;
-    }
-    mask = (1ull << lv->bits) - 1;
-    i = tce_leaf_hash(chunk, lv->bits);
-    while (lv->slot[i].chunk != TCE_SLOT_EMPTY) {
-        i = (i + 1) & mask;
-    }
-    qatomic_set(&lv->slot[i].leaf, leaf);
-    smp_wmb();          /* pairs with tce_leaf_find(): key, then leaf */
-    qatomic_set(&lv->slot[i].chunk, chunk);
-    ts->leaf_keys++;
-    return true;
-}
-
-/* Make @leaf the leaf of @chunk, which has none; false without memory */
-static bool tce_leaf_publish(SpaprTceTableState *ts, uint64_t chunk,
-                             SpaprTceLeaf *leaf)
-{
-    if (!tce_leaves_add(ts, chunk, leaf)) {
-        return false;
-    }
-    tce_dir_update(ts, chunk, leaf);
-    return true;
-}
-
-/* @chunk's leaf is empty: let it go, after readers are done with it */
-static void tce_leaf_drop(SpaprTceTableState *ts, uint64_t chunk)
-{
-    SpaprTceLeaves *lv = ts->leaves;
-    uint64_t mask = (1ull << lv->bits) - 1, i;
-
-    for (i = tce_leaf_hash(chunk, lv->bits); ; i = (i + 1) & mask) {
-        if (lv->slot[i].chunk == chunk) {
-            SpaprTceLeaf *leaf = lv->slot[i].leaf;
-
-            qatomic_rcu_set(&lv->slot[i].leaf, NULL);
-            if (ts->dir && chunk < ts->dir->chunks) {
-                qatomic_rcu_set(&ts->dir->leaf[chunk], NULL);
-            }
-            g_free_rcu(leaf, rcu);
-            return;
-        }
-    }
-}
-
-/*
- * Give @chunk a leaf, moving its TCEs out of the set.  Without memory for
- * it, the chunk stays in the set.  BQL held.
- */
-static void tce_leaf_make(SpaprTceTableState *ts, uint64_t chunk)
-{
-    SpaprTceLeaf *leaf = g_try_new0(SpaprTceLeaf, 1);
-    uint64_t base = chunk << TCE_LEAF_BITS, old;
-    unsigned i;
-
-    if (!leaf) {
-        return;
-    }
-    for (i = 0; ts->live && i < TCE_LEAF_SIZE; i++) {
-        leaf->tce[i] = tce_set_lookup(ts, base + i);
-        leaf->live += !!leaf->tce[i];
-    }
-    if (!tce_leaf_publish(ts, chunk, leaf)) {
-        g_free(leaf);
-        return;
-    }
-    ts->leaf_live += leaf->live;
-    /* Lookups try the set first, and find these in the leaf once gone */
-    smp_wmb();
-    for (i = 0; leaf->live && i < TCE_LEAF_SIZE; i++) {
-        if (leaf->tce[i]) {
-            tce_set_store(ts, base + i, 0, &old);
-        }
-    }
-}
-
-/*
- * Before a bulk write of @n TCEs from @first: give a leaf to each chunk
- * it writes at least TCE_LEAF_PROMOTE TCEs of.
- */
-static void tce_leaves_for_bulk(SpaprTceTableState *ts, uint64_t first,
-                                uint64_t n)
-{
-    uint64_t chunk, lo, hi;
-
-    for (chunk = first >> TCE_LEAF_BITS;
-         n && chunk <= (first + n - 1) >> TCE_LEAF_BITS; chunk++) {
-        lo = MAX(first, chunk << TCE_LEAF_BITS);
-        hi = MIN(first + n, (chunk + 1) << TCE_LEAF_BITS);
-        if (hi - lo >= TCE_LEAF_PROMOTE && !tce_leaf_of(ts, chunk)) {
-            tce_leaf_make(ts, chunk);
-        }
-    }
-}
-
-/* ---- the store: the set and the leaves together ---- */
-
-/* Called from an RCU read-side critical section, or with the BQL */
-static inline uint64_t tce_store_lookup(SpaprTceTableState *ts,
-                                        uint64_t index)
-{
-    uint64_t tce = tce_set_lookup(ts, index);
-    SpaprTceLeaf *leaf;
-
-    if (tce) {
-        return tce;
-    }
-    smp_rmb();          /* pairs with tce_leaf_make(): leaf, then set */
-    leaf = tce_leaf_of(ts, index >> TCE_LEAF_BITS);
-    return leaf ? qatomic_read(&leaf->tce[index & TCE_LEAF_MASK]) : 0;
-}
-
-/* tce_set_store(), or into the chunk's leaf if it has one.  BQL held. */
-static bool tce_store_write(SpaprTceTableState *ts, uint64_t index,
-                            uint64_t tce, uint64_t *old)
-{
-    uint64_t chunk = index >> TCE_LEAF_BITS;
-    SpaprTceLeaf *leaf = tce_leaf_of(ts, chunk);
-
-    if (!leaf) {
-        return tce_set_store(ts, index, tce, old);
-    }
-    *old = leaf->tce[index & TCE_LEAF_MASK];
-    qatomic_set(&leaf->tce[index & TCE_LEAF_MASK], tce);
-    leaf->live += (tce != 0) - (*old != 0);
-    ts->leaf_live += (tce != 0) - (*old != 0);
-    if (!leaf->live) {
-        tce_leaf_drop(ts, chunk);
-    }
-    return true;
-}
-
-typedef void TceVisit(uint64_t index, uint64_t tce, void *opaque);
-
-/* Call @fn for each TCE set, leaves first, chunk by chunk.  BQL held. */
-static void tce_store_for_each(SpaprTceTableState *ts, TceVisit *fn,
-                               void *opaque)
-{
-    SpaprTceLeaves *lv = ts->leaves;
-    SpaprTceSet *set = ts->set;
-    uint64_t i;
-    unsigned k;
-
-    for (i = 0; lv && i < (1ull << lv->bits); i++) {
-        SpaprTceLeaf *leaf = lv->slot[i].leaf;
-
-        for (k = 0; leaf && k < TCE_LEAF_SIZE; k++) {
-            if (leaf->tce[k]) {
-                fn((lv->slot[i].chunk << TCE_LEAF_BITS) + k, leaf->tce[k],
-                   opaque);
-            }
-        }
-    }
-    for (i = 0; set && i < (1ull << set->bits); i++) {
-        if (set->slot[i].index != TCE_SLOT_EMPTY && set->slot[i].tce) {
-            fn(set->slot[i].index, set->slot[i].tce, opaque);
-        }
-    }
-}
-
-static void tce_store_clear(SpaprTceTableState *ts)
-{
-    SpaprTceLeaves *lv = ts->leaves;
-    SpaprTceDir *dir = ts->dir;
-    uint64_t i;
-
-    ts->live = 0;
-    tce_set_rebuild(ts, 0);
-    qatomic_rcu_set(&ts->dir, NULL);
-    if (dir) {
-        g_free_rcu(dir, rcu);
-    }
-    qatomic_rcu_set(&ts->leaves, NULL);
-    for (i = 0; lv && i < (1ull << lv->bits); i++) {
-        if (lv->slot[i].leaf) {
-            g_free_rcu(lv->slot[i].leaf, rcu);
-        }
-    }
-    if (lv) {
-        g_free_rcu(lv, rcu);
-    }
-    ts->leaf_live = ts->leaf_keys = 0;
-}
-
 /* ---- a table's TCEs, whichever way they are kept ---- */
 
+/* Called from an RCU read-side critical section, or with the BQL */
 static inline uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
 {
     if (tcet->table) {
         return qatomic_read(&tcet->table[index]);
     }
-    return tce_store_lookup(TCE_STATE(tcet), index);
+    return spapr_tce_store_lookup(&TCE_STATE(tcet)->store, index);
 }
 
 /*
- * Set TCE @index to @tce, and its old value in @old; false, with nothing
- * changed, when there is no memory to keep it.
+ * Make room for TCEs @first to @first + @n - 1 (those of @tces that are
+ * not zero, or all); false, with nothing changed, without memory
  */
-static bool tce_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce,
-                      uint64_t *old)
+static bool tce_reserve(SpaprTceTable *tcet, uint64_t first, uint64_t n,
+                        const uint64_t *tces)
 {
-    if (tcet->table) {
-        *old = tcet->table[index];
-        qatomic_set(&tcet->table[index], tce);
-        return true;
-    }
-    return tce_store_write(TCE_STATE(tcet), index, tce, old);
+    return tcet->table ||
+           spapr_tce_store_reserve(&TCE_STATE(tcet)->store, first, n, tces);
 }
 
-/* Call @fn for every TCE that is set */
-static void tce_for_each(SpaprTceTable *tcet, TceVisit *fn, void *opaque)
+/* Set TCE @index, reserved if not zero; returns its old value */
+static uint64_t tce_store(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    uint64_t old;
+
+    if (!tcet->table) {
+        return spapr_tce_store_set(&TCE_STATE(tcet)->store, index, tce);
+    }
+    old = tcet->table[index];
+    qatomic_set(&tcet->table[index], tce);
+    return old;
+}
+
+static void tce_tidy(SpaprTceTable *tcet, uint64_t first, uint64_t n)
+{
+    if (!tcet->table) {
+        spapr_tce_store_tidy(&TCE_STATE(tcet)->store, first, n);
+    }
+}
+
+void spapr_tce_table_foreach(SpaprTceTable *tcet, SpaprTceVisit *fn,
+                             void *opaque)
 {
     uint64_t i;
 
     if (!tcet->table) {
-        tce_store_for_each(TCE_STATE(tcet), fn, opaque);
+        spapr_tce_store_foreach(&TCE_STATE(tcet)->store, fn, opaque);
         return;
     }
     for (i = 0; i < tcet->nb_table; i++) {
@@ -681,6 +135,19 @@ static void tce_for_each(SpaprTceTable *tcet, TceVisit *fn, void *opaque)
             fn(i, tcet->table[i], opaque);
         }
     }
+}
+
+static uint64_t tce_count(SpaprTceTable *tcet)
+{
+    uint64_t n = 0, i;
+
+    if (!tcet->table) {
+        return TCE_STATE(tcet)->store.live;
+    }
+    for (i = 0; i < tcet->nb_table; i++) {
+        n += !!tcet->table[i];
+    }
+    return n;
 }
 
 static IOMMUAccessFlags tce_perm(uint64_t tce)
@@ -693,13 +160,14 @@ static hwaddr tce_page(SpaprTceTable *tcet, uint64_t tce)
     return tce & ~((1ull << tcet->page_shift) - 1);
 }
 
-/* ---- storage: the kernel's table under KVM, or the set ---- */
+/* ---- storage: the kernel's table under KVM, or the store ---- */
 
-/* Under KVM, ask for an in-kernel table; the set otherwise */
+/* Under KVM, ask for an in-kernel table; the store otherwise */
 static void tce_storage_create(SpaprTceTable *tcet)
 {
     tcet->fd = -1;
     tcet->table = NULL;
+    spapr_tce_store_init(&TCE_STATE(tcet)->store, tcet->nb_table);
     if (kvm_enabled()) {
         tcet->table = kvmppc_create_spapr_tce(tcet->liobn, tcet->page_shift,
                                               tcet->bus_offset,
@@ -719,7 +187,7 @@ static void tce_storage_destroy(SpaprTceTable *tcet)
     }
     tcet->table = NULL;
     tcet->fd = -1;
-    tce_store_clear(TCE_STATE(tcet));
+    spapr_tce_store_destroy(&TCE_STATE(tcet)->store);
 }
 
 /* ---- the IOMMU region ---- */
@@ -741,8 +209,8 @@ static inline IOMMUTLBEntry tce_entry(SpaprTceTable *tcet, hwaddr addr,
 /*
  * What tce_translate() leaves out of its fast path: the trace, and a
  * device's access the TCE refuses or a stopped PE drops (which may freeze
- * the PE).  Lookups for notifiers and replay (IOMMU_NONE) see the TCE as
- * it is.
+ * the PE).  Lookups for notifiers and replay
+ * (IOMMU_NONE) see the TCE as it is.
  */
 static IOMMUTLBEntry G_GNUC_NO_INLINE
 tce_translate_slow(SpaprTceTable *tcet, hwaddr addr, IOMMUAccessFlags flag,
@@ -807,7 +275,7 @@ static void tce_replay(IOMMUMemoryRegion *iommu, IOMMUNotifier *n)
     TceReplay r = { tcet, n };
 
     if (!tcet->skipping_replay) {
-        tce_for_each(tcet, tce_replay_one, &r);
+        spapr_tce_table_foreach(tcet, tce_replay_one, &r);
     }
 }
 
@@ -819,7 +287,7 @@ static uint64_t tce_min_page_size(IOMMUMemoryRegion *iommu)
 }
 
 static int tce_get_attr(IOMMUMemoryRegion *iommu,
-                              enum IOMMUMemoryRegionAttr attr, void *data)
+                        enum IOMMUMemoryRegionAttr attr, void *data)
 {
     SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
 
@@ -831,8 +299,8 @@ static int tce_get_attr(IOMMUMemoryRegion *iommu,
 }
 
 static int tce_notify_flag_changed(IOMMUMemoryRegion *iommu,
-                                         IOMMUNotifierFlag old,
-                                         IOMMUNotifierFlag new, Error **errp)
+                                   IOMMUNotifierFlag old,
+                                   IOMMUNotifierFlag new, Error **errp)
 {
     SpaprTceTable *tcet = container_of(iommu, SpaprTceTable, iommu);
 
@@ -863,11 +331,20 @@ SpaprTceTable *spapr_tce_find_by_liobn(target_ulong liobn)
     return NULL;
 }
 
-static void tce_to_table(uint64_t index, uint64_t tce, void *opaque)
-{
-    SpaprTceTable *tcet = opaque;
+typedef struct TceMove {
+    SpaprTceTable *tcet;
+    bool lost;
+} TceMove;
 
-    tcet->table[index] = tce;
+static void tce_move_one(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceMove *m = opaque;
+
+    if (m->lost || !tce_reserve(m->tcet, index, 1, NULL)) {
+        m->lost = true;
+        return;
+    }
+    tce_store(m->tcet, index, tce);
 }
 
 /*
@@ -876,8 +353,10 @@ static void tce_to_table(uint64_t index, uint64_t tce, void *opaque)
  */
 void spapr_tce_set_need_vfio(SpaprTceTable *tcet, bool need_vfio)
 {
+    SpaprTceStore old_store = TCE_STATE(tcet)->store;
     uint64_t *old_table = tcet->table;
     int old_fd = tcet->fd;
+    TceMove m = { tcet, false };
     uint64_t i;
 
     if (tcet->need_vfio == need_vfio) {
@@ -889,23 +368,22 @@ void spapr_tce_set_need_vfio(SpaprTceTable *tcet, bool need_vfio)
         return;
     }
 
+    /* The old TCEs stay readable until they are in the new table */
     tce_storage_create(tcet);
     if (old_table) {
-        /* From the old kernel table into the new table or the store */
         for (i = 0; i < tcet->nb_table; i++) {
-            uint64_t old;
-
-            if (old_table[i] && !tce_write(tcet, i, old_table[i], &old)) {
-                error_report("TCE table 0x%x: no memory for its TCEs; "
-                             "TCE %" PRIu64 " on is lost", tcet->liobn, i);
-                break;
+            if (old_table[i]) {
+                tce_move_one(i, old_table[i], &m);
             }
         }
         kvmppc_remove_spapr_tce(old_table, old_fd, tcet->nb_table);
-    } else if (tcet->table) {
-        /* From the set into the kernel's table */
-        tce_store_for_each(TCE_STATE(tcet), tce_to_table, tcet);
-        tce_store_clear(TCE_STATE(tcet));
+    } else {
+        spapr_tce_store_foreach(&old_store, tce_move_one, &m);
+        spapr_tce_store_destroy(&old_store);
+    }
+    if (m.lost) {
+        error_report("TCE table 0x%x: no memory for its TCEs; some are lost",
+                     tcet->liobn);
     }
 }
 
@@ -1025,22 +503,54 @@ static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
 }
 
 /*
- * Set one TCE and tell the notifiers what changed.  False, with nothing
- * changed, when there is no memory to keep it (see tce_set_rebuild()).
+ * LoPAR: a TCE that maps a page (its permission bits are not "page
+ * fault") must name a page of the partition; KVM answers H_PARAMETER
+ * otherwise.  RAM, or a DIMM plugged into the hotplug area.
  */
-static bool tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+static bool tce_in_partition(SpaprTceTable *tcet, uint64_t tce)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+    hwaddr page = tce_page(tcet, tce);
+    MemoryRegionSection sec;
+    bool ram;
+
+    if (!tce_perm(tce) || page < ms->ram_size) {
+        return true;
+    }
+    if (!ms->device_memory || page < ms->device_memory->base ||
+        page - ms->device_memory->base >=
+        memory_region_size(&ms->device_memory->mr)) {
+        return false;
+    }
+    sec = memory_region_find(&ms->device_memory->mr,
+                             page - ms->device_memory->base, 1);
+    ram = sec.mr && memory_region_is_ram(sec.mr);
+    if (sec.mr) {
+        memory_region_unref(sec.mr);
+    }
+    return ram;
+}
+
+static bool tce_check(SpaprTceTable *tcet, uint64_t tce)
+{
+    if (!tce_in_partition(tcet, tce)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall: TCE 0x%" PRIx64 " for "
+                      "LIOBN 0x%x maps a page outside the partition\n", tce,
+                      tcet->liobn);
+        return false;
+    }
+    return true;
+}
+
+/* Set a reserved TCE and tell the notifiers what changed */
+static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
 {
     uint64_t size = 1ull << tcet->page_shift;
     uint64_t iova = index << tcet->page_shift;
-    uint64_t old;
+    uint64_t old = tce_store(tcet, index, tce);
 
-    if (!tce_write(tcet, index, tce, &old)) {
-        qemu_log_mask(LOG_GUEST_ERROR, "TCE table 0x%x: no memory for "
-                      "another TCE\n", tcet->liobn);
-        return false;
-    }
     if (old == tce || QLIST_EMPTY(&tcet->iommu.iommu_notify)) {
-        return true;
+        return;
     }
     if (tce_perm(old)) {
         viommu_notify_unmap(&tcet->iommu, 0, iova, size);
@@ -1049,27 +559,47 @@ static bool tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
         viommu_notify_map(&tcet->iommu, 0, iova, tce_page(tcet, tce), size,
                           tce_perm(tce));
     }
+}
+
+static void tce_cleared(uint64_t index, uint64_t old, void *opaque)
+{
+    SpaprTceTable *tcet = opaque;
+
+    if (tce_perm(old)) {
+        viommu_notify_unmap(&tcet->iommu, 0, index << tcet->page_shift,
+                            1ull << tcet->page_shift);
+    }
+}
+
+bool spapr_tce_table_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    if (index >= tcet->nb_table || !tce_reserve(tcet, index, 1, &tce)) {
+        return false;
+    }
+    tce_put(tcet, index, tce);
+    tce_tidy(tcet, index, 1);
     return true;
 }
 
+/* A hypercall's TCEs could not all be kept: Linux cleans up on this one */
+static target_ulong tce_no_memory(SpaprTceTable *tcet, uint64_t n)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "TCE table 0x%x: no memory for %" PRIu64
+                  " more TCEs\n", tcet->liobn, n);
+    return H_NOT_ENOUGH_RESOURCES;
+}
+
 /*
- * The table for a TCE hcall: H_PARAMETER for an unknown LIOBN,
- * H_CONSTRAINED for one whose window was removed.
+ * The table for a TCE hcall; NULL for an unknown LIOBN or one whose
+ * window was removed, which LoPAR and KVM answer with H_PARAMETER.
  */
-static SpaprTceTable *tce_hcall_table(target_ulong liobn, target_ulong *ret)
+static SpaprTceTable *tce_hcall_table(target_ulong liobn)
 {
     SpaprTceTable *tcet = spapr_tce_find_by_liobn(liobn);
 
-    if (!tcet) {
-        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on unknown LIOBN 0x"
-                      TARGET_FMT_lx "\n", liobn);
-        *ret = H_PARAMETER;
-        return NULL;
-    }
-    if (!tcet->nb_table) {
-        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x%x, whose "
-                      "window is removed\n", tcet->liobn);
-        *ret = H_CONSTRAINED;
+    if (!tcet || !tcet->nb_table) {
+        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x" TARGET_FMT_lx
+                      ", which has no window\n", liobn);
         return NULL;
     }
     return tcet;
@@ -1079,15 +609,17 @@ static target_ulong h_put_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
                               target_ulong opcode, target_ulong *args)
 {
     target_ulong liobn = args[0], ioba = args[1], tce = args[2];
-    target_ulong ret = H_SUCCESS;
-    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    SpaprTceTable *tcet = tce_hcall_table(liobn);
+    target_ulong ret = H_PARAMETER;
     uint64_t index;
 
-    if (tcet) {
-        if (!tce_index(tcet, ioba, 1, &index)) {
-            ret = H_PARAMETER;
-        } else if (!tce_put(tcet, index, tce)) {
-            ret = H_HARDWARE;
+    if (tcet && tce_index(tcet, ioba, 1, &index) && tce_check(tcet, tce)) {
+        ret = H_SUCCESS;
+        if (!tce_reserve(tcet, index, 1, &tce)) {
+            ret = tce_no_memory(tcet, 1);
+        } else {
+            tce_put(tcet, index, tce);
+            tce_tidy(tcet, index, 1);
         }
     }
     trace_spapr_iommu_put(liobn, ioba, tce, ret);
@@ -1098,17 +630,14 @@ static target_ulong h_get_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
                               target_ulong opcode, target_ulong *args)
 {
     target_ulong liobn = args[0], ioba = args[1];
-    target_ulong ret = H_SUCCESS;
-    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    SpaprTceTable *tcet = tce_hcall_table(liobn);
+    target_ulong ret = H_PARAMETER;
     uint64_t index, tce = 0;
 
-    if (tcet) {
-        if (tce_index(tcet, ioba, 1, &index)) {
-            tce = tce_read(tcet, index);
-            args[0] = tce;
-        } else {
-            ret = H_PARAMETER;
-        }
+    if (tcet && tce_index(tcet, ioba, 1, &index)) {
+        tce = tce_read(tcet, index);
+        args[0] = tce;
+        ret = H_SUCCESS;
     }
     trace_spapr_iommu_get(liobn, ioba, ret, tce);
     return ret;
@@ -1116,7 +645,8 @@ static target_ulong h_get_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
 
 /*
  * Up to 512 TCEs from a 4 KiB-aligned big-endian list in guest memory.
- * The whole range and the whole list are checked before any TCE changes.
+ * LoPAR: the range, the list and every TCE in it are checked, and the
+ * memory to keep them found, before any TCE changes.
  */
 static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
                                        SpaprMachineState *spapr,
@@ -1124,105 +654,90 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
 {
     target_ulong liobn = args[0], ioba = args[1];
     target_ulong list = args[2], npages = args[3];
-    target_ulong ret = H_SUCCESS;
-    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
+    SpaprTceTable *tcet = tce_hcall_table(liobn);
+    target_ulong ret = H_PARAMETER;
     uint64_t tces[TCE_INDIRECT_MAX];
     uint64_t index, i;
 
-    if (!tcet) {
-        goto out;
-    }
-    if (npages > TCE_INDIRECT_MAX || (list & SPAPR_TCE_PAGE_MASK) ||
+    if (!tcet || npages > TCE_INDIRECT_MAX || (list & SPAPR_TCE_PAGE_MASK) ||
         !tce_index(tcet, ioba, npages, &index)) {
-        ret = H_PARAMETER;
         goto out;
     }
     if (address_space_read(CPU(cpu)->as, list, MEMTXATTRS_UNSPECIFIED, tces,
                            npages * sizeof(tces[0])) != MEMTX_OK) {
         qemu_log_mask(LOG_GUEST_ERROR, "H_PUT_TCE_INDIRECT: the list at 0x"
                       TARGET_FMT_lx " is not in memory\n", list);
-        ret = H_PARAMETER;
         goto out;
     }
-    if (!tcet->table) {
-        tce_leaves_for_bulk(TCE_STATE(tcet), index, npages);
-    }
     for (i = 0; i < npages; i++) {
-        if (!tce_put(tcet, index + i, be64_to_cpu(tces[i]))) {
-            ret = H_HARDWARE;
-            break;
+        tces[i] = be64_to_cpu(tces[i]);
+        if (!tce_check(tcet, tces[i])) {
+            goto out;
         }
     }
+    if (!tce_reserve(tcet, index, npages, tces)) {
+        ret = tce_no_memory(tcet, npages);
+        goto out;
+    }
+    for (i = 0; i < npages; i++) {
+        tce_put(tcet, index + i, tces[i]);
+    }
+    tce_tidy(tcet, index, npages);
+    ret = H_SUCCESS;
 out:
     trace_spapr_iommu_indirect(liobn, ioba, list, npages, 0, ret);
     return ret;
 }
 
-typedef struct TceClearRange {
-    uint64_t first, count;
-    uint64_t *index;
-    uint64_t n;
-} TceClearRange;
-
-static void tce_collect_in_range(uint64_t index, uint64_t tce, void *opaque)
-{
-    TceClearRange *r = opaque;
-
-    if (index - r->first < r->count) {
-        r->index[r->n++] = index;
-    }
-}
-
 /*
- * Clear @count TCEs from @first, visiting only those set: a guest may
- * clear all of a huge window that holds a few.
+ * The same TCE over @npages.  KVM refuses a TCE with permission bits
+ * (Linux only stuffs zeros, to clear), so a guest cannot fill a huge
+ * window in one call.  A non-zero TCE without permission ("page fault",
+ * poison for debugging, as KVM keeps it) goes over at most 512, as LoPAR
+ * says; zeros go over any count, as Linux before 6.4 clears whole ranges,
+ * and cost only the TCEs that are set there.
  */
-static void tce_clear_range(SpaprTceTable *tcet, uint64_t first,
-                            uint64_t count)
-{
-    SpaprTceTableState *ts = TCE_STATE(tcet);
-    TceClearRange r = { first, count, NULL, 0 };
-    uint64_t i;
-
-    r.index = g_new(uint64_t, ts->live + ts->leaf_live);
-    tce_for_each(tcet, tce_collect_in_range, &r);
-    for (i = 0; i < r.n; i++) {
-        tce_put(tcet, r.index[i], 0);       /* a clear needs no memory */
-    }
-    g_free(r.index);
-}
-
 static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
                                 target_ulong opcode, target_ulong *args)
 {
     target_ulong liobn = args[0], ioba = args[1];
     target_ulong tce = args[2], npages = args[3];
-    target_ulong ret = H_SUCCESS;
-    SpaprTceTable *tcet = tce_hcall_table(liobn, &ret);
-    SpaprTceTableState *ts;
+    SpaprTceTable *tcet = tce_hcall_table(liobn);
+    target_ulong ret = H_PARAMETER;
     uint64_t index, i;
 
-    if (!tcet) {
+    if (!tcet || !tce_index(tcet, ioba, npages, &index)) {
         goto out;
     }
-    if (!tce_index(tcet, ioba, npages, &index)) {
-        ret = H_PARAMETER;
+    if (tce_perm(tce)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "H_STUFF_TCE: TCE 0x" TARGET_FMT_lx
+                      " maps a page; only unmapped TCEs are stuffed\n", tce);
         goto out;
     }
-    ts = TCE_STATE(tcet);
-    if (!tce && !tcet->table && ts->live + ts->leaf_live < npages) {
-        tce_clear_range(tcet, index, npages);
+    if (!tce) {
+        spapr_tce_store_clear_range(&TCE_STATE(tcet)->store, index, npages,
+                                    tce_cleared, tcet);
+        for (i = 0; tcet->table && i < npages; i++) {
+            tce_put(tcet, index + i, 0);
+        }
+        ret = H_SUCCESS;
         goto out;
     }
-    if (tce && !tcet->table) {
-        tce_leaves_for_bulk(ts, index, npages);
+    if (npages > TCE_STUFF_MAX) {
+        qemu_log_mask(LOG_GUEST_ERROR, "H_STUFF_TCE: %" PRIu64 " TCEs, more "
+                      "than %d\n", (uint64_t)npages, TCE_STUFF_MAX);
+        ret = H_P4;
+        goto out;
+    }
+    if (!tce_reserve(tcet, index, npages, NULL)) {
+        ret = tce_no_memory(tcet, npages);
+        goto out;
     }
     for (i = 0; i < npages; i++) {
-        if (!tce_put(tcet, index + i, tce)) {
-            ret = H_HARDWARE;
-            break;
-        }
+        tce_put(tcet, index + i, tce);
     }
+    tce_tidy(tcet, index, npages);
+    ret = H_SUCCESS;
 out:
     trace_spapr_iommu_stuff(liobn, ioba, tce, npages, ret);
     return ret;
@@ -1230,38 +745,112 @@ out:
 
 /* ---- migration ---- */
 
-typedef struct TceMigFill {
-    SpaprTceTableState *ts;
-    uint32_t n;
-} TceMigFill;
+/*
+ * The set TCEs go as (index, TCE) pairs, in increasing index order, read
+ * straight into the table on the destination: neither side allocates by
+ * their count.  What comes in is checked as a guest's hypercall is: a
+ * window LoPAR can express, at most one TCE per index, each inside it.
+ */
 
-static void tce_mig_fill(uint64_t index, uint64_t tce, void *opaque)
+static void tce_put_pair(uint64_t index, uint64_t tce, void *opaque)
 {
-    TceMigFill *f = opaque;
+    QEMUFile *f = opaque;
 
-    f->ts->mig_index[f->n] = index;
-    f->ts->mig_tce[f->n] = tce;
-    f->n++;
+    qemu_put_be64(f, index);
+    qemu_put_be64(f, tce);
 }
 
-static uint64_t tce_count(SpaprTceTable *tcet)
+static int tce_pairs_put(QEMUFile *f, void *pv, size_t size,
+                         const VMStateField *field, JSONWriter *vmdesc)
 {
-    uint64_t n = 0, i;
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, store);
 
-    if (!tcet->table) {
-        return TCE_STATE(tcet)->live + TCE_STATE(tcet)->leaf_live;
-    }
-    for (i = 0; i < tcet->nb_table; i++) {
-        n += !!tcet->table[i];
-    }
-    return n;
+    spapr_tce_table_foreach(&ts->tcet, tce_put_pair, f);
+    return 0;
 }
+
+/* A window the source could have had; the error says which and why */
+static bool tce_mig_window_ok(SpaprTceTableState *ts, Error **errp)
+{
+    SpaprTceTable *tcet = &ts->tcet;
+    uint32_t nb = tcet->mig_nb_table, shift = ts->mig_page_shift;
+
+    if (!nb) {
+        if (ts->mig_count) {
+            error_setg(errp, "%u TCEs for a window that is not there",
+                       ts->mig_count);
+            return false;
+        }
+        return true;
+    }
+    if (shift < TCE_PAGE_SHIFT_MIN || shift > TCE_PAGE_SHIFT_MAX) {
+        error_setg(errp, "a TCE page of 2^%u bytes", shift);
+        return false;
+    }
+    if (ts->mig_bus_offset & ((1ull << shift) - 1) ||
+        ((uint64_t)nb << shift) - 1 > UINT64_MAX - ts->mig_bus_offset) {
+        error_setg(errp, "a window of %u pages of 2^%u bytes at 0x%" PRIx64,
+                   nb, shift, ts->mig_bus_offset);
+        return false;
+    }
+    if (ts->mig_count > nb) {
+        error_setg(errp, "%u TCEs for a window of %u", ts->mig_count, nb);
+        return false;
+    }
+    return true;
+}
+
+static int tce_pairs_get(QEMUFile *f, void *pv, size_t size,
+                         const VMStateField *field)
+{
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, store);
+    SpaprTceTable *tcet = &ts->tcet;
+    Error *err = NULL;
+    uint64_t index, tce, next = 0;
+    uint32_t i;
+
+    if (!tce_mig_window_ok(ts, &err)) {
+        error_report_err(err);
+        error_report("TCE table 0x%x: the incoming window is not one a "
+                     "guest can have", tcet->liobn);
+        return -EINVAL;
+    }
+    spapr_tce_table_disable(tcet);
+    if (tcet->mig_nb_table) {
+        spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
+                               tcet->mig_nb_table);
+    }
+    for (i = 0; i < ts->mig_count; i++) {
+        index = qemu_get_be64(f);
+        tce = qemu_get_be64(f);
+        if (index < next || index >= tcet->nb_table) {
+            error_report("TCE table 0x%x: incoming TCE %" PRIu64 " is "
+                         "outside its window of %u, or not after TCE %"
+                         PRIu64, tcet->liobn, index, tcet->nb_table,
+                         next - 1);
+            return -EINVAL;
+        }
+        if (!tce_reserve(tcet, index, 1, &tce)) {
+            error_report("TCE table 0x%x: no memory for %u TCEs",
+                         tcet->liobn, ts->mig_count);
+            return -ENOMEM;
+        }
+        tce_store(tcet, index, tce);
+        next = index + 1;
+    }
+    return qemu_file_get_error(f);
+}
+
+static const VMStateInfo vmstate_info_tce_pairs = {
+    .name = "spapr-tce-pairs",
+    .get = tce_pairs_get,
+    .put = tce_pairs_put,
+};
 
 static int spapr_tce_table_pre_save(void *opaque)
 {
     SpaprTceTableState *ts = opaque;
     SpaprTceTable *tcet = &ts->tcet;
-    TceMigFill f = { ts, 0 };
     uint64_t count = tce_count(tcet);
 
     if (count > UINT32_MAX) {
@@ -1269,12 +858,7 @@ static int spapr_tce_table_pre_save(void *opaque)
                      "migrate", tcet->liobn, count);
         return -E2BIG;
     }
-    g_free(ts->mig_index);
-    g_free(ts->mig_tce);
     ts->mig_count = count;
-    ts->mig_index = g_new(uint64_t, count);
-    ts->mig_tce = g_new(uint64_t, count);
-    tce_for_each(tcet, tce_mig_fill, &f);
     ts->mig_page_shift = tcet->page_shift;
     ts->mig_bus_offset = tcet->bus_offset;
     tcet->mig_nb_table = tcet->nb_table;
@@ -1283,85 +867,25 @@ static int spapr_tce_table_pre_save(void *opaque)
     return 0;
 }
 
-static int spapr_tce_table_post_save(void *opaque)
-{
-    SpaprTceTableState *ts = opaque;
-
-    g_free(ts->mig_index);
-    g_free(ts->mig_tce);
-    ts->mig_index = ts->mig_tce = NULL;
-    ts->mig_count = 0;
-    return 0;
-}
-
 static int spapr_tce_table_post_load(void *opaque, int version_id)
 {
     SpaprTceTableState *ts = opaque;
     SpaprTceTable *tcet = &ts->tcet;
-    uint32_t before = tcet->nb_table;
-    int ret = 0;
-    uint32_t i;
 
     if (tcet->vdev) {
         spapr_vio_set_bypass(tcet->vdev, tcet->bypass);
     }
-    spapr_tce_table_disable(tcet);
-    if (tcet->mig_nb_table) {
-        if (ts->mig_page_shift < 12 || ts->mig_page_shift > 63 ||
-            (uint64_t)tcet->mig_nb_table << ts->mig_page_shift >>
-            ts->mig_page_shift != tcet->mig_nb_table) {
-            error_report("TCE table 0x%x: a window of %u pages of 2^%u "
-                         "bytes cannot be", tcet->liobn, tcet->mig_nb_table,
-                         ts->mig_page_shift);
-            ret = -EINVAL;
-            goto out;
-        }
-        spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
-                               tcet->mig_nb_table);
-        for (i = 0; i < ts->mig_count; i++) {
-            uint64_t chunk = ts->mig_index[i] >> TCE_LEAF_BITS, old;
-            uint32_t run;
-
-            if (ts->mig_index[i] >= tcet->nb_table) {
-                error_report("TCE table 0x%x: TCE %" PRIu64 " is outside "
-                             "its window", tcet->liobn, ts->mig_index[i]);
-                ret = -EINVAL;
-                goto out;
-            }
-            /* A leaf's TCEs come chunk by chunk: make them a leaf again */
-            if (!tcet->table && (i == 0 || ts->mig_index[i - 1] >>
-                                 TCE_LEAF_BITS != chunk)) {
-                for (run = 1; run < TCE_LEAF_PROMOTE &&
-                     i + run < ts->mig_count &&
-                     ts->mig_index[i + run] >> TCE_LEAF_BITS == chunk;
-                     run++) {
-                    /* count up to TCE_LEAF_PROMOTE */
-                }
-                if (run >= TCE_LEAF_PROMOTE && !tce_leaf_of(ts, chunk)) {
-                    tce_leaf_make(ts, chunk);
-                }
-            }
-            if (!tce_write(tcet, ts->mig_index[i], ts->mig_tce[i], &old)) {
-                error_report("TCE table 0x%x: no memory for %u TCEs",
-                             tcet->liobn, ts->mig_count);
-                ret = -ENOMEM;
-                goto out;
-            }
-        }
-    }
-    trace_spapr_iommu_post_load(tcet->liobn, before, tcet->nb_table,
-                                tcet->bus_offset, tcet->page_shift);
-out:
-    spapr_tce_table_post_save(ts);
-    return ret;
+    trace_spapr_iommu_post_load(tcet->liobn, tcet->mig_nb_table,
+                                tcet->nb_table, tcet->bus_offset,
+                                tcet->page_shift);
+    return 0;
 }
 
 static const VMStateDescription vmstate_spapr_tce_table = {
     .name = "spapr_iommu",
-    .version_id = 4,
-    .minimum_version_id = 4,
+    .version_id = 5,
+    .minimum_version_id = 5,
     .pre_save = spapr_tce_table_pre_save,
-    .post_save = spapr_tce_table_post_save,
     .post_load = spapr_tce_table_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32_EQUAL(tcet.liobn, SpaprTceTableState, NULL),
@@ -1371,10 +895,12 @@ static const VMStateDescription vmstate_spapr_tce_table = {
         VMSTATE_BOOL(tcet.bypass, SpaprTceTableState),
         VMSTATE_BOOL(tcet.def_win, SpaprTceTableState),
         VMSTATE_UINT32(mig_count, SpaprTceTableState),
-        VMSTATE_VARRAY_UINT32_ALLOC(mig_index, SpaprTceTableState, mig_count,
-                                    0, vmstate_info_uint64, uint64_t),
-        VMSTATE_VARRAY_UINT32_ALLOC(mig_tce, SpaprTceTableState, mig_count,
-                                    0, vmstate_info_uint64, uint64_t),
+        {
+            .name = "tces",
+            .info = &vmstate_info_tce_pairs,
+            .flags = VMS_SINGLE,
+            .offset = offsetof(SpaprTceTableState, store),
+        },
         VMSTATE_END_OF_LIST()
     },
 };
@@ -1415,8 +941,33 @@ static void spapr_tce_reset(DeviceState *dev)
     if (tcet->table) {
         memset(tcet->table, 0, tcet->nb_table * sizeof(tcet->table[0]));
     }
-    tce_store_clear(TCE_STATE(tcet));
+    spapr_tce_store_destroy(&TCE_STATE(tcet)->store);
 }
+
+static void spapr_tce_table_get_bytes(Object *obj, Visitor *v,
+                                      const char *name, void *opaque,
+                                      Error **errp)
+{
+    uint64_t bytes = TCE_STATE(SPAPR_TCE_TABLE(obj))->store.bytes;
+
+    visit_type_uint64(v, name, &bytes, errp);
+}
+
+static void spapr_tce_table_init(Object *obj)
+{
+    /* What the TCEs cost: for tests and make bench */
+    object_property_add(obj, "x-store-bytes", "uint64",
+                        spapr_tce_table_get_bytes, NULL, NULL, NULL);
+}
+
+static const Property spapr_tce_table_properties[] = {
+    /*
+     * Refuse to keep TCEs past this many bytes of store (0: no bound but
+     * the host's memory), so that tests can see what a guest sees when
+     * the host has no memory left: H_NOT_ENOUGH_RESOURCES.
+     */
+    DEFINE_PROP_UINT64("x-store-limit", SpaprTceTableState, store.limit, 0),
+};
 
 static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
 {
@@ -1425,6 +976,7 @@ static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
     dc->realize = spapr_tce_table_realize;
     dc->unrealize = spapr_tce_table_unrealize;
     device_class_set_legacy_reset(dc, spapr_tce_reset);
+    device_class_set_props(dc, spapr_tce_table_properties);
     /* Made by the PHBs and VIO devices that own the windows */
     dc->user_creatable = false;
 
@@ -1435,7 +987,7 @@ static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
 }
 
 static void tce_iommu_region_class_init(ObjectClass *klass,
-                                                 const void *data)
+                                        const void *data)
 {
     IOMMUMemoryRegionClass *imrc = IOMMU_MEMORY_REGION_CLASS(klass);
 
@@ -1451,6 +1003,7 @@ static const TypeInfo spapr_iommu_types[] = {
         .name = TYPE_SPAPR_TCE_TABLE,
         .parent = TYPE_DEVICE,
         .instance_size = sizeof(SpaprTceTableState),
+        .instance_init = spapr_tce_table_init,
         .class_init = spapr_tce_table_class_init,
     }, {
         .name = TYPE_SPAPR_IOMMU_MEMORY_REGION,

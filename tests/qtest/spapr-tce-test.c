@@ -1,10 +1,12 @@
 /*
  * qtests for the pSeries TCE IOMMU: the hypercalls, the DDW RTAS calls,
- * and DMA through TCEs by viommu-testdev on the default PHB
+ * EEH and error injection on an emulated PHB, and DMA through TCEs by
+ * viommu-testdev on the default PHB
  *
  * Hypercalls go through the fork's "rtas x-hcall" qtest command (see
  * hw/ppc/spapr_rtas.c); every case asserts exact return codes, TCE values,
- * bytes at exact guest addresses, and DMA outcomes.
+ * bytes at exact guest addresses, DMA outcomes, and what the TCE store
+ * holds (the table's "x-store-bytes").
  *
  * Copyright (c) 2026 The viommu-qemu authors
  *
@@ -19,13 +21,17 @@
 #include "libqos/spapr-hcall.h"
 #include "libqos/viommu-testdev-pci.h"
 #include "hw/pci/pci_regs.h"
+#include "qobject/qdict.h"
 
 #define DEV_SLOT        4
 #define DEV_DEVFN       QPCI_DEVFN(DEV_SLOT, 0)
 
 #define RTAS_OUT_SUCCESS        0
+#define RTAS_OUT_NO_ERRORS      1
 #define RTAS_OUT_HW_ERROR       (-1)
 #define RTAS_OUT_PARAM_ERROR    (-3)
+#define RTAS_OUT_CALL_ERROR     (-4)
+#define RTAS_OUT_UNEXPECTED     (-7)
 
 /* TCE permission bits */
 #define TCE_READ            1ull    /* the device may read the page */
@@ -38,12 +44,20 @@
 #define LIOBN_DDW           0x80000001u
 #define DEFAULT_WINDOW      0x40000000ull   /* 1 GiB of 4 KiB TCEs */
 #define DDW_START           0x800000000000000ull
+#define MSI_WINDOW          0x40000000000ull
 
 /* A guest that may grow to 64 GiB: room for a 1 TiB window of 64K TCEs */
 #define MEM_64G             "-m 1G,slots=1,maxmem=64G"
+/* EEH is off unless the PHB asks for it */
+#define EEH_ON              "-global spapr-pci-host-bridge.eeh=on"
 
 /* Guest RAM the TCEs point at, away from the allocator's range */
 #define DATA                0x30000000ull
+
+/* The store's sizes, as hw/ppc/spapr_tce_store.c lays it out */
+#define NODE_BYTES(slots)   (32 + 8 * (slots))
+#define FLAT_LEAF_BYTES     (24 + 8 * 512)
+#define HASH_LEAF_BYTES(s)  (24 + 10 * (s))
 
 typedef struct Env {
     QTestState *qts;
@@ -52,6 +66,7 @@ typedef struct Env {
     QViommuTestdev td;
     uint64_t hargs, hrets;      /* x-hcall argument and return arrays */
     uint64_t rargs, rrets;      /* RTAS argument and return arrays */
+    uint64_t list;              /* a 4 KiB-aligned TCE list */
     uint32_t config_addr;       /* the test device's, for the DDW calls */
 } Env;
 
@@ -64,6 +79,7 @@ static void env_setup(Env *e)
     e->hrets = guest_alloc(&e->alloc, 32 * 8);
     e->rargs = guest_alloc(&e->alloc, 16 * 4);
     e->rrets = guest_alloc(&e->alloc, 16 * 4);
+    e->list = QEMU_ALIGN_UP(guest_alloc(&e->alloc, 0x2000), 0x1000);
     /* Bus 0, the device's devfn, register 0 */
     e->config_addr = DEV_DEVFN << 8;
 }
@@ -102,9 +118,30 @@ static Env *env_incoming(const char *extra, const char *uri, uint64_t bar)
                          DEV_SLOT, extra, uri);
     qvtd_wait_migration(d->qts);
     env_setup(d);
-    /* The device as the source left it, BAR included */
-    d->td.dev = qpci_device_find(d->bus, DEV_DEVFN);
+    /*
+     * The device as the source left it, BAR included (its configuration
+     * space may read all ones: a stopped PE's does)
+     */
+    d->td.dev = g_new0(QPCIDevice, 1);
+    d->td.dev->bus = d->bus;
+    d->td.dev->devfn = DEV_DEVFN;
     d->td.bar = (QPCIBar) { .addr = bar };
+    return d;
+}
+
+/* Migrate @e to a file and start a destination from it; @e is stopped */
+static Env *env_migrate(Env *e, const char *extra)
+{
+    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    uint64_t bar = e->td.bar.addr;
+    Env *d;
+
+    qvtd_migrate(e->qts, uri);
+    env_stop(e);
+    d = env_incoming(extra, uri, bar);
+    unlink(path);
     return d;
 }
 
@@ -128,6 +165,21 @@ static void assert_qemu_refuses(const char *args, const char *msg)
         g_error("'%s': wanted exit status 1 and '%s', got status 0x%x "
                 "and: %s", args, msg, status, err);
     }
+}
+
+/* What LIOBN @liobn's TCEs cost, in bytes */
+static uint64_t store_bytes(Env *e, uint32_t liobn)
+{
+    g_autofree char *path = g_strdup_printf("tce-table-%x", liobn);
+    QDict *rsp = qtest_qmp(e->qts, "{ 'execute': 'qom-get', 'arguments': "
+                           "{ 'path': %s, 'property': 'x-store-bytes' } }",
+                           path);
+    uint64_t bytes;
+
+    g_assert(qdict_haskey(rsp, "return"));
+    bytes = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    return bytes;
 }
 
 static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
@@ -166,6 +218,39 @@ static int64_t put_tce_indirect(Env *e, uint32_t liobn, uint64_t ioba,
     uint64_t in[] = { liobn, ioba, list, npages };
 
     return hcall(e, H_PUT_TCE_INDIRECT, 4, in, NULL, 0);
+}
+
+/* H_PUT_TCE_INDIRECT of the @n TCEs of @tces, from e->list */
+static int64_t put_list(Env *e, uint32_t liobn, uint64_t ioba,
+                        const uint64_t *tces, unsigned n)
+{
+    uint64_t be[512];
+
+    for (unsigned k = 0; k < n; k++) {
+        be[k] = cpu_to_be64(tces[k]);
+    }
+    qtest_memwrite(e->qts, e->list, be, n * 8);
+    return put_tce_indirect(e, liobn, ioba, e->list, n);
+}
+
+/*
+ * @n TCEs from bus address @ioba of a window of 2^@shift pages:
+ * TCE k = (@pa + k * @step) | @perm, 512 per H_PUT_TCE_INDIRECT
+ */
+static void put_run(Env *e, uint32_t liobn, uint64_t ioba, unsigned shift,
+                    uint64_t n, uint64_t pa, uint64_t step, uint64_t perm)
+{
+    uint64_t tces[512];
+
+    for (uint64_t done = 0; done < n; done += 512) {
+        unsigned k = MIN(512, n - done);
+
+        for (unsigned i = 0; i < k; i++) {
+            tces[i] = (pa + (done + i) * step) | perm;
+        }
+        g_assert_cmpint(put_list(e, liobn, ioba + (done << shift), tces, k),
+                        ==, H_SUCCESS);
+    }
 }
 
 static void assert_tce(Env *e, uint32_t liobn, uint64_t ioba, uint64_t want)
@@ -236,9 +321,12 @@ static void test_put_get_tce(void)
                             (DATA + 0x1000) | TCE_READ), ==, H_SUCCESS);
     assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
                (DATA + 0x1000) | TCE_READ);
-    /* Clearing it */
+    /* Clearing both: nothing is kept any more */
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, 0), ==, H_SUCCESS);
     assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0),
+                    ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
     env_stop(e);
 }
 
@@ -290,23 +378,189 @@ static void test_put_tce_indirect(void)
     env_stop(e);
 }
 
+/*
+ * A list that starts with zeros: the TCEs after them are kept all the
+ * same, in the leaf the list's chunk got, and nothing more
+ */
+static void test_indirect_leading_zeros(void)
+{
+    Env *e = env_start("");
+    uint64_t tces[512] = { 0 };
+
+    for (int i = 300; i < 512; i++) {
+        tces[i] = (DATA + i * 0x1000ull) | TCE_RW;
+    }
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0, tces, 512), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 299 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 300 * 0x1000, (DATA + 300 * 0x1000) |
+               TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 511 * 0x1000, (DATA + 511 * 0x1000) |
+               TCE_RW);
+    assert_fill_lands(e, 400 * 0x1000 + 8, DATA + 400 * 0x1000 + 8);
+    /* The root and one flat leaf: 212 TCEs are more than a hash holds */
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + FLAT_LEAF_BYTES);
+    /* All zeros: nothing to keep, nothing allocated */
+    memset(tces, 0, sizeof(tces));
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0x400000, tces, 512), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + FLAT_LEAF_BYTES);
+    env_stop(e);
+}
+
+/*
+ * H_STUFF_TCE: KVM refuses a TCE with permission bits, and LoPAR more
+ * than 512 TCEs of anything but zero; zeros clear any count
+ */
 static void test_stuff_tce(void)
 {
     Env *e = env_start("");
+    const uint64_t poison = 0xdead000ull;
 
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ,
-                              1000), ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 999 * 0x1000, DATA | TCE_READ);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 1000 * 0x1000, 0);
-    assert_tce(e, LIOBN_DEFAULT, 0xf000, 0);
-    /* Clear part of it */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000 + 0x1000, 0, 998),
+    /* A mapping: refused, whatever the count */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ, 1),
+                    ==, H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, DATA | TCE_RW,
+                              DEFAULT_WINDOW >> 12), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    /* "Page fault" TCEs: up to 512, kept as they are */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000, poison, 513), ==,
+                    H_P4);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, 0);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x10000, poison, 512), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, poison);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 511 * 0x1000, poison);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 512 * 0x1000, 0);
+    assert_dma_refused(e, OP_FILL, 0x10000, RES_TRANSLATION_FAULT);
+
+    /* Zeros over part of a run of mappings */
+    put_run(e, LIOBN_DEFAULT, 0x800000, 12, 1000, DATA, 0, TCE_READ);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x800000 + 0x1000, 0, 998),
                     ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000, DATA | TCE_READ);
-    assert_tce(e, LIOBN_DEFAULT, 0x11000, 0);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 998 * 0x1000, 0);
-    assert_tce(e, LIOBN_DEFAULT, 0x10000 + 999 * 0x1000, DATA | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 0x800000, DATA | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 0x801000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x800000 + 998 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x800000 + 999 * 0x1000, DATA | TCE_READ);
+    /* and over the whole window, any count: nothing is kept after */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
+                    ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x800000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    env_stop(e);
+}
+
+/*
+ * LoPAR and KVM: a TCE that maps a page must name one of the partition:
+ * RAM, or a DIMM plugged into the hotplug area, not the hole above it
+ */
+static void test_tce_outside_partition(void)
+{
+    Env *e = env_start("-m 1G,slots=2,maxmem=4G");
+    uint64_t tces[4] = { DATA | TCE_RW, (1ull << 40) | TCE_RW,
+                         (DATA + 0x2000) | TCE_READ,
+                         (DATA + 0x1000) | TCE_RW };
+    QDict *rsp;
+    uint64_t dimm;
+
+    /* RAM's last page, and the page just after it, in the hotplug area */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000,
+                            ((1ull << 30) - 0x1000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x2000,
+                            (1ull << 30) | TCE_WRITE), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x2000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000,
+                            0x7ffffffff000ull | TCE_READ), ==, H_PARAMETER);
+    /* Without permission it maps nothing, and is kept as it is */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, 0x7ffffffff000ull), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0x7ffffffff000ull);
+    /* A list with one such TCE is refused whole */
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0x10000, tces, 4), ==,
+                    H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x10000, 0);
+    tces[1] = 0;
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0x10000, tces, 4), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 0x13000, (DATA + 0x1000) | TCE_RW);
+    env_stop(e);
+
+    /* A DIMM's pages are the partition's, not the first page past it */
+    e = env_start("-m 1G,slots=2,maxmem=4G "
+                  "-object memory-backend-ram,id=m1,size=256M "
+                  "-device pc-dimm,id=dimm1,memdev=m1");
+    rsp = qtest_qmp(e->qts, "{ 'execute': 'qom-get', 'arguments': "
+                    "{ 'path': '/machine/peripheral/dimm1', "
+                    "'property': 'addr' } }");
+    dimm = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    g_assert_cmphex(dimm, >=, 1ull << 30);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3000, dimm | TCE_READ), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x4000,
+                            (dimm + (256 << 20) - 0x1000) | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000,
+                            (dimm + (256 << 20)) | TCE_RW), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x4000,
+               (dimm + (256 << 20) - 0x1000) | TCE_RW);
+    env_stop(e);
+}
+
+/*
+ * No memory to keep a TCE: H_NOT_ENOUGH_RESOURCES, which Linux cleans up
+ * after, with no TCE changed and nothing left behind
+ */
+static void test_no_memory(void)
+{
+    /* Room for the root and one flat leaf, not for two */
+    g_autofree char *limit = g_strdup_printf(
+        "-global spapr-tce-table.x-store-limit=%d",
+        NODE_BYTES(512) + FLAT_LEAF_BYTES + 200);
+    Env *e = env_start(limit);
+    uint64_t tces[512];
+
+    for (int i = 0; i < 512; i++) {
+        tces[i] = (DATA + i * 0x1000ull) | TCE_RW;
+    }
+    /* Half in chunk 0, half in chunk 1: each gets a flat leaf */
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 256 * 0x1000, tces, 512), ==,
+                    H_NOT_ENOUGH_RESOURCES);
+    assert_tce(e, LIOBN_DEFAULT, 256 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 767 * 0x1000, 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    /* One chunk fits */
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0, tces, 512), ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + FLAT_LEAF_BYTES);
+    /* A few single TCEs still fit in a hashed leaf; many do not */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x300000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    for (int i = 1; i < 32; i++) {
+        int64_t ret = put_tce(e, LIOBN_DEFAULT, 0x300000 + i * 0x1000,
+                              DATA | TCE_RW);
+
+        if (ret == H_NOT_ENOUGH_RESOURCES) {
+            assert_tce(e, LIOBN_DEFAULT, 0x300000 + i * 0x1000, 0);
+            assert_tce(e, LIOBN_DEFAULT, 0x300000 + (i - 1) * 0x1000,
+                       DATA | TCE_RW);
+            g_assert_cmpint(i, >, 3);
+            break;
+        }
+        g_assert_cmpint(ret, ==, H_SUCCESS);
+        g_assert_cmpint(i, <, 31);
+    }
+    /* H_STUFF_TCE of page-fault TCEs over another chunk */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x800000, 0xbad000, 400), ==,
+                    H_NOT_ENOUGH_RESOURCES);
+    assert_tce(e, LIOBN_DEFAULT, 0x800000, 0);
+    /* Clearing always works */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
+                    ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
     env_stop(e);
 }
 
@@ -415,12 +669,12 @@ static void test_ddw_create_and_translate(void)
     /* 4K, 64K, 2M and 16M: the PHB's default pgsz */
     g_assert_cmphex(q[3], ==, 0x01 | 0x02 | 0x100 | 0x04);
 
-    /* 1 GiB of 64 KiB TCEs */
+    /* 1 GiB of 64 KiB TCEs; nothing is allocated for it */
     g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_SUCCESS);
     g_assert_cmphex(c[1], ==, LIOBN_DDW);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 0);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    g_assert_cmpuint(ddw_available(e), ==, 0);
 
     g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x30000,
                             (DATA + 0x70000) | TCE_RW), ==, H_SUCCESS);
@@ -442,7 +696,7 @@ static void test_ddw_create_and_translate(void)
 static void test_ddw_remove_and_reset(void)
 {
     Env *e = env_start("");
-    uint32_t q[6], c[4];
+    uint32_t c[4];
 
     g_assert_cmpint(ddw_create(e, 12, 28, c), ==, RTAS_OUT_SUCCESS);
     g_assert_cmphex(c[1], ==, LIOBN_DDW);
@@ -450,20 +704,19 @@ static void test_ddw_remove_and_reset(void)
                     H_SUCCESS);
     assert_fill_lands(e, DDW_START + 8, DATA + 8);
     g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
-    /* Gone: no translation, and removing again fails */
+    /* Gone: no translation, nothing kept, and removing again fails */
     assert_dma_refused(e, OP_FILL, DDW_START + 8, RES_DECODE_ERROR);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
     g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_PARAM_ERROR);
 
     /* Remove the default window too, then reset brings it back, empty */
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3000, DATA | TCE_RW), ==,
                     H_SUCCESS);
     g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 2);
+    g_assert_cmpuint(ddw_available(e), ==, 2);
     assert_dma_refused(e, OP_FILL, 0x3000, RES_DECODE_ERROR);
     g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 1);
+    g_assert_cmpuint(ddw_available(e), ==, 1);
     assert_tce(e, LIOBN_DEFAULT, 0x3000, 0);
     assert_dma_refused(e, OP_FILL, 0x3000, RES_TRANSLATION_FAULT);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3000, (DATA + 0x8000) |
@@ -493,8 +746,6 @@ static void test_ddw_bad_arguments(void)
     g_assert_cmpint(ddw_remove(e, 0x80000055), ==, RTAS_OUT_PARAM_ERROR);
     env_stop(e);
 }
-
-/* ---- what the fork's model adds ---- */
 
 static void test_ddw_query_extended(void)
 {
@@ -532,27 +783,36 @@ static void test_ddw_hostile_windows(void)
     for (int i = 0; i < ARRAY_SIZE(bad); i++) {
         g_assert_cmpint(ddw_create(e, bad[i][0], bad[i][1], c), ==,
                         RTAS_OUT_PARAM_ERROR);
+        g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
     }
     ddw_query(e, q, 5);
     g_assert_cmpuint(q[1], ==, 1);
     g_assert_cmpuint(q[2], ==, 1 << 20);
-    /* The largest at 16 MiB pages: 2^20 TCEs, 16 TiB, instantly */
+    /* The largest at 16 MiB pages: 2^20 TCEs, 16 TiB, and nothing kept */
     g_assert_cmpint(ddw_create(e, 24, 44, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
     g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 44) -
                             (1 << 24), 0x20000000ull | TCE_RW), ==,
                     H_SUCCESS);
     assert_tce(e, LIOBN_DDW, DDW_START + (1ull << 44) - (1 << 24),
                0x20000000ull | TCE_RW);
+    /* One TCE: a root over 4 nodes, one node, a leaf of 4 slots */
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==,
+                     NODE_BYTES(4) + NODE_BYTES(512) + HASH_LEAF_BYTES(4));
     g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 44), 0), ==,
                     H_PARAMETER);
-    /* Every one of its TCEs set at once: 8 MiB of leaves, and cleared */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0x20000000ull |
-                              TCE_READ, 1 << 20), ==, H_SUCCESS);
+    /* Every one of its TCEs set: a flat table's worth, and cleared */
+    put_run(e, LIOBN_DDW, DDW_START, 24, 1 << 20, 0x20000000ull, 0,
+            TCE_READ);
     assert_tce(e, LIOBN_DDW, DDW_START + (12345ull << 24),
                0x20000000ull | TCE_READ);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==,
+                     NODE_BYTES(4) + 4 * NODE_BYTES(512) +
+                     2048 * FLAT_LEAF_BYTES);
     g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1 << 20), ==,
                     H_SUCCESS);
     assert_tce(e, LIOBN_DDW, DDW_START + (12345ull << 24), 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
     g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
     env_stop(e);
 }
@@ -580,6 +840,48 @@ static void test_ddw_bound_by_memory(void)
 }
 
 /*
+ * The largest window a PHB makes: 2^31 TCEs of 4 KiB for a guest that may
+ * grow to 8 TiB.  TCEs at its ends and past 2^25, DMA through them, and
+ * one H_STUFF_TCE clearing all of it at the cost of what is set.
+ */
+static void test_ddw_huge_window(void)
+{
+    static const uint64_t index[] = {
+        0, 511, 512, (1 << 18) - 1, 1 << 18, (1 << 25) + 3, 1ull << 30,
+        (1ull << 31) - 1,
+    };
+    Env *e = env_start("-m 1G,slots=1,maxmem=8T");
+    uint32_t c[4];
+
+    g_assert_cmpint(ddw_create(e, 12, 43, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START);
+    for (int i = 0; i < ARRAY_SIZE(index); i++) {
+        g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (index[i] << 12),
+                                (DATA + i * 0x1000) | TCE_RW), ==, H_SUCCESS);
+    }
+    for (int i = 0; i < ARRAY_SIZE(index); i++) {
+        assert_tce(e, LIOBN_DDW, DDW_START + (index[i] << 12),
+                   (DATA + i * 0x1000) | TCE_RW);
+        assert_tce(e, LIOBN_DDW, DDW_START + ((index[i] ^ 1) << 12), 0);
+        assert_fill_lands(e, DDW_START + (index[i] << 12) + 0x20 * i,
+                          DATA + i * 0x1000 + 0x20 * i);
+    }
+    /* Past the window */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 43), 0), ==,
+                    H_PARAMETER);
+    /* 8 TCEs: a root over 8192 nodes, 5 nodes, 7 leaves of 4 slots */
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==,
+                     NODE_BYTES(8192) + 5 * NODE_BYTES(512) +
+                     7 * HASH_LEAF_BYTES(4));
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1ull << 31), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    assert_dma_refused(e, OP_FILL, DDW_START + ((1ull << 25) + 3) * 0x1000,
+                       RES_TRANSLATION_FAULT);
+    env_stop(e);
+}
+
+/*
  * Every page size the query can offer, on a PHB whose pgsz has them all:
  * a window of each, and DMA through a TCE of each at the exact address
  */
@@ -600,7 +902,7 @@ static void test_ddw_every_page_size(void)
         g_assert_cmpint(ddw_create(e, shifts[i], shifts[i] + 4, c), ==,
                         RTAS_OUT_SUCCESS);
         g_assert_cmphex(c[1], ==, LIOBN_DDW);
-        start = ((uint64_t)c[2] << 32) | c[3];
+        start = ddw_start(c);
         g_assert_cmphex(start, ==, DDW_START);
         g_assert_cmpint(put_tce(e, LIOBN_DDW, start + 3 * page,
                                 target | TCE_RW), ==, H_SUCCESS);
@@ -611,195 +913,6 @@ static void test_ddw_every_page_size(void)
         g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
     }
     env_stop(e);
-}
-
-/*
- * LoPAR: removing the PE's last window brings the default one back, empty;
- * unless the last one was the default window itself
- */
-static void test_ddw_remove_last(void)
-{
-    Env *e = env_start("");
-    uint32_t q[6], c[4];
-    uint64_t tce;
-
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, DATA | TCE_RW), ==,
-                    H_SUCCESS);
-    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(get_tce(e, LIOBN_DEFAULT, 0x5000, &tce), ==,
-                    H_CONSTRAINED);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 1);
-    /* The DDW was the last: the default window is back, without its TCE */
-    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 1);
-    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
-    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
-                    H_CONSTRAINED);
-    /* The default window last: nothing comes back */
-    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 2);
-    assert_dma_refused(e, OP_FILL, 0x5000, RES_DECODE_ERROR);
-    env_stop(e);
-}
-
-/* A PHB with "ddw-windows=4": three windows beside the default one */
-static void test_ddw_more_windows(void)
-{
-    Env *e = env_start("-global spapr-pci-host-bridge.ddw-windows=4");
-    uint32_t q[6], c[4];
-
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 3);
-    /* 4 GiB of 64K pages, then 1 GiB of 4K, then 4 GiB of 2M */
-    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(c[1], ==, LIOBN_DDW);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
-    g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
-    /* The first 1 GiB slot above the base that the 4 GiB one leaves */
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
-                    DDW_START + (4ull << 30));
-    g_assert_cmpint(ddw_create(e, 21, 32, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(c[1], ==, LIOBN_DDW + 2);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
-                    DDW_START + (8ull << 30));
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 0);
-    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
-
-    /* Each window translates through its own TCEs */
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x10000,
-                            (DATA + 0x10000) | TCE_RW), ==, H_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) +
-                            0x3000, (DATA + 0x3000) | TCE_RW), ==, H_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW + 2, DDW_START + (8ull << 30) +
-                            0x200000, (DATA + 0x200000) | TCE_RW), ==,
-                    H_SUCCESS);
-    assert_fill_lands(e, DDW_START + 0x1fff8, DATA + 0x1fff8);
-    assert_fill_lands(e, DDW_START + (4ull << 30) + 0x3100, DATA + 0x3100);
-    assert_fill_lands(e, DDW_START + (8ull << 30) + 0x3ffff8,
-                      DATA + 0x3ffff8);
-    /* Between windows: no window */
-    assert_dma_refused(e, OP_FILL, DDW_START + (5ull << 30),
-                       RES_DECODE_ERROR);
-
-    /* A removed middle window's slot and LIOBN are used again */
-    g_assert_cmpint(ddw_remove(e, LIOBN_DDW + 1), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(ddw_create(e, 12, 29, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==,
-                    DDW_START + (4ull << 30));
-    assert_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) + 0x3000, 0);
-    assert_fill_lands(e, DDW_START + 0x10000, DATA + 0x10000);
-
-    /* Reset leaves the default window alone */
-    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 3);
-    assert_dma_refused(e, OP_FILL, DDW_START + 0x10000, RES_DECODE_ERROR);
-    env_stop(e);
-}
-
-/*
- * An SR-IOV VF's PE has one window: the guest removes the default one to
- * create a 64-bit window in its place (Linux's enable_ddw() does).
- */
-static void test_ddw_sriov_vf(void)
-{
-    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on");
-    uint32_t q[6], c[4];
-
-    ddw_query(e, q, 5);
-    g_assert_cmpint(q[0], ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpuint(q[1], ==, 0);
-    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_HW_ERROR);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
-                    H_SUCCESS);
-    /* No second LIOBN */
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
-                    H_PARAMETER);
-
-    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 1);
-    /* 16 GiB of 64K pages: the default window's LIOBN, 64-bit */
-    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
-    g_assert_cmphex(((uint64_t)c[2] << 32) | c[3], ==, DDW_START);
-    assert_tce(e, LIOBN_DEFAULT, DDW_START + 0x1000, 0);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
-                    H_PARAMETER);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0x3ffff0000ull,
-                            (DATA + 0x50000) | TCE_RW), ==, H_SUCCESS);
-    assert_fill_lands(e, DDW_START + 0x3ffff0008ull, DATA + 0x50008);
-    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
-    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
-
-    /* Reset: the 1 GiB default window of 4K pages at 0, empty */
-    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START, 0), ==,
-                    H_PARAMETER);
-    assert_tce(e, LIOBN_DEFAULT, 0x3fff000, 0);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff000, DATA | TCE_RW), ==,
-                    H_SUCCESS);
-    assert_fill_lands(e, 0x3fff010, DATA + 0x10);
-    env_stop(e);
-}
-
-/* A VF whose default window is itself 64-bit, as the seed thread wants */
-static void test_ddw_sriov_vf_64bit_default(void)
-{
-    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on "
-                       "-global spapr-pci-host-bridge.dma_win_addr="
-                       "0x800000000000000 "
-                       "-global spapr-pci-host-bridge.dma_win_size="
-                       "0x1000000000");
-    uint32_t q[6];
-
-    ddw_query(e, q, 5);
-    g_assert_cmpuint(q[1], ==, 0);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
-                    H_PARAMETER);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0xffffff000ull,
-                            (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
-    assert_fill_lands(e, DDW_START + 0xffffff7f8ull, DATA + 0x67f8);
-    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
-    env_stop(e);
-}
-
-/* PHB properties out of range stop QEMU with a message */
-static void test_phb_config_errors(void)
-{
-    static const struct {
-        const char *args;
-        const char *msg;
-    } cases[] = {
-        { "ddw-windows=1", "a PHB has 2 to 8 DMA windows" },
-        { "ddw-windows=9", "a PHB has 2 to 8 DMA windows" },
-        { "dma_win_size=0", "must be 4 KiB aligned, non-empty" },
-        { "dma_win_addr=0x800", "must be 4 KiB aligned, non-empty" },
-        { "dma_win_addr=0xfffffffffffff000", "below 2^64" },
-        { "dma_win_size=0x100000000000", "at most 8 TiB" },
-        /* Page sizes LoPAR's query cannot name: 1 byte and 8 KiB */
-        { "pgsz=0x3001", "pgsz=0x3001: DMA window pages are 4K, 64K, 2M" },
-        { "pgsz=0", "at least one of them" },
-    };
-    QTestState *qts;
-
-    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
-        g_autofree char *args = g_strdup_printf(
-            "-device spapr-pci-host-bridge,index=1,%s", cases[i].args);
-
-        assert_qemu_refuses(args, cases[i].msg);
-    }
-    /* The largest count is fine */
-    qts = qtest_init("-M pseries -nodefaults "
-                     "-device spapr-pci-host-bridge,index=1,ddw-windows=8");
-    qtest_quit(qts);
 }
 
 /* Create takes only the page sizes the query offers */
@@ -815,6 +928,36 @@ static void test_ddw_create_offered_sizes(void)
     g_assert_cmpint(ddw_create(e, 0, 20, c), ==, RTAS_OUT_PARAM_ERROR);
     g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpuint(ddw_available(e), ==, 0);
+    env_stop(e);
+}
+
+/*
+ * LoPAR: removing the PE's last window brings the default one back, empty;
+ * unless the last one was the default window itself
+ */
+static void test_ddw_remove_last(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+    uint64_t tce;
+
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(get_tce(e, LIOBN_DEFAULT, 0x5000, &tce), ==,
+                    H_PARAMETER);
+    g_assert_cmpuint(ddw_available(e), ==, 1);
+    /* The DDW was the last: the default window is back, without its TCE */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(ddw_available(e), ==, 1);
+    assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
+    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
+                    H_PARAMETER);
+    /* The default window last: nothing comes back */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(ddw_available(e), ==, 2);
+    assert_dma_refused(e, OP_FILL, 0x5000, RES_DECODE_ERROR);
     env_stop(e);
 }
 
@@ -878,6 +1021,217 @@ static void test_ddw_two_window_places(void)
     env_stop(e);
 }
 
+/* A PHB with "ddw-windows=4": three windows beside the default one */
+static void test_ddw_more_windows(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.ddw-windows=4");
+    uint32_t c[4];
+
+    g_assert_cmpuint(ddw_available(e), ==, 3);
+    /* 4 GiB of 64K pages, then 1 GiB of 4K, then 4 GiB of 2M */
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START);
+    g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
+    /* The first 1 GiB slot above the base that the 4 GiB one leaves */
+    g_assert_cmphex(ddw_start(c), ==, DDW_START + (4ull << 30));
+    g_assert_cmpint(ddw_create(e, 21, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 2);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START + (8ull << 30));
+    g_assert_cmpuint(ddw_available(e), ==, 0);
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
+
+    /* Each window translates through its own TCEs */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x10000,
+                            (DATA + 0x10000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) +
+                            0x3000, (DATA + 0x3000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW + 2, DDW_START + (8ull << 30) +
+                            0x200000, (DATA + 0x200000) | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 0x1fff8, DATA + 0x1fff8);
+    assert_fill_lands(e, DDW_START + (4ull << 30) + 0x3100, DATA + 0x3100);
+    assert_fill_lands(e, DDW_START + (8ull << 30) + 0x3ffff8,
+                      DATA + 0x3ffff8);
+    /* Between windows: no window */
+    assert_dma_refused(e, OP_FILL, DDW_START + (5ull << 30),
+                       RES_DECODE_ERROR);
+
+    /* A removed middle window's slot and LIOBN are used again */
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW + 1), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(ddw_create(e, 12, 29, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DDW + 1);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START + (4ull << 30));
+    assert_tce(e, LIOBN_DDW + 1, DDW_START + (4ull << 30) + 0x3000, 0);
+    assert_fill_lands(e, DDW_START + 0x10000, DATA + 0x10000);
+
+    /* Reset leaves the default window alone */
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(ddw_available(e), ==, 3);
+    assert_dma_refused(e, OP_FILL, DDW_START + 0x10000, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
+/*
+ * An SR-IOV VF's PE has one window: the guest removes the default one to
+ * create a 64-bit window in its place (Linux's enable_ddw() does).
+ */
+static void test_ddw_sriov_vf(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on");
+    uint32_t c[4];
+
+    g_assert_cmpuint(ddw_available(e), ==, 0);
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_HW_ERROR);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    /* No second LIOBN */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+
+    g_assert_cmpint(ddw_remove(e, LIOBN_DEFAULT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(ddw_available(e), ==, 1);
+    /* 16 GiB of 64K pages: the default window's LIOBN, 64-bit */
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(c[1], ==, LIOBN_DEFAULT);
+    g_assert_cmphex(ddw_start(c), ==, DDW_START);
+    assert_tce(e, LIOBN_DEFAULT, DDW_START + 0x1000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0x3ffff0000ull,
+                            (DATA + 0x50000) | TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 0x3ffff0008ull, DATA + 0x50008);
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
+    g_assert_cmpint(ddw_create(e, 16, 30, c), ==, RTAS_OUT_HW_ERROR);
+
+    /* Reset: the 1 GiB default window of 4K pages at 0, empty */
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START, 0), ==,
+                    H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x3fff000, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x3fff010, DATA + 0x10);
+    env_stop(e);
+}
+
+/* A VF whose default window is itself 64-bit, as the seed thread wants */
+static void test_ddw_sriov_vf_64bit_default(void)
+{
+    Env *e = env_start("-global spapr-pci-host-bridge.sriov-vf=on "
+                       "-global spapr-pci-host-bridge.dma_win_addr="
+                       "0x800000000000000 "
+                       "-global spapr-pci-host-bridge.dma_win_size="
+                       "0x1000000000");
+
+    g_assert_cmpuint(ddw_available(e), ==, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DDW_START + 0xffffff000ull,
+                            (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
+    assert_fill_lands(e, DDW_START + 0xffffff7f8ull, DATA + 0x67f8);
+    assert_dma_refused(e, OP_FILL, 0x1000, RES_DECODE_ERROR);
+    env_stop(e);
+}
+
+static void test_removed_window_refused(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+    uint64_t tce;
+
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    /* As upstream and KVM answer: the LIOBN has no table now */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DDW, DDW_START, DATA, 1), ==,
+                    H_PARAMETER);
+    /* Created again, it starts empty */
+    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
+    assert_tce(e, LIOBN_DDW, DDW_START, 0);
+    env_stop(e);
+}
+
+static void test_hostile_hcall_arguments(void)
+{
+    Env *e = env_start("");
+    uint64_t list = DATA + 0x200000;
+
+    /* A list that is not in guest memory: nothing is written */
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000,
+                                     0x7ffff0000000ull, 4), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
+    /* A range that runs off the window: refused whole, not in part */
+    for (int i = 0; i < 4; i++) {
+        qtest_writeq(e->qts, list + 8 * i, (DATA + i * 0x1000) | TCE_RW);
+    }
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
+                                     DEFAULT_WINDOW - 0x2000, list, 4), ==,
+                    H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x2000, 0);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
+                                     DEFAULT_WINDOW - 0x4000, list, 4), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
+               (DATA + 0x3000) | TCE_RW);
+    /* npages that overflow, an IOBA below the window, a huge LIOBN */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, 0, UINT64_MAX), ==,
+                    H_PARAMETER);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, 0xbad000,
+                              UINT64_MAX / 0x1000 + 2), ==, H_PARAMETER);
+    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000, list,
+                                     UINT64_MAX), ==, H_PARAMETER);
+    g_assert_cmpint(put_tce(e, 0x180000000ull, 0, DATA), ==, H_PARAMETER);
+    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
+    /* Clearing the whole window when a few TCEs are set */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0,
+                              DEFAULT_WINDOW >> 12), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    env_stop(e);
+}
+
+/* ---- PHB configuration ---- */
+
+/* PHB properties out of range stop QEMU with a message */
+static void test_phb_config_errors(void)
+{
+    static const struct {
+        const char *args;
+        const char *msg;
+    } cases[] = {
+        { "ddw-windows=1", "a PHB has 2 to 8 DMA windows" },
+        { "ddw-windows=9", "a PHB has 2 to 8 DMA windows" },
+        { "dma_win_size=0", "must be 4 KiB aligned, non-empty" },
+        { "dma_win_addr=0x800", "must be 4 KiB aligned, non-empty" },
+        { "dma_win_addr=0xfffffffffffff000", "below 2^64" },
+        { "dma_win_size=0x100000000000", "at most 8 TiB" },
+        /* Page sizes LoPAR's query cannot name: 1 byte and 8 KiB */
+        { "pgsz=0x3001", "pgsz=0x3001: DMA window pages are 4K, 64K, 2M" },
+        { "pgsz=0", "at least one of them" },
+    };
+    QTestState *qts;
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *args = g_strdup_printf(
+            "-device spapr-pci-host-bridge,index=1,%s", cases[i].args);
+
+        assert_qemu_refuses(args, cases[i].msg);
+    }
+    /* The largest count is fine */
+    qts = qtest_init("-M pseries -nodefaults "
+                     "-device spapr-pci-host-bridge,index=1,ddw-windows=8");
+    qtest_quit(qts);
+}
+
 /*
  * A host sPAPR IOMMU has windows at 0 and 2^59 only: a PHB whose windows
  * go elsewhere takes no vfio-pci device, and says why before VFIO looks
@@ -916,6 +1270,342 @@ static void test_phb_failed_realize(void)
     assert_qemu_refuses("-device spapr-vscsi,reg=0x80000101 "
                         "-device spapr-pci-host-bridge,index=1,eeh=on",
                         "Creating window#1 failed");
+}
+
+/* ---- the TCE store ---- */
+
+/*
+ * Bulk writes keep runs of TCEs in flat 512-TCE chunks; single TCEs stay
+ * apart.  Mix the two in every order and check each TCE, and DMA.
+ */
+static void test_dense_and_sparse(void)
+{
+    Env *e = env_start("");
+
+    /* A single TCE in chunk 2, then a run over most of chunk 2 */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
+                            (DATA + 0x7000) | TCE_READ), ==, H_SUCCESS);
+    put_run(e, LIOBN_DEFAULT, 1000 * 0x1000ull, 12, 100, DATA + 0x5000, 0,
+            TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 999 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1000 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 1099 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x7000) | TCE_READ);
+    assert_tce(e, LIOBN_DEFAULT, 1101 * 0x1000ull, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
+                            (DATA + 0x8000) | TCE_READ), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x8000) | TCE_READ);
+
+    /* 512 TCEs across chunks 0 and 1 */
+    put_run(e, LIOBN_DEFAULT, 300 * 0x1000ull, 12, 512, DATA + 16 * 0x1000,
+            0x1000, TCE_RW);
+    for (unsigned k = 0; k < 512; k += 73) {
+        assert_tce(e, LIOBN_DEFAULT, (300 + k) * 0x1000ull,
+                   (DATA + (16 + k) * 0x1000ull) | TCE_RW);
+    }
+    assert_tce(e, LIOBN_DEFAULT, 811 * 0x1000ull,
+               (DATA + 527 * 0x1000ull) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 812 * 0x1000ull, 0);
+    /* Single changes inside them */
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull,
+                            (DATA + 0x3000) | TCE_WRITE), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull, (DATA + 0x3000) | TCE_WRITE);
+    assert_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0);
+    assert_fill_lands(e, 400 * 0x1000ull + 0x18, DATA + 0x3018);
+    assert_dma_refused(e, OP_FILL, 401 * 0x1000ull, RES_TRANSLATION_FAULT);
+    assert_fill_lands(e, 1100 * 0x1000ull - 8, DATA + 0x5ff8);
+
+    /* A clear across chunks 0-2 */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0, 550), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 499 * 0x1000ull,
+               (DATA + 215 * 0x1000ull) | TCE_RW);
+    assert_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1049 * 0x1000ull, 0);
+    assert_tce(e, LIOBN_DEFAULT, 1050 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
+    /* Chunk 2 emptied, then used again by a single TCE */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 1024 * 0x1000ull, 0, 512), ==,
+                    H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, 0);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull,
+                            (DATA + 0x9000) | TCE_RW), ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull, (DATA + 0x9000) | TCE_RW);
+    assert_fill_lands(e, 1030 * 0x1000ull + 0x100, DATA + 0x9100);
+    env_stop(e);
+}
+
+/*
+ * What TCEs cost, as make bench measures it in resident memory, here as
+ * the store counts it: a window untouched costs nothing; dense runs, by
+ * single TCEs in any order or by bulk writes, at most 9 bytes a TCE
+ * (a flat table is 8); one TCE per 2 MiB of a 1 TiB window of 64 KiB
+ * pages at most 32; never more than 1.1 times a flat table.
+ */
+static void test_store_cost(void)
+{
+    Env *e = env_start(MEM_64G);
+    const uint64_t flat_1g = 8 * (DEFAULT_WINDOW >> 12);
+    uint64_t bytes, idx;
+    uint32_t c[4];
+
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    /* 16384 single TCEs in a scattered order, 32 chunks full */
+    for (uint64_t i = 0; i < 16384; i++) {
+        idx = (i * 7919) % 16384;
+        g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, idx << 12,
+                                (DATA + (idx & 0xff) * 0x1000) | TCE_RW), ==,
+                        H_SUCCESS);
+    }
+    bytes = store_bytes(e, LIOBN_DEFAULT);
+    g_test_message("dense, single TCEs: %.2f bytes per TCE",
+                   bytes / 16384.0);
+    g_assert_cmpuint(bytes, <=, 9 * 16384);
+    g_assert_cmpuint(bytes, ==, NODE_BYTES(512) + 32 * FLAT_LEAF_BYTES);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, 16384), ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    /* Every TCE of the window by bulk writes */
+    put_run(e, LIOBN_DEFAULT, 0, 12, DEFAULT_WINDOW >> 12, DATA, 0, TCE_READ);
+    bytes = store_bytes(e, LIOBN_DEFAULT);
+    g_assert_cmpuint(bytes, <=, 9 * (DEFAULT_WINDOW >> 12));
+    g_assert_cmpuint(bytes, <=, flat_1g * 11 / 10);
+    /* Every other TCE cleared: still no more than a flat table */
+    for (uint64_t i = 0; i < 2048; i += 2) {
+        g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, i << 12, 0), ==, H_SUCCESS);
+    }
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), <=, flat_1g * 11 / 10);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
+                    ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+
+    /* One TCE per 2 MiB of a 1 TiB window of 64 KiB pages */
+    g_assert_cmpint(ddw_create(e, 16, 40, c), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    for (uint64_t i = 0; i < 4096; i++) {
+        g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 21),
+                                (DATA + (i & 0xff) * 0x10000) | TCE_RW), ==,
+                        H_SUCCESS);
+    }
+    bytes = store_bytes(e, LIOBN_DDW);
+    g_test_message("sparse, one TCE per 2 MiB: %.2f bytes per TCE",
+                   bytes / 4096.0);
+    g_assert_cmpuint(bytes, <=, 32 * 4096);
+    env_stop(e);
+}
+
+/*
+ * Random TCE traffic against a flat array that says what each TCE must
+ * be: single and bulk writes (lists that mix zeros in), page-fault
+ * stuffs, clears of any size, over a few chunks of a window of two
+ * levels, so that leaves go from hashed to flat and back and nodes come
+ * and go; a migration, a window removed and created again, a reset.
+ * After every batch each TCE of the chunks used is read back.
+ */
+#define RND_TCES            (1u << 19)      /* 2 GiB of 4K: two levels */
+#define RND_SPOTS           6
+
+static const uint64_t rnd_spot[RND_SPOTS] = {
+    0, 3 * 512, 7 * 512 + 100, (1 << 18) - 512, (1 << 18), RND_TCES - 1024,
+};
+
+static uint64_t rnd_index(void)
+{
+    return rnd_spot[g_test_rand_int_range(0, RND_SPOTS)] +
+           g_test_rand_int_range(0, 1024);
+}
+
+static uint64_t rnd_tce(void)
+{
+    static const uint64_t perm[] = { TCE_READ, TCE_WRITE, TCE_RW, 0 };
+    uint64_t pa = DATA + g_test_rand_int_range(0, 4096) * 0x1000ull;
+
+    return g_test_rand_int_range(0, 8) ? pa | perm[g_test_rand_int_range(0, 4)]
+                                       : 0;
+}
+
+static void rnd_verify(Env *e, const uint64_t *model)
+{
+    for (int s = 0; s < RND_SPOTS; s++) {
+        for (uint64_t i = rnd_spot[s]; i < rnd_spot[s] + 1024 &&
+             i < RND_TCES; i++) {
+            uint64_t tce;
+
+            g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START + (i << 12),
+                                    &tce), ==, H_SUCCESS);
+            if (tce != model[i]) {
+                g_error("TCE %" PRIu64 ": 0x%" PRIx64 ", want 0x%" PRIx64,
+                        i, tce, model[i]);
+            }
+        }
+    }
+}
+
+static void rnd_batch(Env *e, uint64_t *model, int ops)
+{
+    uint64_t tces[512];
+
+    for (int op = 0; op < ops; op++) {
+        uint64_t i = rnd_index(), n, tce;
+        int kind = g_test_rand_int_range(0, 10);
+
+        if (kind < 5) {
+            tce = rnd_tce();
+            g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 12), tce),
+                            ==, H_SUCCESS);
+            model[i] = tce;
+        } else if (kind < 8) {
+            n = MIN(g_test_rand_int_range(1, 513), RND_TCES - i);
+            for (uint64_t k = 0; k < n; k++) {
+                tces[k] = g_test_rand_int_range(0, 4) ? rnd_tce() : 0;
+            }
+            g_assert_cmpint(put_list(e, LIOBN_DDW, DDW_START + (i << 12),
+                                     tces, n), ==, H_SUCCESS);
+            memcpy(&model[i], tces, n * 8);
+        } else if (kind < 9) {
+            n = MIN(g_test_rand_int_range(1, 513), RND_TCES - i);
+            tce = 0xbad000ull + g_test_rand_int_range(0, 16) * 0x1000;
+            g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + (i << 12),
+                                      tce, n), ==, H_SUCCESS);
+            for (uint64_t k = 0; k < n; k++) {
+                model[i + k] = tce;
+            }
+        } else {
+            n = MIN(g_test_rand_int_range(1, 4000), RND_TCES - i);
+            g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + (i << 12), 0,
+                                      n), ==, H_SUCCESS);
+            memset(&model[i], 0, n * 8);
+        }
+    }
+}
+
+static void test_store_random(void)
+{
+    g_autofree uint64_t *model = g_new0(uint64_t, RND_TCES);
+    Env *e = env_start("");
+    uint32_t c[4];
+
+    g_assert_cmpint(ddw_create(e, 12, 31, c), ==, RTAS_OUT_SUCCESS);
+    for (int round = 0; round < 6; round++) {
+        rnd_batch(e, model, 300);
+        rnd_verify(e, model);
+        if (round == 2) {
+            e = env_migrate(e, "");
+            rnd_verify(e, model);
+        }
+    }
+    /* Whatever happened, clearing all leaves nothing behind */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, RND_TCES), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    memset(model, 0, RND_TCES * 8);
+    /* A removed window comes back empty; so after a reset */
+    rnd_batch(e, model, 200);
+    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    g_assert_cmpint(ddw_create(e, 12, 31, c), ==, RTAS_OUT_SUCCESS);
+    memset(model, 0, RND_TCES * 8);
+    rnd_verify(e, model);
+    rnd_batch(e, model, 200);
+    rnd_verify(e, model);
+    g_assert_cmpint(ddw_reset(e), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
+    env_stop(e);
+}
+
+/* ---- MAP/UNMAP notifications ---- */
+
+/* The test device's WATCH on @addr's window; returns nothing */
+static void watch(Env *e, uint64_t addr)
+{
+    qvtd_wr(&e->td, R_PATTERN, WATCH_MAP | WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_WATCH, addr, 0), ==, RES_OK);
+}
+
+static void assert_rec(Env *e, uint32_t n, uint32_t type, uint32_t perm,
+                       uint64_t iova, uint64_t xlat, uint64_t mask)
+{
+    uint64_t at = NOTIFY_LOG + (n % NOTIFY_LOG_LEN) * NOTIFY_REC_SIZE;
+
+    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE), ==, type);
+    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE + 4), ==, perm);
+    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_IOVA), ==, iova);
+    if (type == NOTIFY_MAP) {
+        g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_XLAT), ==, xlat);
+    }
+    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_MASK), ==, mask);
+}
+
+static void test_notify_and_replay(void)
+{
+    Env *e = env_start("");
+    uint32_t c[4];
+
+    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
+    watch(e, DDW_START);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x10000) | TCE_READ), ==, H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 1);
+    assert_rec(e, 0, NOTIFY_MAP, 1, DDW_START + 0x50000, DATA + 0x10000,
+               0xffff);
+    /* Re-pointed: the old page goes first */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 3);
+    assert_rec(e, 1, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
+    assert_rec(e, 2, NOTIFY_MAP, 3, DDW_START + 0x50000, DATA + 0x20000,
+               0xffff);
+    /* The same value again says nothing; clearing says UNMAP */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
+                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
+    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + 0x40000, 0, 4), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 4);
+    assert_rec(e, 3, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
+
+    /* Replay: the TCEs that are set, in a 16 GiB window */
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x3ffff0000ull,
+                            (DATA + 0x30000) | TCE_WRITE), ==, H_SUCCESS);
+    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, (DATA + 0x40000) |
+                            TCE_RW), ==, H_SUCCESS);
+    watch(e, DDW_START);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 2);
+    /* In index order */
+    assert_rec(e, 0, NOTIFY_MAP, 3, DDW_START, DATA + 0x40000, 0xffff);
+    assert_rec(e, 1, NOTIFY_MAP, 2, DDW_START + 0x3ffff0000ull,
+               DATA + 0x30000, 0xffff);
+    env_stop(e);
+}
+
+/* MAP and UNMAP for bulk writes, and replay of a dense window */
+static void test_notify_bulk(void)
+{
+    Env *e = env_start("");
+
+    watch(e, 0);
+    put_run(e, LIOBN_DEFAULT, 0, 12, 512, DATA, 0x1000, TCE_READ);
+    /* One MAP per TCE: the log holds the last 16 */
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512);
+    assert_rec(e, 511, NOTIFY_MAP, 1, 511 * 0x1000ull, DATA + 511 * 0x1000ull,
+               0xfff);
+    /* Re-pointed: UNMAP, then MAP, each */
+    put_run(e, LIOBN_DEFAULT, 500 * 0x1000ull, 12, 12, DATA, 0, TCE_RW);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24);
+    assert_rec(e, 512 + 22, NOTIFY_UNMAP, 0, 511 * 0x1000ull, 0, 0xfff);
+    assert_rec(e, 512 + 23, NOTIFY_MAP, 3, 511 * 0x1000ull, DATA, 0xfff);
+    /* Cleared by STUFF: only UNMAPs, for what was set */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, 0x40000), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24 + 512);
+    /* Replay finds each TCE, dense or not */
+    put_run(e, LIOBN_DEFAULT, 0x100000, 12, 512, DATA, 0x1000, TCE_READ);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff0000, DATA | TCE_WRITE),
+                    ==, H_SUCCESS);
+    watch(e, 0);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 513);
+    env_stop(e);
 }
 
 /* ---- EEH ---- */
@@ -1114,266 +1804,22 @@ static void test_eeh_off(void)
     env_stop(e);
 }
 
-static void test_removed_window_constrained(void)
-{
-    Env *e = env_start("");
-    uint32_t c[4];
-    uint64_t tce;
-
-    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
-                    H_SUCCESS);
-    g_assert_cmpint(ddw_remove(e, LIOBN_DDW), ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, DATA | TCE_RW), ==,
-                    H_CONSTRAINED);
-    g_assert_cmpint(get_tce(e, LIOBN_DDW, DDW_START, &tce), ==,
-                    H_CONSTRAINED);
-    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1), ==,
-                    H_CONSTRAINED);
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DDW, DDW_START, DATA, 1), ==,
-                    H_CONSTRAINED);
-    /* Created again, it starts empty */
-    g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
-    assert_tce(e, LIOBN_DDW, DDW_START, 0);
-    env_stop(e);
-}
-
-static void test_hostile_hcall_arguments(void)
-{
-    Env *e = env_start("");
-    uint64_t list = DATA + 0x200000;
-
-    /* A list that is not in guest memory: nothing is written */
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000,
-                                     0x7ffff0000000ull, 4), ==, H_PARAMETER);
-    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
-    /* A range that runs off the window: refused whole, not in part */
-    for (int i = 0; i < 4; i++) {
-        qtest_writeq(e->qts, list + 8 * i, (DATA + i * 0x1000) | TCE_RW);
-    }
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
-                                     DEFAULT_WINDOW - 0x2000, list, 4), ==,
-                    H_PARAMETER);
-    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x2000, 0);
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT,
-                                     DEFAULT_WINDOW - 0x4000, list, 4), ==,
-                    H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
-               (DATA + 0x3000) | TCE_RW);
-    /* npages that overflow, an IOBA below the window, a huge LIOBN */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, 0, UINT64_MAX), ==,
-                    H_PARAMETER);
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0x1000, DATA,
-                              UINT64_MAX / 0x1000 + 2), ==, H_PARAMETER);
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x1000, list,
-                                     UINT64_MAX), ==, H_PARAMETER);
-    g_assert_cmpint(put_tce(e, 0x180000000ull, 0, DATA), ==, H_PARAMETER);
-    assert_tce(e, LIOBN_DEFAULT, 0x1000, 0);
-    /* Clearing the whole window when one TCE is set */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0,
-                              DEFAULT_WINDOW >> 12), ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0);
-    env_stop(e);
-}
-
-/* The test device's WATCH on @addr's window; returns nothing */
-static void watch(Env *e, uint64_t addr)
-{
-    qvtd_wr(&e->td, R_PATTERN, WATCH_MAP | WATCH_UNMAP);
-    g_assert_cmpuint(qvtd_run(&e->td, OP_WATCH, addr, 0), ==, RES_OK);
-}
-
-static void assert_rec(Env *e, uint32_t n, uint32_t type, uint32_t perm,
-                       uint64_t iova, uint64_t xlat, uint64_t mask)
-{
-    uint64_t at = NOTIFY_LOG + (n % NOTIFY_LOG_LEN) * NOTIFY_REC_SIZE;
-
-    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE), ==, type);
-    g_assert_cmpuint(qvtd_rd(&e->td, at + NOTIFY_REC_TYPE + 4), ==, perm);
-    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_IOVA), ==, iova);
-    if (type == NOTIFY_MAP) {
-        g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_XLAT), ==, xlat);
-    }
-    g_assert_cmphex(qvtd_rd64(&e->td, at + NOTIFY_REC_MASK), ==, mask);
-}
-
-static void test_notify_and_replay(void)
-{
-    Env *e = env_start("");
-    uint32_t c[4];
-
-    g_assert_cmpint(ddw_create(e, 16, 34, c), ==, RTAS_OUT_SUCCESS);
-    watch(e, DDW_START);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
-                            (DATA + 0x10000) | TCE_READ), ==, H_SUCCESS);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 1);
-    assert_rec(e, 0, NOTIFY_MAP, 1, DDW_START + 0x50000, DATA + 0x10000,
-               0xffff);
-    /* Re-pointed: the old page goes first */
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
-                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 3);
-    assert_rec(e, 1, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
-    assert_rec(e, 2, NOTIFY_MAP, 3, DDW_START + 0x50000, DATA + 0x20000,
-               0xffff);
-    /* The same value again says nothing; clearing says UNMAP */
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x50000,
-                            (DATA + 0x20000) | TCE_RW), ==, H_SUCCESS);
-    g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + 0x40000, 0, 4), ==,
-                    H_SUCCESS);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 4);
-    assert_rec(e, 3, NOTIFY_UNMAP, 0, DDW_START + 0x50000, 0, 0xffff);
-
-    /* Replay: the TCEs that are set, in a 16 GiB window */
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + 0x3ffff0000ull,
-                            (DATA + 0x30000) | TCE_WRITE), ==, H_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START, (DATA + 0x40000) |
-                            TCE_RW), ==, H_SUCCESS);
-    watch(e, DDW_START);
-    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 2);
-    for (int i = 0; i < 2; i++) {
-        uint64_t at = NOTIFY_LOG + i * NOTIFY_REC_SIZE;
-        bool last = qvtd_rd64(&e->td, at + NOTIFY_REC_IOVA) != DDW_START;
-
-        assert_rec(e, i, NOTIFY_MAP, last ? 2 : 3,
-                   DDW_START + (last ? 0x3ffff0000ull : 0),
-                   DATA + (last ? 0x30000 : 0x40000), 0xffff);
-    }
-    env_stop(e);
-}
-
-/* The list for H_PUT_TCE_INDIRECT: TCE k names DATA page @first + k */
-static void write_list(Env *e, uint64_t list, unsigned n, unsigned first,
-                       uint64_t perm)
-{
-    for (unsigned k = 0; k < n; k++) {
-        qtest_writeq(e->qts, list + 8 * k,
-                     (DATA + (first + k) * 0x1000ull) | perm);
-    }
-}
-
-/*
- * Bulk writes keep runs of TCEs in flat 512-TCE chunks; single TCEs stay
- * apart.  Mix the two in every order and check each TCE, and DMA.
- */
-static void test_dense_and_sparse(void)
-{
-    Env *e = env_start("");
-    uint64_t list = guest_alloc(&e->alloc, 0x2000);
-
-    list = QEMU_ALIGN_UP(list, 0x1000);
-    /* A single TCE in chunk 2, then a STUFF over most of chunk 2 */
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
-                            (DATA + 0x7000) | TCE_READ), ==, H_SUCCESS);
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 1000 * 0x1000ull,
-                              (DATA + 0x5000) | TCE_RW, 100), ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 999 * 0x1000ull, 0);
-    assert_tce(e, LIOBN_DEFAULT, 1000 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
-    assert_tce(e, LIOBN_DEFAULT, 1099 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
-    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x7000) | TCE_READ);
-    assert_tce(e, LIOBN_DEFAULT, 1101 * 0x1000ull, 0);
-    /* The single TCE moved with its chunk: a change to it is seen */
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull,
-                            (DATA + 0x8000) | TCE_READ), ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, (DATA + 0x8000) | TCE_READ);
-
-    /* 512 TCEs across chunks 0 and 1 */
-    write_list(e, list, 512, 16, TCE_RW);
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 300 * 0x1000ull, list,
-                                     512), ==, H_SUCCESS);
-    for (unsigned k = 0; k < 512; k += 73) {
-        assert_tce(e, LIOBN_DEFAULT, (300 + k) * 0x1000ull,
-                   (DATA + (16 + k) * 0x1000ull) | TCE_RW);
-    }
-    assert_tce(e, LIOBN_DEFAULT, 811 * 0x1000ull,
-               (DATA + 527 * 0x1000ull) | TCE_RW);
-    assert_tce(e, LIOBN_DEFAULT, 812 * 0x1000ull, 0);
-    /* Single changes inside them */
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull,
-                            (DATA + 0x3000) | TCE_WRITE), ==, H_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0), ==,
-                    H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 400 * 0x1000ull, (DATA + 0x3000) | TCE_WRITE);
-    assert_tce(e, LIOBN_DEFAULT, 401 * 0x1000ull, 0);
-    assert_fill_lands(e, 400 * 0x1000ull + 0x18, DATA + 0x3018);
-    assert_dma_refused(e, OP_FILL, 401 * 0x1000ull, RES_TRANSLATION_FAULT);
-    assert_fill_lands(e, 1100 * 0x1000ull - 8, DATA + 0x5ff8);
-
-    /* A clear across chunks 0-2, of what the bulk writes and STUFF set */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0, 550), ==,
-                    H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 499 * 0x1000ull,
-               (DATA + 215 * 0x1000ull) | TCE_RW);
-    assert_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull, 0);
-    assert_tce(e, LIOBN_DEFAULT, 1049 * 0x1000ull, 0);
-    assert_tce(e, LIOBN_DEFAULT, 1050 * 0x1000ull, (DATA + 0x5000) | TCE_RW);
-    /* Chunk 2 emptied, then used again by a single TCE */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 1024 * 0x1000ull, 0, 512), ==,
-                    H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 1100 * 0x1000ull, 0);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull,
-                            (DATA + 0x9000) | TCE_RW), ==, H_SUCCESS);
-    assert_tce(e, LIOBN_DEFAULT, 1030 * 0x1000ull, (DATA + 0x9000) | TCE_RW);
-    assert_fill_lands(e, 1030 * 0x1000ull + 0x100, DATA + 0x9100);
-    env_stop(e);
-}
-
-/* MAP and UNMAP for bulk writes, and replay of a dense window */
-static void test_notify_bulk(void)
-{
-    Env *e = env_start("");
-    uint64_t list = QEMU_ALIGN_UP(guest_alloc(&e->alloc, 0x2000), 0x1000);
-
-    watch(e, 0);
-    write_list(e, list, 512, 0, TCE_READ);
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0, list, 512), ==,
-                    H_SUCCESS);
-    /* One MAP per TCE: the log holds the last 16 */
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512);
-    assert_rec(e, 511, NOTIFY_MAP, 1, 511 * 0x1000ull, DATA + 511 * 0x1000ull,
-               0xfff);
-    /* Re-pointed by STUFF: UNMAP, then MAP, each */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 500 * 0x1000ull,
-                              DATA | TCE_RW, 12), ==, H_SUCCESS);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24);
-    assert_rec(e, 512 + 22, NOTIFY_UNMAP, 0, 511 * 0x1000ull, 0, 0xfff);
-    assert_rec(e, 512 + 23, NOTIFY_MAP, 3, 511 * 0x1000ull, DATA, 0xfff);
-    /* Cleared by STUFF: only UNMAPs, for what was set */
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, 0x40000), ==,
-                    H_SUCCESS);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 512 + 24 + 512);
-    /* Replay finds each TCE, dense or not */
-    g_assert_cmpint(put_tce_indirect(e, LIOBN_DEFAULT, 0x100000, list, 512),
-                    ==, H_SUCCESS);
-    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3fff0000, DATA | TCE_WRITE),
-                    ==, H_SUCCESS);
-    watch(e, 0);
-    g_assert_cmpuint(qvtd_run(&e->td, OP_REPLAY, 0, 0), ==, RES_OK);
-    g_assert_cmpuint(qvtd_rd(&e->td, R_NOTIFY_COUNT), ==, 513);
-    env_stop(e);
-}
+/* ---- migration ---- */
 
 /* A full 1 GiB window migrates, and its chunks are flat again after */
 static void test_migration_dense(void)
 {
-    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig3-%d",
-                                            g_get_tmp_dir(), getpid());
-    g_autofree char *uri = g_strdup_printf("file:%s", path);
     Env *e = env_start(""), *d;
-    uint64_t bar;
+    uint64_t bytes;
 
-    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, DATA | TCE_READ,
-                              DEFAULT_WINDOW >> 12), ==, H_SUCCESS);
+    put_run(e, LIOBN_DEFAULT, 0, 12, DEFAULT_WINDOW >> 12, DATA, 0, TCE_READ);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x12345000,
                             (DATA + 0x6000) | TCE_RW), ==, H_SUCCESS);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x3ffff000, 0), ==, H_SUCCESS);
-    bar = e->td.bar.addr;
-    qvtd_migrate(e->qts, uri);
-    env_stop(e);
+    bytes = store_bytes(e, LIOBN_DEFAULT);
 
-    d = env_incoming("", uri, bar);
-    unlink(path);
+    d = env_migrate(e, "");
+    g_assert_cmpuint(store_bytes(d, LIOBN_DEFAULT), ==, bytes);
     assert_tce(d, LIOBN_DEFAULT, 0, DATA | TCE_READ);
     assert_tce(d, LIOBN_DEFAULT, 0x12345000, (DATA + 0x6000) | TCE_RW);
     assert_tce(d, LIOBN_DEFAULT, 0x3fffe000, DATA | TCE_READ);
@@ -1384,6 +1830,7 @@ static void test_migration_dense(void)
     g_assert_cmpint(stuff_tce(d, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
                     ==, H_SUCCESS);
     assert_tce(d, LIOBN_DEFAULT, 0x12345000, 0);
+    g_assert_cmpuint(store_bytes(d, LIOBN_DEFAULT), ==, 0);
     env_stop(d);
 }
 
@@ -1474,9 +1921,9 @@ static void test_migration_windows_and_eeh(void)
     unlink(path);
     ddw_query(d, q, 5);
     g_assert_cmpuint(q[1], ==, 2);
-    g_assert_cmpint(get_tce(d, LIOBN_DEFAULT, 0, &tce), ==, H_CONSTRAINED);
+    g_assert_cmpint(get_tce(d, LIOBN_DEFAULT, 0, &tce), ==, H_PARAMETER);
     g_assert_cmpint(get_tce(d, LIOBN_DDW, DDW_START, &tce), ==,
-                    H_CONSTRAINED);
+                    H_PARAMETER);
     assert_tce(d, LIOBN_DDW + 1, w2 + 0x5000, (DATA + 0x5000) | TCE_RW);
     assert_tce(d, LIOBN_DDW + 1, w2 + 0x6000, (DATA + 0x9000) | TCE_READ);
     assert_tce(d, LIOBN_DDW + 1, w2 + 0x7000, 0);
@@ -1499,9 +1946,90 @@ static void test_migration_windows_and_eeh(void)
     g_assert_cmpint(ddw_reset(d), ==, RTAS_OUT_SUCCESS);
     ddw_query(d, q, 5);
     g_assert_cmpuint(q[1], ==, 2);
-    g_assert_cmpint(get_tce(d, LIOBN_DDW + 1, w2, &tce), ==, H_CONSTRAINED);
+    g_assert_cmpint(get_tce(d, LIOBN_DDW + 1, w2, &tce), ==, H_PARAMETER);
     assert_tce(d, LIOBN_DEFAULT, 0x5000, 0);
     env_stop(d);
+}
+
+/*
+ * A stream that no source could send is refused on the destination with
+ * a message, before anything of it is used: a TCE count past the window,
+ * a TCE outside it, the same TCE twice, a window of 1-byte pages
+ */
+static void test_migration_hostile(void)
+{
+    g_autofree char *path = g_strdup_printf("%s/spapr-tce-hostile-%d",
+                                            g_get_tmp_dir(), getpid());
+    g_autofree char *bad = g_strdup_printf("%s.bad", path);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *stream = NULL;
+    static const char idstr[] = "spapr_iommu";
+    Env *e = env_start("");
+    uint32_t c[4], count;
+    size_t len, at = 0, f;
+    static const struct {
+        const char *what, *msg;
+    } cases[] = {
+        { "count", "TCEs for a window of" },
+        { "index", "is outside its window" },
+        { "duplicate", "or not after TCE" },
+        { "page shift", "a TCE page of 2^0 bytes" },
+    };
+
+    /* A window of 64 TCEs of 64 KiB with 3 of them set */
+    g_assert_cmpint(ddw_create(e, 16, 22, c), ==, RTAS_OUT_SUCCESS);
+    for (int i = 0; i < 3; i++) {
+        g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (10 + i) * 0x10000,
+                                (DATA + i * 0x10000) | TCE_RW), ==,
+                        H_SUCCESS);
+    }
+    qvtd_migrate(e->qts, uri);
+    env_stop(e);
+    g_assert_true(g_file_get_contents(path, &stream, &len, NULL));
+    unlink(path);
+    /* The DDW's section: its name, LIOBN (the instance) and version 5 */
+    for (at = 0; at + 20 < len; at++) {
+        if (stream[at] == strlen(idstr) &&
+            !memcmp(stream + at + 1, idstr, strlen(idstr)) &&
+            ldl_be_p(stream + at + 1 + strlen(idstr)) == LIOBN_DDW &&
+            ldl_be_p(stream + at + 5 + strlen(idstr)) == 5) {
+            break;
+        }
+    }
+    g_assert_cmpuint(at + 20, <, len);
+    /* liobn, nb_table, page_shift, bus_offset, bypass, def_win, count */
+    f = at + 9 + strlen(idstr);
+    g_assert_cmphex((uint32_t)ldl_be_p(stream + f), ==, LIOBN_DDW);
+    g_assert_cmpuint(ldl_be_p(stream + f + 4), ==, 64);
+    g_assert_cmpuint(ldl_be_p(stream + f + 8), ==, 16);
+    count = ldl_be_p(stream + f + 22);
+    g_assert_cmpuint(count, ==, 3);
+    g_assert_cmpuint(ldq_be_p(stream + f + 26), ==, 10);
+
+    for (int i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *copy = g_memdup2(stream, len);
+        g_autofree char *args = g_strdup_printf(
+            "-m 1G -device viommu-testdev,addr=%d.0 -incoming file:%s",
+            DEV_SLOT, bad);
+
+        switch (i) {
+        case 0:
+            stl_be_p(copy + f + 22, 65);
+            break;
+        case 1:
+            stq_be_p(copy + f + 26 + 16, 64);
+            break;
+        case 2:
+            stq_be_p(copy + f + 26 + 16, 10);
+            break;
+        case 3:
+            stl_be_p(copy + f + 8, 0);
+            break;
+        }
+        g_assert_true(g_file_set_contents(bad, copy, len, NULL));
+        assert_qemu_refuses(args, cases[i].msg);
+    }
+    unlink(bad);
 }
 
 int main(int argc, char **argv)
@@ -1514,7 +2042,16 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/hcall/put-get", test_put_get_tce);
     qtest_add_func("/spapr-tce/hcall/bad-arguments", test_hcall_bad_arguments);
     qtest_add_func("/spapr-tce/hcall/put-tce-indirect", test_put_tce_indirect);
+    qtest_add_func("/spapr-tce/hcall/indirect-leading-zeros",
+                   test_indirect_leading_zeros);
     qtest_add_func("/spapr-tce/hcall/stuff-tce", test_stuff_tce);
+    qtest_add_func("/spapr-tce/hcall/outside-partition",
+                   test_tce_outside_partition);
+    qtest_add_func("/spapr-tce/hcall/no-memory", test_no_memory);
+    qtest_add_func("/spapr-tce/hcall/hostile-arguments",
+                   test_hostile_hcall_arguments);
+    qtest_add_func("/spapr-tce/hcall/removed-window",
+                   test_removed_window_refused);
     qtest_add_func("/spapr-tce/dma/translation", test_dma_translation);
     qtest_add_func("/spapr-tce/dma/permissions", test_dma_permissions);
     qtest_add_func("/spapr-tce/ddw/create-and-translate",
@@ -1526,39 +2063,41 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/ddw/hostile-windows", test_ddw_hostile_windows);
     qtest_add_func("/spapr-tce/ddw/bound-by-memory",
                    test_ddw_bound_by_memory);
+    qtest_add_func("/spapr-tce/ddw/huge-window", test_ddw_huge_window);
     qtest_add_func("/spapr-tce/ddw/every-page-size",
                    test_ddw_every_page_size);
-    qtest_add_func("/spapr-tce/ddw/remove-last", test_ddw_remove_last);
-    qtest_add_func("/spapr-tce/ddw/more-windows", test_ddw_more_windows);
-    qtest_add_func("/spapr-tce/ddw/sriov-vf", test_ddw_sriov_vf);
-    qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
-                   test_ddw_sriov_vf_64bit_default);
-    qtest_add_func("/spapr-tce/phb-config-errors", test_phb_config_errors);
     qtest_add_func("/spapr-tce/ddw/create-offered-sizes",
                    test_ddw_create_offered_sizes);
+    qtest_add_func("/spapr-tce/ddw/remove-last", test_ddw_remove_last);
     qtest_add_func("/spapr-tce/ddw/default-by-history",
                    test_ddw_default_by_history);
     qtest_add_func("/spapr-tce/ddw/two-window-places",
                    test_ddw_two_window_places);
+    qtest_add_func("/spapr-tce/ddw/more-windows", test_ddw_more_windows);
+    qtest_add_func("/spapr-tce/ddw/sriov-vf", test_ddw_sriov_vf);
+    qtest_add_func("/spapr-tce/ddw/sriov-vf-64bit-default",
+                   test_ddw_sriov_vf_64bit_default);
+    qtest_add_func("/spapr-tce/phb/config-errors", test_phb_config_errors);
     qtest_add_func("/spapr-tce/phb/refuses-vfio", test_phb_refuses_vfio);
     qtest_add_func("/spapr-tce/phb/failed-realize", test_phb_failed_realize);
+    qtest_add_func("/spapr-tce/store/dense-and-sparse",
+                   test_dense_and_sparse);
+    qtest_add_func("/spapr-tce/store/cost", test_store_cost);
+    qtest_add_func("/spapr-tce/store/random", test_store_random);
+    qtest_add_func("/spapr-tce/notify/map-unmap-replay",
+                   test_notify_and_replay);
+    qtest_add_func("/spapr-tce/notify/bulk", test_notify_bulk);
     qtest_add_func("/spapr-tce/eeh/freeze-and-thaw",
                    test_eeh_freeze_and_thaw);
     qtest_add_func("/spapr-tce/eeh/slot-reset", test_eeh_slot_reset);
     qtest_add_func("/spapr-tce/eeh/off", test_eeh_off);
-    qtest_add_func("/spapr-tce/ddw/removed-window-constrained",
-                   test_removed_window_constrained);
-    qtest_add_func("/spapr-tce/hcall/hostile-arguments",
-                   test_hostile_hcall_arguments);
-    qtest_add_func("/spapr-tce/notify-and-replay", test_notify_and_replay);
-    qtest_add_func("/spapr-tce/notify-bulk", test_notify_bulk);
-    qtest_add_func("/spapr-tce/store/dense-and-sparse",
-                   test_dense_and_sparse);
     qtest_add_func("/spapr-tce/migration/dense-window",
                    test_migration_dense);
-    qtest_add_func("/spapr-tce/migration/windows-and-eeh",
-                   test_migration_windows_and_eeh);
     qtest_add_func("/spapr-tce/migration/sparse-1tib-window",
                    test_migration_sparse);
+    qtest_add_func("/spapr-tce/migration/windows-and-eeh",
+                   test_migration_windows_and_eeh);
+    qtest_add_func("/spapr-tce/migration/hostile-streams",
+                   test_migration_hostile);
     return g_test_run();
 }

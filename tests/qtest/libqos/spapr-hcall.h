@@ -19,7 +19,8 @@
 /* PAPR hypercalls and return codes the TCE tests use */
 #define H_SUCCESS           0
 #define H_PARAMETER         (-4)
-#define H_CONSTRAINED       4
+#define H_NOT_ENOUGH_RESOURCES (-44)
+#define H_P4                (-57)
 #define H_GET_TCE           0x1c
 #define H_PUT_TCE           0x20
 #define H_STUFF_TCE         0x138
