@@ -208,8 +208,8 @@ static inline IOMMUTLBEntry tce_entry(SpaprTceTable *tcet, hwaddr addr,
 
 /*
  * What tce_translate() leaves out of its fast path: the trace, and a
- * device's access the TCE refuses or a stopped PE drops (which may freeze
- * the PE).  Lookups for notifiers and replay
+ * device's access that the TCE refuses or that the PE looks at (stopped,
+ * or with an error injection armed).  Lookups for notifiers and replay
  * (IOMMU_NONE) see the TCE as it is.
  */
 static IOMMUTLBEntry G_GNUC_NO_INLINE
@@ -221,12 +221,10 @@ tce_translate_slow(SpaprTceTable *tcet, hwaddr addr, IOMMUAccessFlags flag,
 
     trace_spapr_iommu_xlate(tcet->liobn, addr, ret.translated_addr, ret.perm,
                             ret.addr_mask);
-    if (pe && flag != IOMMU_NONE) {
-        if (spapr_phb_eeh_dma_stopped(pe)) {
-            ret.perm = IOMMU_NONE;
-        } else if ((ret.perm & flag) != flag) {
-            spapr_phb_eeh_dma_fault(pe, tcet->liobn, addr, flag & IOMMU_WO);
-        }
+    if (pe && flag != IOMMU_NONE &&
+        spapr_phb_eeh_dma_stop(pe, tcet->liobn, addr, flag & IOMMU_WO,
+                               (ret.perm & flag) != flag)) {
+        ret.perm = IOMMU_NONE;
     }
     return ret;
 }
@@ -245,7 +243,7 @@ static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
 
     if (unlikely(trace_event_get_state_backends(TRACE_SPAPR_IOMMU_XLATE) ||
                  (pe && flag != IOMMU_NONE &&
-                  (spapr_phb_eeh_dma_stopped(pe) ||
+                  (spapr_phb_eeh_dma_watched(pe) ||
                    (tce_perm(tce) & flag) != flag)))) {
         return tce_translate_slow(tcet, addr, flag, tce);
     }

@@ -1610,7 +1610,7 @@ static void test_notify_bulk(void)
 
 /* ---- EEH ---- */
 
-#define PE_ADDR             1       /* bus 0's PE: (bus << 16) + 1 */
+#define PE_ADDR             1       /* the PHB's one PE: (bus 0 << 16) + 1 */
 #define EEH_DISABLE         0
 #define EEH_ENABLE          1
 #define EEH_THAW_IO         2
@@ -1619,8 +1619,10 @@ static void test_notify_bulk(void)
 #define PE_RESET            1
 #define PE_STOPPED_IO_DMA   2
 #define PE_STOPPED_DMA      4
+#define PE_UNAVAILABLE      5
 #define SLOT_RESET_OFF      0
 #define SLOT_RESET_HOT      1
+#define SLOT_RESET_FUND     3
 
 static int32_t eeh_option(Env *e, uint32_t addr, uint32_t option)
 {
@@ -1629,11 +1631,33 @@ static int32_t eeh_option(Env *e, uint32_t addr, uint32_t option)
     return rtas(e, "ibm,set-eeh-option", 4, in, 1, &out);
 }
 
-static int32_t slot_reset(Env *e, uint32_t option)
+static int32_t slot_reset_at(Env *e, uint32_t addr, uint32_t option)
 {
-    uint32_t in[] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, option }, out;
+    uint32_t in[] = { addr, BUID >> 32, (uint32_t)BUID, option }, out;
 
     return rtas(e, "ibm,set-slot-reset", 4, in, 1, &out);
+}
+
+static int32_t slot_reset(Env *e, uint32_t option)
+{
+    return slot_reset_at(e, PE_ADDR, option);
+}
+
+static int32_t configure_pe(Env *e, uint32_t addr)
+{
+    uint32_t in[] = { addr, BUID >> 32, (uint32_t)BUID }, out;
+
+    return rtas(e, "ibm,configure-pe", 3, in, 1, &out);
+}
+
+static int32_t config_addr_info(Env *e, uint32_t addr, uint32_t function,
+                                uint32_t *info)
+{
+    uint32_t in[] = { addr, BUID >> 32, (uint32_t)BUID, function }, out[2];
+    int32_t ret = rtas(e, "ibm,get-config-addr-info2", 4, in, 2, out);
+
+    *info = out[1];
+    return ret;
 }
 
 /* The PE's state, with the rest of read-slot-reset-state2's answer */
@@ -1644,9 +1668,19 @@ static uint32_t pe_state(Env *e)
     g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
                     ==, RTAS_OUT_SUCCESS);
     g_assert_cmpuint(out[2], ==, 1);        /* EEH supported */
-    g_assert_cmpuint(out[3], ==, 1000);     /* unavailable-info */
+    g_assert_cmpuint(out[3], ==, out[1] == PE_UNAVAILABLE ? 0 : 1000);
     g_assert_cmpuint(out[4], ==, 0);
     return out[1];
+}
+
+/* ibm,slot-error-detail into @buf; the status */
+static int32_t slot_error_detail(Env *e, uint64_t buf, uint32_t len,
+                                 uint32_t function)
+{
+    uint32_t in[8] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, 0, 0, buf, len,
+                       function }, out;
+
+    return rtas(e, "ibm,slot-error-detail", 8, in, 1, &out);
 }
 
 /* Ring the doorbell for a DMA whose outcome the PE's freeze hides */
@@ -1665,28 +1699,65 @@ static void assert_mmio_fenced(Env *e)
     g_assert_cmphex(qpci_io_readb(e->td.dev, e->td.bar, R_MEMTX), ==, 0xff);
 }
 
-static void test_eeh_freeze_and_thaw(void)
+/* The PE frozen by a DMA that no TCE allows, with EEH enabled */
+static Env *env_frozen(const char *extra)
+{
+    g_autofree char *args = g_strdup_printf(EEH_ON " %s", extra);
+    Env *e = env_start(args);
+
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    start_dma(e, OP_FILL, 0x9000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    return e;
+}
+
+/*
+ * EEH is off unless the PHB asks for it: then every EEH call is refused
+ * as upstream refuses it, a refused DMA stops nothing, and the error
+ * injection calls are not there
+ */
+static void test_eeh_off_by_default(void)
 {
     Env *e = env_start("");
-    uint32_t out[2];
-    uint32_t det[8] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, 0, 0, 0, 0, 1 };
-    uint32_t cfg[] = { e->config_addr, BUID >> 32, (uint32_t)BUID, 1 };
+    uint32_t in[3] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out[5], info;
 
-    /* The device's PE: bus 0's, shared by the PHB's devices */
-    g_assert_cmpint(rtas(e, "ibm,get-config-addr-info2", 4, cfg, 2, out),
-                    ==, RTAS_OUT_SUCCESS);
-    g_assert_cmpuint(out[1], ==, 2);
-    cfg[3] = 0;
-    g_assert_cmpint(rtas(e, "ibm,get-config-addr-info2", 4, cfg, 2, out),
-                    ==, RTAS_OUT_SUCCESS);
-    g_assert_cmphex(out[1], ==, PE_ADDR);
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(config_addr_info(e, e->config_addr, 0, &info), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_PARAM_ERROR);
+    assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
+    assert_dma_refused(e, OP_FILL, DEFAULT_WINDOW, RES_DECODE_ERROR);
+    g_assert_cmphex(qvtd_rd(&e->td, R_ID), ==, ID_VALUE);
+    /* No such call: its outputs stay as they were */
+    g_assert_cmphex((uint32_t)rtas(e, "ibm,open-errinjct", 0, in, 2, out),
+                    ==, 0xdeadbeef);
+    g_assert_cmphex(out[1], ==, 0xdeadbeef);
+    env_stop(e);
+}
+
+static void test_eeh_freeze_and_thaw(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint32_t info;
+
+    /* The device's PE: the PHB's one */
+    g_assert_cmpint(config_addr_info(e, e->config_addr, 1, &info), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(info, ==, 1);          /* not shared: one function */
+    g_assert_cmpint(config_addr_info(e, e->config_addr, 0, &info), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(info, ==, PE_ADDR);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
 
-    /* EEH off: a refused DMA freezes nothing */
+    /* EEH not enabled yet: a refused DMA freezes nothing */
     assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
 
-    /* No device on bus 5; then the PE itself */
+    /* No device on bus 5, an option there is not; then the PE itself */
     g_assert_cmpint(eeh_option(e, 5 << 16, EEH_ENABLE), ==,
                     RTAS_OUT_PARAM_ERROR);
     g_assert_cmpint(eeh_option(e, PE_ADDR, 7), ==, RTAS_OUT_PARAM_ERROR);
@@ -1696,6 +1767,11 @@ static void test_eeh_freeze_and_thaw(void)
                     H_SUCCESS);
     assert_fill_lands(e, 0x1000, DATA);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    /* LoPAR: a thaw of a PE that runs is a parameter error */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_PARAM_ERROR);
 
     /* A DMA with no TCE freezes the PE: MMIO reads all ones */
     qvtd_wr(&e->td, R_PATTERN, 0x11111111);
@@ -1704,14 +1780,19 @@ static void test_eeh_freeze_and_thaw(void)
     assert_mmio_fenced(e);
     /* and stores are dropped */
     qvtd_wr(&e->td, R_PATTERN, 0x22222222);
-    /* DMA before MMIO: refused */
+    /* DMA before MMIO: LoPAR's unexpected state change */
     g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
-                    RTAS_OUT_HW_ERROR);
+                    RTAS_OUT_UNEXPECTED);
+    /* as is taking a PE out of a reset it is not in */
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_UNEXPECTED);
 
     /* MMIO thawed: the device's registers tell what happened */
     g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
                     RTAS_OUT_SUCCESS);
     g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_DMA);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_PARAM_ERROR);
     g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&e->td, R_STATUS)), ==,
                      RES_TRANSLATION_FAULT);
     qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, 0x9000, 0);
@@ -1731,21 +1812,58 @@ static void test_eeh_freeze_and_thaw(void)
     start_dma(e, OP_FILL, DEFAULT_WINDOW + 0x1000);
     g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
     assert_mmio_fenced(e);
+    env_stop(e);
+}
 
-    /* Nothing to log; an option slot-error-detail lacks is refused */
-    g_assert_cmpint(rtas(e, "ibm,slot-error-detail", 8, det, 1, out), ==,
-                    1);
-    det[7] = 3;
-    g_assert_cmpint(rtas(e, "ibm,slot-error-detail", 8, det, 1, out), ==,
+/* The error log of a stopped PE, and the PE given up for good */
+static void test_eeh_slot_error_detail(void)
+{
+    Env *e = env_frozen("");
+    uint64_t buf = DATA + 0x100;
+    uint32_t cfg[8] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, 0, 0, buf, 64,
+                        1 }, out;
+
+    qtest_writeq(e->qts, buf, UINT64_MAX);
+    qtest_writeq(e->qts, buf + 8, UINT64_MAX);
+    /* LoPAR's fixed part: version 6, error, not recovered, PCI to memory, TCE */
+    g_assert_cmpint(slot_error_detail(e, buf, 64, 1), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, buf), ==, 0x06902402);
+    g_assert_cmphex(qtest_readl(e->qts, buf + 4), ==, 0);
+    g_assert_cmphex(qtest_readq(e->qts, buf + 8), ==, UINT64_MAX);
+    /* Too small a buffer; an option that is not there; no such PE */
+    g_assert_cmpint(slot_error_detail(e, buf, 7, 1), ==,
                     RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_error_detail(e, buf, 64, 3), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    cfg[0] = 9 << 8;
+    g_assert_cmpint(rtas(e, "ibm,slot-error-detail", 8, cfg, 1, &out), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    /* A DMA outside every window: address invalid */
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_error_detail(e, buf, 64, 1), ==,
+                    RTAS_OUT_NO_ERRORS);
+    qvtd_free(&e->td);
+    qvtd_init(&e->td, e->bus, DEV_DEVFN);
+    start_dma(e, OP_READ, DEFAULT_WINDOW);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(slot_error_detail(e, buf, 8, 1), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, buf), ==, 0x06902408);
+    /* Given up: unavailable for good; every call then is unexpected */
+    g_assert_cmpint(slot_error_detail(e, buf, 8, 2), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(pe_state(e), ==, PE_UNAVAILABLE);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_UNEXPECTED);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_UNEXPECTED);
+    assert_mmio_fenced(e);
     env_stop(e);
 }
 
 /* Recovery by reset: the PE's devices are reset, and the PE runs again */
 static void test_eeh_slot_reset(void)
 {
-    Env *e = env_start("");
-    uint32_t in[3] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out;
+    Env *e = env_start(EEH_ON);
+    uint64_t bar = e->td.bar.addr;
 
     g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
                     RTAS_OUT_SUCCESS);
@@ -1756,22 +1874,35 @@ static void test_eeh_slot_reset(void)
     start_dma(e, OP_FILL, 0x2000);
     g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
 
+    /* LoPAR's functions are 0, 1 and 3, for the PE that is there */
     g_assert_cmpint(slot_reset(e, 2), ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_reset_at(e, 0, SLOT_RESET_HOT), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(slot_reset_at(e, 9 << 16 | 1, SLOT_RESET_HOT), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
     g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpuint(pe_state(e), ==, PE_RESET);
     assert_mmio_fenced(e);
     g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
-                    RTAS_OUT_HW_ERROR);
+                    RTAS_OUT_UNEXPECTED);
     g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
-    g_assert_cmpint(rtas(e, "ibm,configure-pe", 3, in, 1, &out), ==,
-                    RTAS_OUT_SUCCESS);
 
-    /* The device was reset: its BAR is unassigned, so set it up again */
+    /* The device was reset: its BAR and bus master bit are gone */
+    g_assert_cmphex(qpci_config_readl(e->td.dev, PCI_BASE_ADDRESS_0) & ~0xf,
+                    ==, 0);
     g_assert_cmphex(qpci_config_readw(e->td.dev, PCI_COMMAND) &
                     PCI_COMMAND_MASTER, ==, 0);
-    qvtd_free(&e->td);
-    qvtd_init(&e->td, e->bus, DEV_DEVFN);
+    /* LoPAR: ibm,configure-pe gives back how it was delivered, once */
+    g_assert_cmpint(configure_pe(e, PE_ADDR), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readl(e->td.dev, PCI_BASE_ADDRESS_0) & ~0xf,
+                    ==, (uint32_t)bar);
+    g_assert_cmphex(qpci_config_readw(e->td.dev, PCI_COMMAND) &
+                    PCI_COMMAND_MASTER, ==, PCI_COMMAND_MASTER);
+    g_assert_cmpint(configure_pe(e, e->config_addr), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(configure_pe(e, 3 << 16), ==, RTAS_OUT_PARAM_ERROR);
+    /* but not the device's own registers */
     g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0);
     g_assert_cmpuint(qvtd_rd(&e->td, R_COMPLETIONS), ==, 0);
     /* The TCEs are the hypervisor's, and stay */
@@ -1781,26 +1912,409 @@ static void test_eeh_slot_reset(void)
     g_assert_cmphex(qvtd_rd64(&e->td, BUF_OFFSET), ==,
                     bswap64(0x0102030405060708ull));
 
-    /* EEH disabled again: faults no longer freeze */
+    /* LoPAR: EEH stays on while a device of the PE is enabled */
     g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_DISABLE), ==,
                     RTAS_OUT_SUCCESS);
+    start_dma(e, OP_FILL, 0x2000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    /* Fundamental reset is a reset too; then with the device off, off */
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_FUND), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_DISABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpint(configure_pe(e, PE_ADDR), ==, RTAS_OUT_SUCCESS);
     assert_dma_refused(e, OP_FILL, 0x2000, RES_PERMISSION_FAULT);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
     env_stop(e);
 }
 
-/* With eeh=off, the calls are refused as upstream refuses them */
-static void test_eeh_off(void)
+/*
+ * A PE of a bridge and a device behind it: one PE address for both;
+ * after a reset, ibm,configure-pe gives the bridge its bus numbers and
+ * windows back, and the device behind it answers again
+ */
+static void test_eeh_bridge(void)
 {
-    Env *e = env_start("-global spapr-pci-host-bridge.eeh=off");
-    uint32_t in[3] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out[5];
+    Env *e = env_start(EEH_ON " -device pci-bridge,id=br,chassis_nr=1,"
+                       "addr=6.0,shpc=off -device viommu-testdev,bus=br,"
+                       "addr=2.0");
+    QPCIDevice *br = qpci_device_find(e->bus, QPCI_DEVFN(6, 0));
+    uint32_t behind = (1 << 16) | (QPCI_DEVFN(2, 0) << 8), info;
+    uint32_t in[4] = { behind, BUID >> 32, (uint32_t)BUID, 4 }, out[2];
 
-    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==,
+    /* Bus 1 behind the bridge, as firmware would number it */
+    qpci_config_writeb(br, PCI_PRIMARY_BUS, 0);
+    qpci_config_writeb(br, PCI_SECONDARY_BUS, 1);
+    qpci_config_writeb(br, PCI_SUBORDINATE_BUS, 1);
+    qpci_config_writew(br, PCI_MEMORY_BASE, 0x1000);
+    qpci_config_writew(br, PCI_MEMORY_LIMIT, 0x1000);
+    qpci_config_writew(br, PCI_COMMAND, PCI_COMMAND_MEMORY);
+    g_assert_cmphex(rtas(e, "ibm,read-pci-config", 4, in, 2, out), ==, 0);
+    g_assert_cmphex(out[1], ==, 0x11f01234);
+    /* One PE for the PHB: the device behind the bridge is in it too */
+    g_assert_cmpint(config_addr_info(e, behind, 0, &info), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(info, ==, PE_ADDR);
+    g_assert_cmpint(config_addr_info(e, behind, 1, &info), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(info, ==, 2);          /* shared: two functions */
+    g_assert_cmpint(config_addr_info(e, 1 << 16 | 0x1800, 0, &info), ==,
                     RTAS_OUT_PARAM_ERROR);
-    g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
+    g_assert_cmpint(eeh_option(e, behind, EEH_ENABLE), ==, RTAS_OUT_SUCCESS);
+
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readb(br, PCI_SECONDARY_BUS), ==, 0);
+    g_assert_cmpint(configure_pe(e, PE_ADDR), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readb(br, PCI_SECONDARY_BUS), ==, 1);
+    g_assert_cmphex(qpci_config_readb(br, PCI_SUBORDINATE_BUS), ==, 1);
+    g_assert_cmphex(qpci_config_readw(br, PCI_MEMORY_BASE), ==, 0x1000);
+    g_assert_cmphex(qpci_config_readw(br, PCI_COMMAND), ==,
+                    PCI_COMMAND_MEMORY);
+    g_assert_cmphex(rtas(e, "ibm,read-pci-config", 4, in, 2, out), ==, 0);
+    g_assert_cmphex(out[1], ==, 0x11f01234);
+    g_free(br);
+    env_stop(e);
+}
+
+/*
+ * PowerVM: a stopped PE's configuration space reads all ones and drops
+ * writes, until its MMIO is thawed
+ */
+static void test_eeh_config_while_frozen(void)
+{
+    Env *e = env_frozen("");
+    uint32_t in[5] = { e->config_addr, BUID >> 32, (uint32_t)BUID, 4 };
+    uint32_t out[2];
+
+    g_assert_cmphex(qpci_config_readl(e->td.dev, PCI_VENDOR_ID), ==,
+                    0xffffffff);
+    g_assert_cmphex(qpci_config_readb(e->td.dev, PCI_LATENCY_TIMER), ==, 0xff);
+    qpci_config_writeb(e->td.dev, PCI_LATENCY_TIMER, 0x40);
+    /* An address no device has is still an error */
+    in[0] = 9 << 8;
+    g_assert_cmpint(rtas(e, "ibm,read-pci-config", 4, in, 2, out), ==,
+                    RTAS_OUT_HW_ERROR);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readl(e->td.dev, PCI_VENDOR_ID), ==,
+                    0x11f01234);
+    g_assert_cmphex(qpci_config_readb(e->td.dev, PCI_LATENCY_TIMER), ==, 0);
+    env_stop(e);
+}
+
+/* ICS status of interrupt @irq, from "info pic" */
+static unsigned ics_status(Env *e, uint32_t irq)
+{
+    g_autofree char *pic = qtest_hmp(e->qts, "info pic");
+    g_autofree char *key = g_strdup_printf("  %x MSI ", irq);
+    const char *p = strstr(pic, key);
+    unsigned prio, status;
+
+    g_assert_nonnull(p);
+    g_assert_cmpint(sscanf(p + strlen(key), "%x %x", &prio, &status), ==, 2);
+    return status;
+}
+
+/* LoPAR: the DMA Stopped state blocks MSIs, which are DMA writes */
+static void test_eeh_msi_while_frozen(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint32_t in[6] = { e->config_addr, BUID >> 32, (uint32_t)BUID, 3, 1, 0 };
+    uint32_t out[4], irq;
+    uint8_t cap = qpci_find_capability(e->td.dev, PCI_CAP_ID_MSI, 0);
+
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    /* One MSI from ibm,change-msi, enabled as Linux enables it */
+    g_assert_cmpint(rtas(e, "ibm,change-msi", 6, in, 4, out), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(out[1], ==, 1);
+    irq = qpci_config_readw(e->td.dev, cap + PCI_MSI_DATA_64);
+    qpci_config_writew(e->td.dev, cap + PCI_MSI_FLAGS,
+                       qpci_config_readw(e->td.dev, cap + PCI_MSI_FLAGS) |
+                       PCI_MSI_FLAGS_ENABLE);
+    g_assert_cmpuint(ics_status(e, irq), ==, 0);
+    qvtd_wr(&e->td, R_CTRL, CTRL_IRQ_EN);
+
+    /* The completion of the DMA that froze the PE sends no MSI */
+    start_dma(e, OP_FILL, 0x9000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpuint(ics_status(e, irq), ==, 0);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qvtd_rd(&e->td, R_STATUS) & STATUS_IRQ, ==, STATUS_IRQ);
+    qvtd_wr(&e->td, R_IRQ_ACK, 1);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x9000, 8), ==,
+                     RES_TRANSLATION_FAULT);
+    g_assert_cmpuint(ics_status(e, irq), ==, 0);
+    /* Thawed: the next completion's MSI arrives (masked, so pending) */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    qvtd_wr(&e->td, R_IRQ_ACK, 1);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x1000, 8), ==, RES_OK);
+    g_assert_cmpuint(ics_status(e, irq), ==, 0x8);
+    env_stop(e);
+}
+
+/*
+ * A DMA made outside the BQL, on the device's own thread as an iothread
+ * makes it: the PE stops at once, and its MMIO fence comes through the
+ * PHB's bottom half
+ */
+static void test_eeh_freeze_outside_bql(void)
+{
+    Env *e = env_start(EEH_ON);
+    int i;
+
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    qvtd_wr(&e->td, R_PATTERN, 0x44444444);
+    qvtd_start_async(&e->td, OP_FILL, 0x9000, 8);
+    for (i = 0; i < 1000 && pe_state(e) == PE_NORMAL; i++) {
+        g_usleep(1000);
+    }
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    for (i = 0; i < 1000 && qvtd_rd(&e->td, R_ID) != UINT32_MAX; i++) {
+        g_usleep(1000);
+    }
+    assert_mmio_fenced(e);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    for (i = 0; i < 1000 && (qvtd_rd(&e->td, R_STATUS) & STATUS_BUSY); i++) {
+        g_usleep(1000);
+    }
+    g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&e->td, R_STATUS)), ==,
+                     RES_TRANSLATION_FAULT);
+    qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, 0x9000, 0);
+    env_stop(e);
+}
+
+/*
+ * A load no device claims is an unsupported request: with EEH enabled it
+ * freezes the PE and reads all ones, as Linux's eeh_dev_break expects
+ */
+static void test_eeh_unclaimed_mmio(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint16_t cmd = qpci_config_readw(e->td.dev, PCI_COMMAND);
+
+    g_assert_cmpint(eeh_option(e, e->config_addr, EEH_ENABLE), ==,
+                    RTAS_OUT_SUCCESS);
+    /* Memory space off: the BAR's address is claimed by no one */
+    qpci_config_writew(e->td.dev, PCI_COMMAND, cmd & ~PCI_COMMAND_MEMORY);
+    g_assert_cmphex(qpci_io_readb(e->td.dev, e->td.bar, R_ID), ==, 0xff);
+    qpci_config_writew(e->td.dev, PCI_COMMAND, cmd);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    /* The configuration write went nowhere: the PE was stopped */
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readw(e->td.dev, PCI_COMMAND) &
+                    PCI_COMMAND_MEMORY, ==, 0);
+    env_stop(e);
+}
+
+/* ---- error injection ---- */
+
+#define ERRINJCT_IOA_BUS_ERROR      7
+#define ERRINJCT_IOA_BUS_ERROR_64   8
+#define INJ_LOAD_MEM_ADDR           0
+#define INJ_LOAD_CFG_DATA           5
+#define INJ_STORE_MEM_DATA          7
+#define INJ_DMA_READ_TARGET         15
+#define INJ_DMA_WRITE_ADDR          16
+#define INJ_DISABLE                 20
+#define INJ_QUERY                   21
+
+static int32_t errinjct_open(Env *e, uint32_t *token)
+{
+    uint32_t out[2];
+
+    g_assert_cmpuint(qtest_rtas_call(e->qts, "ibm,open-errinjct", 0, e->rargs,
+                                     2, e->rrets), ==, 0);
+    out[0] = qtest_readl(e->qts, e->rrets);
+    out[1] = qtest_readl(e->qts, e->rrets + 4);
+    /* LoPAR: the token first, then the status */
+    *token = out[0];
+    return out[1];
+}
+
+static int32_t errinjct_close(Env *e, uint32_t token)
+{
+    uint32_t out;
+
+    return rtas(e, "ibm,close-errinjct", 1, &token, 1, &out);
+}
+
+/* ioa-bus-error-64 of @func at @addr, @mask into the PE; the work buffer */
+static int32_t errinjct64(Env *e, uint32_t token, uint32_t func,
+                          uint64_t addr, uint64_t mask, uint32_t config_addr)
+{
+    const uint64_t buf = DATA + 0x400;
+    uint32_t w[8] = { addr >> 32, addr, mask >> 32, mask, config_addr,
+                      BUID >> 32, (uint32_t)BUID, func };
+    uint32_t in[3] = { ERRINJCT_IOA_BUS_ERROR_64, token, buf }, out;
+
+    for (int i = 0; i < 8; i++) {
+        qtest_writel(e->qts, buf + 4 * i, w[i]);
+    }
+    return rtas(e, "ibm,errinjct", 3, in, 1, &out);
+}
+
+static void test_errinjct_session(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint32_t token, other, in[3], out;
+
+    g_assert_cmpint(errinjct_open(e, &token), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpuint(token, !=, 0);
+    /* Already open */
+    g_assert_cmpint(errinjct_open(e, &other), ==, RTAS_OUT_CALL_ERROR);
+    /* Not the opener's token */
+    g_assert_cmpint(errinjct_close(e, token + 1), ==, RTAS_OUT_CALL_ERROR);
+    g_assert_cmpint(errinjct64(e, token + 1, INJ_DMA_WRITE_ADDR, 0, 0, PE_ADDR),
+                    ==, RTAS_OUT_CALL_ERROR);
+    /* LoPAR: only into a PE with EEH enabled */
+    g_assert_cmpint(errinjct64(e, token, INJ_DMA_WRITE_ADDR, 0, 0, PE_ADDR),
                     ==, RTAS_OUT_PARAM_ERROR);
-    assert_dma_refused(e, OP_FILL, 0x9000, RES_TRANSLATION_FAULT);
-    assert_dma_refused(e, OP_FILL, DEFAULT_WINDOW, RES_DECODE_ERROR);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==, RTAS_OUT_SUCCESS);
+    /* Classes other than the two IOA bus errors; a buffer off 1 KiB */
+    in[0] = 1;
+    in[1] = token;
+    in[2] = DATA + 0x400;
+    g_assert_cmpint(rtas(e, "ibm,errinjct", 3, in, 1, &out), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    in[0] = ERRINJCT_IOA_BUS_ERROR_64;
+    in[2] = DATA + 0x404;
+    g_assert_cmpint(rtas(e, "ibm,errinjct", 3, in, 1, &out), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    /* No such PE, no such function */
+    g_assert_cmpint(errinjct64(e, token, INJ_DMA_WRITE_ADDR, 0, 0, 7 << 16),
+                    ==, RTAS_OUT_PARAM_ERROR);
+    g_assert_cmpint(errinjct64(e, token, 22, 0, 0, PE_ADDR), ==,
+                    RTAS_OUT_PARAM_ERROR);
+    /* Armed, seen by a query, then closed with the session */
+    g_assert_cmpint(errinjct64(e, token, INJ_DMA_WRITE_ADDR, 0x1234000,
+                               0xfffffffffffff000ull, PE_ADDR), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, token, INJ_QUERY, 0, 0, PE_ADDR), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, DATA + 0x404), ==, 0x1234000);
+    g_assert_cmphex(qtest_readl(e->qts, DATA + 0x40c), ==, 0xfffff000);
+    g_assert_cmphex(qtest_readl(e->qts, DATA + 0x41c), ==, INJ_DMA_WRITE_ADDR);
+    g_assert_cmpint(errinjct_close(e, token), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct_close(e, token), ==, RTAS_OUT_CALL_ERROR);
+    g_assert_cmpint(errinjct_open(e, &other), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, other, INJ_QUERY, 0, 0, PE_ADDR), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, DATA + 0x41c), ==, INJ_DISABLE);
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1234000, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    assert_fill_lands(e, 0x1234000, DATA);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    env_stop(e);
+}
+
+/* DMA errors: the first DMA of that direction to a matching address */
+static void test_errinjct_dma(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint64_t buf = DATA + 0x800;
+    uint32_t token;
+
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct_open(e, &token), ==, RTAS_OUT_SUCCESS);
+    put_run(e, LIOBN_DEFAULT, 0, 12, 16, DATA, 0x1000, TCE_RW);
+    /* Writes to the page at 0x5000 */
+    g_assert_cmpint(errinjct64(e, token, INJ_DMA_WRITE_ADDR, 0x5000,
+                               ~0xfffull, PE_ADDR), ==, RTAS_OUT_SUCCESS);
+    assert_fill_lands(e, 0x6000, DATA + 0x6000);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_READ, 0x5000, 8), ==, RES_OK);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    start_dma(e, OP_FILL, 0x5010);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(slot_error_detail(e, buf, 8, 1), ==, RTAS_OUT_SUCCESS);
+    /* PCI to memory, an address parity error */
+    g_assert_cmphex(qtest_readl(e->qts, buf), ==, 0x06902406);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==, RTAS_OUT_SUCCESS);
+    qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, 0x5010, 0);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    /* At most once */
+    assert_fill_lands(e, 0x5010, DATA + 0x5010);
+    /* A 32-bit class: reads anywhere, a target abort */
+    qtest_writel(e->qts, DATA + 0x400, 0);
+    qtest_writel(e->qts, DATA + 0x404, 0);
+    qtest_writel(e->qts, DATA + 0x408, PE_ADDR);
+    qtest_writel(e->qts, DATA + 0x40c, BUID >> 32);
+    qtest_writel(e->qts, DATA + 0x410, (uint32_t)BUID);
+    qtest_writel(e->qts, DATA + 0x414, INJ_DMA_READ_TARGET);
+    {
+        uint32_t in[3] = { ERRINJCT_IOA_BUS_ERROR, token, DATA + 0x400 }, out;
+
+        g_assert_cmpint(rtas(e, "ibm,errinjct", 3, in, 1, &out), ==,
+                        RTAS_OUT_SUCCESS);
+    }
+    assert_fill_lands(e, 0x2000, DATA + 0x2000);
+    start_dma(e, OP_READ, 0x3000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(slot_error_detail(e, buf, 8, 1), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, buf), ==, 0x06902408);
+    env_stop(e);
+}
+
+/*
+ * Load and store errors: the first CPU access of that kind to a matching
+ * PCI address; others go to the device as before
+ */
+static void test_errinjct_mmio(void)
+{
+    Env *e = env_start(EEH_ON);
+    uint64_t bar = e->td.bar.addr;
+    uint32_t token;
+
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_ENABLE), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct_open(e, &token), ==, RTAS_OUT_SUCCESS);
+    /* Loads from the BAR's register page */
+    g_assert_cmpint(errinjct64(e, token, INJ_LOAD_MEM_ADDR, bar, ~0xfffull,
+                               e->config_addr), ==, RTAS_OUT_SUCCESS);
+    qvtd_wr(&e->td, R_PATTERN, 0x55555555);
+    g_assert_cmphex(qvtd_rd(&e->td, BUF_OFFSET), ==, 0);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0xffffffff);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0x55555555);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    /* A store: dropped, and the loads before it went through */
+    g_assert_cmpint(errinjct64(e, token, INJ_STORE_MEM_DATA, 0, 0,
+                               e->config_addr), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0x55555555);
+    qvtd_wr(&e->td, R_PATTERN, 0x66666666);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_IO), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qvtd_rd(&e->td, R_PATTERN), ==, 0x55555555);
+    g_assert_cmpint(eeh_option(e, PE_ADDR, EEH_THAW_DMA), ==,
+                    RTAS_OUT_SUCCESS);
+    /* A configuration read of the device's vendor ID */
+    g_assert_cmpint(errinjct64(e, token, INJ_LOAD_CFG_DATA, PCI_VENDOR_ID,
+                               ~0ull, e->config_addr), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qpci_config_readb(e->td.dev, PCI_LATENCY_TIMER), ==, 0);
+    g_assert_cmphex(qpci_config_readw(e->td.dev, PCI_VENDOR_ID), ==, 0xffff);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    /* Disabled before it fires: nothing happens */
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(slot_reset(e, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(configure_pe(e, PE_ADDR), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, token, INJ_LOAD_MEM_ADDR, 0, 0,
+                               e->config_addr), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, token, INJ_DISABLE, 0, 0, e->config_addr),
+                    ==, RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qvtd_rd(&e->td, R_ID), ==, ID_VALUE);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
     env_stop(e);
 }
 
@@ -1888,14 +2402,12 @@ static void test_migration_sparse(void)
  */
 static void test_migration_windows_and_eeh(void)
 {
-    static const char extra[] = "-global spapr-pci-host-bridge.ddw-windows=3";
-    g_autofree char *path = g_strdup_printf("%s/spapr-tce-mig2-%d",
-                                            g_get_tmp_dir(), getpid());
-    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    static const char extra[] = EEH_ON
+        " -global spapr-pci-host-bridge.ddw-windows=3";
     const uint64_t w2 = DDW_START + (4ull << 30);
     Env *e = env_start(extra), *d;
-    uint32_t c[4], q[6];
-    uint64_t bar, tce;
+    uint32_t c[4], token;
+    uint64_t tce;
 
     g_assert_cmpint(ddw_create(e, 16, 32, c), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpint(ddw_create(e, 12, 30, c), ==, RTAS_OUT_SUCCESS);
@@ -1912,15 +2424,13 @@ static void test_migration_windows_and_eeh(void)
                     RTAS_OUT_SUCCESS);
     start_dma(e, OP_FILL, w2 + 0x6000);
     g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
+    /* and an injection armed for the next DMA read */
+    g_assert_cmpint(errinjct_open(e, &token), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, token, INJ_DMA_READ_TARGET, 0, 0, PE_ADDR),
+                    ==, RTAS_OUT_SUCCESS);
 
-    bar = e->td.bar.addr;
-    qvtd_migrate(e->qts, uri);
-    env_stop(e);
-
-    d = env_incoming(extra, uri, bar);
-    unlink(path);
-    ddw_query(d, q, 5);
-    g_assert_cmpuint(q[1], ==, 2);
+    d = env_migrate(e, extra);
+    g_assert_cmpuint(ddw_available(d), ==, 2);
     g_assert_cmpint(get_tce(d, LIOBN_DEFAULT, 0, &tce), ==, H_PARAMETER);
     g_assert_cmpint(get_tce(d, LIOBN_DDW, DDW_START, &tce), ==,
                     H_PARAMETER);
@@ -1936,16 +2446,17 @@ static void test_migration_windows_and_eeh(void)
     g_assert_cmpint(eeh_option(d, PE_ADDR, EEH_THAW_DMA), ==,
                     RTAS_OUT_SUCCESS);
     assert_fill_lands(d, w2 + 0x5ff8, DATA + 0x5ff8);
-    /* EEH stays enabled: the next refused DMA freezes the PE again */
-    start_dma(d, OP_FILL, w2 + 0x8000);
+    /* The injection came along, and so did the session */
+    g_assert_cmpint(errinjct_close(d, token + 1), ==, RTAS_OUT_CALL_ERROR);
+    start_dma(d, OP_READ, w2 + 0x5000);
     g_assert_cmpuint(pe_state(d), ==, PE_STOPPED_IO_DMA);
+    g_assert_cmpint(errinjct_close(d, token), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpint(slot_reset(d, SLOT_RESET_HOT), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpint(slot_reset(d, SLOT_RESET_OFF), ==, RTAS_OUT_SUCCESS);
 
     /* Reset: the default window alone, empty */
     g_assert_cmpint(ddw_reset(d), ==, RTAS_OUT_SUCCESS);
-    ddw_query(d, q, 5);
-    g_assert_cmpuint(q[1], ==, 2);
+    g_assert_cmpuint(ddw_available(d), ==, 2);
     g_assert_cmpint(get_tce(d, LIOBN_DDW + 1, w2, &tce), ==, H_PARAMETER);
     assert_tce(d, LIOBN_DEFAULT, 0x5000, 0);
     env_stop(d);
@@ -2087,10 +2598,23 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/notify/map-unmap-replay",
                    test_notify_and_replay);
     qtest_add_func("/spapr-tce/notify/bulk", test_notify_bulk);
+    qtest_add_func("/spapr-tce/eeh/off-by-default", test_eeh_off_by_default);
     qtest_add_func("/spapr-tce/eeh/freeze-and-thaw",
                    test_eeh_freeze_and_thaw);
+    qtest_add_func("/spapr-tce/eeh/slot-error-detail",
+                   test_eeh_slot_error_detail);
     qtest_add_func("/spapr-tce/eeh/slot-reset", test_eeh_slot_reset);
-    qtest_add_func("/spapr-tce/eeh/off", test_eeh_off);
+    qtest_add_func("/spapr-tce/eeh/bridge", test_eeh_bridge);
+    qtest_add_func("/spapr-tce/eeh/config-while-frozen",
+                   test_eeh_config_while_frozen);
+    qtest_add_func("/spapr-tce/eeh/msi-while-frozen",
+                   test_eeh_msi_while_frozen);
+    qtest_add_func("/spapr-tce/eeh/freeze-outside-bql",
+                   test_eeh_freeze_outside_bql);
+    qtest_add_func("/spapr-tce/eeh/unclaimed-mmio", test_eeh_unclaimed_mmio);
+    qtest_add_func("/spapr-tce/errinjct/session", test_errinjct_session);
+    qtest_add_func("/spapr-tce/errinjct/dma", test_errinjct_dma);
+    qtest_add_func("/spapr-tce/errinjct/mmio", test_errinjct_mmio);
     qtest_add_func("/spapr-tce/migration/dense-window",
                    test_migration_dense);
     qtest_add_func("/spapr-tce/migration/sparse-1tib-window",
