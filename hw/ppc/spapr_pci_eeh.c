@@ -1049,19 +1049,11 @@ static void rtas_ibm_open_errinjct(PowerPCCPU *cpu, SpaprMachineState *spapr,
     rtas_st(rets, 1, status);
 }
 
-static void errinjct_disarm_phb(SpaprPhbState *sphb)
-{
-    if (sphb->eeh.realized) {
-        eeh_disarm(&sphb->eeh);
-    }
-}
-
 static void rtas_ibm_close_errinjct(PowerPCCPU *cpu, SpaprMachineState *spapr,
                                     uint32_t token, uint32_t nargs,
                                     target_ulong args, uint32_t nret,
                                     target_ulong rets)
 {
-    SpaprPhbState *sphb;
     int status = RTAS_OUT_SUCCESS;
 
     if (nargs != 1 || nret != 1) {
@@ -1069,11 +1061,13 @@ static void rtas_ibm_close_errinjct(PowerPCCPU *cpu, SpaprMachineState *spapr,
     } else if (!errinjct.token || rtas_ld(args, 0) != errinjct.token) {
         status = RTAS_OUT_ERRINJCT_CALL;
     } else {
-        /* Injections that have not fired yet go with the session */
+        /*
+         * An injection that has not fired yet stays armed: it fires at
+         * most once, and a tool such as powerpc-utils' errinjct closes
+         * the session right after the call that armed it.  Function 20
+         * disarms it; so does a reset of the machine.
+         */
         errinjct.token = 0;
-        QLIST_FOREACH(sphb, &spapr->phbs, list) {
-            errinjct_disarm_phb(sphb);
-        }
     }
     trace_spapr_pci_errinjct_close(nargs ? rtas_ld(args, 0) : 0, status);
     rtas_st(rets, 0, status);

@@ -2195,7 +2195,7 @@ static void test_errinjct_session(void)
                     ==, RTAS_OUT_PARAM_ERROR);
     g_assert_cmpint(errinjct64(e, token, 22, 0, 0, PE_ADDR), ==,
                     RTAS_OUT_PARAM_ERROR);
-    /* Armed, seen by a query, then closed with the session */
+    /* Armed, seen by a query; it outlives the session, as a tool closes */
     g_assert_cmpint(errinjct64(e, token, INJ_DMA_WRITE_ADDR, 0x1234000,
                                0xfffffffffffff000ull, PE_ADDR), ==,
                     RTAS_OUT_SUCCESS);
@@ -2209,11 +2209,23 @@ static void test_errinjct_session(void)
     g_assert_cmpint(errinjct_open(e, &other), ==, RTAS_OUT_SUCCESS);
     g_assert_cmpint(errinjct64(e, other, INJ_QUERY, 0, 0, PE_ADDR), ==,
                     RTAS_OUT_SUCCESS);
+    g_assert_cmphex(qtest_readl(e->qts, DATA + 0x41c), ==, INJ_DMA_WRITE_ADDR);
+    /* Function 20 disarms it: the DMA it was for goes through */
+    g_assert_cmpint(errinjct64(e, other, INJ_DISABLE, 0, 0, PE_ADDR), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct64(e, other, INJ_QUERY, 0, 0, PE_ADDR), ==,
+                    RTAS_OUT_SUCCESS);
     g_assert_cmphex(qtest_readl(e->qts, DATA + 0x41c), ==, INJ_DISABLE);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x1234000, DATA | TCE_RW), ==,
                     H_SUCCESS);
     assert_fill_lands(e, 0x1234000, DATA);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    /* Armed and closed: the next DMA write there freezes the PE */
+    g_assert_cmpint(errinjct64(e, other, INJ_DMA_WRITE_ADDR, 0x1234000,
+                               ~0xfffull, PE_ADDR), ==, RTAS_OUT_SUCCESS);
+    g_assert_cmpint(errinjct_close(e, other), ==, RTAS_OUT_SUCCESS);
+    start_dma(e, OP_FILL, 0x1234000);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_IO_DMA);
     env_stop(e);
 }
 
