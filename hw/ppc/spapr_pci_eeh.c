@@ -41,7 +41,7 @@
 #include <libfdt.h>
 
 /* LoPAR statuses that include/hw/ppc/spapr.h has no name for */
-#define RTAS_OUT_UNEXPECTED_STATE   (-7)    /* EEH: a call the state rules out */
+#define RTAS_OUT_UNEXPECTED_STATE   (-7)    /* EEH: the state rules it out */
 #define RTAS_OUT_ERRINJCT_CALL      (-4)    /* errinjct: not the opener */
 
 /* LoPAR error log, fixed part: version 6; initiators and targets; types */
@@ -327,10 +327,12 @@ static MemTxResult eeh_unclaimed_write(void *opaque, hwaddr addr,
                                        MemTxAttrs attrs)
 {
     SpaprPhbEeh *eeh = opaque;
+    SpaprEehError err = {
+        .type = EEH_LOG_ADDR_INVALID, .initiator = EEH_LOG_CPU,
+        .target = EEH_LOG_PCI, .addr = addr,
+    };
 
-    if (eeh_freeze(eeh, (SpaprEehError) {
-            .type = EEH_LOG_ADDR_INVALID, .initiator = EEH_LOG_CPU,
-            .target = EEH_LOG_PCI, .addr = addr })) {
+    if (eeh_freeze(eeh, err)) {
         qemu_log_mask(LOG_GUEST_ERROR, "spapr-pci %s: no device claims bus "
                       "address 0x%" HWADDR_PRIx "; PE frozen\n",
                       eeh_phb(eeh)->dtbusname, addr);

@@ -475,8 +475,11 @@ uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
             }
             assert(i < leaf->slots &&
                    leaf->used < hash_max_used(leaf->slots));
-            /* A reader sees the key only once the TCE is there */
             qatomic_set(&leaf->tce[i], tce);
+            /*
+             * A reader sees the key only once the TCE is there: pairs
+             * with spapr_tce_store_leaf_lookup()'s smp_rmb()
+             */
             smp_wmb();
             qatomic_set(&leaf_keys(leaf)[i], off);
             leaf->used++;

@@ -1825,7 +1825,7 @@ static void test_eeh_slot_error_detail(void)
 
     qtest_writeq(e->qts, buf, UINT64_MAX);
     qtest_writeq(e->qts, buf + 8, UINT64_MAX);
-    /* LoPAR's fixed part: version 6, error, not recovered, PCI to memory, TCE */
+    /* LoPAR's fixed part: v6, error, not recovered, PCI to memory, TCE */
     g_assert_cmpint(slot_error_detail(e, buf, 64, 1), ==, RTAS_OUT_SUCCESS);
     g_assert_cmphex(qtest_readl(e->qts, buf), ==, 0x06902402);
     g_assert_cmphex(qtest_readl(e->qts, buf + 4), ==, 0);
