@@ -507,7 +507,7 @@ static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
  */
 static bool tce_in_partition(SpaprTceTable *tcet, uint64_t tce)
 {
-    MachineState *ms = MACHINE(qdev_get_machine());
+    MachineState *ms = current_machine;
     hwaddr page = tce_page(tcet, tce);
     MemoryRegionSection sec;
     bool ram;
@@ -540,14 +540,14 @@ static bool tce_check(SpaprTceTable *tcet, uint64_t tce)
     return true;
 }
 
-/* Set a reserved TCE and tell the notifiers what changed */
-static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+/* Tell the notifiers that TCE @index changed from @old to @tce */
+static void tce_notify(SpaprTceTable *tcet, uint64_t index, uint64_t old,
+                       uint64_t tce)
 {
     uint64_t size = 1ull << tcet->page_shift;
     uint64_t iova = index << tcet->page_shift;
-    uint64_t old = tce_store(tcet, index, tce);
 
-    if (old == tce || QLIST_EMPTY(&tcet->iommu.iommu_notify)) {
+    if (old == tce) {
         return;
     }
     if (tce_perm(old)) {
@@ -556,6 +556,21 @@ static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
     if (tce_perm(tce)) {
         viommu_notify_map(&tcet->iommu, 0, iova, tce_page(tcet, tce), size,
                           tce_perm(tce));
+    }
+}
+
+static bool tce_notified(SpaprTceTable *tcet)
+{
+    return !QLIST_EMPTY(&tcet->iommu.iommu_notify);
+}
+
+/* Set a reserved TCE and tell the notifiers what changed */
+static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    uint64_t old = tce_store(tcet, index, tce);
+
+    if (tce_notified(tcet)) {
+        tce_notify(tcet, index, old, tce);
     }
 }
 
@@ -654,8 +669,8 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
     target_ulong list = args[2], npages = args[3];
     SpaprTceTable *tcet = tce_hcall_table(liobn);
     target_ulong ret = H_PARAMETER;
-    uint64_t tces[TCE_INDIRECT_MAX];
-    uint64_t index, i;
+    uint64_t tces[TCE_INDIRECT_MAX], old[TCE_INDIRECT_MAX];
+    uint64_t index, i, ram_size = current_machine->ram_size;
 
     if (!tcet || npages > TCE_INDIRECT_MAX || (list & SPAPR_TCE_PAGE_MASK) ||
         !tce_index(tcet, ioba, npages, &index)) {
@@ -669,7 +684,9 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
     }
     for (i = 0; i < npages; i++) {
         tces[i] = be64_to_cpu(tces[i]);
-        if (!tce_check(tcet, tces[i])) {
+        /* RAM first: the one check most TCEs need */
+        if ((tces[i] & TCE_PERM) &&
+            tce_page(tcet, tces[i]) >= ram_size && !tce_check(tcet, tces[i])) {
             goto out;
         }
     }
@@ -677,8 +694,19 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
         ret = tce_no_memory(tcet, npages);
         goto out;
     }
-    for (i = 0; i < npages; i++) {
-        tce_put(tcet, index + i, tces[i]);
+    if (tcet->table) {
+        for (i = 0; i < npages; i++) {
+            tce_put(tcet, index + i, tces[i]);
+        }
+    } else if (!tce_notified(tcet)) {
+        spapr_tce_store_set_many(&TCE_STATE(tcet)->store, index, npages,
+                                 tces, NULL);
+    } else {
+        spapr_tce_store_set_many(&TCE_STATE(tcet)->store, index, npages,
+                                 tces, old);
+        for (i = 0; i < npages; i++) {
+            tce_notify(tcet, index + i, old[i], tces[i]);
+        }
     }
     tce_tidy(tcet, index, npages);
     ret = H_SUCCESS;
@@ -714,7 +742,8 @@ static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
     }
     if (!tce) {
         spapr_tce_store_clear_range(&TCE_STATE(tcet)->store, index, npages,
-                                    tce_cleared, tcet);
+                                    tce_notified(tcet) ? tce_cleared : NULL,
+                                    tcet);
         for (i = 0; tcet->table && i < npages; i++) {
             tce_put(tcet, index + i, 0);
         }

@@ -452,12 +452,12 @@ fail:
     return false;
 }
 
-uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
+/* spapr_tce_store_set() in @leaf, or in no leaf */
+static uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
+                         uint64_t tce)
 {
-    uint64_t chunk = index >> TCE_STORE_LEAF_BITS;
-    unsigned off = index & LEAF_MASK, i;
-    Leaf *leaf = leaf_of(s, chunk);
     uint64_t old = 0;
+    unsigned i;
     bool found;
 
     if (!leaf) {
@@ -496,6 +496,50 @@ uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
     return old;
 }
 
+uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
+{
+    return leaf_set(s, leaf_of(s, index >> TCE_STORE_LEAF_BITS),
+                    index & LEAF_MASK, tce);
+}
+
+void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
+                              const uint64_t *tces, uint64_t *old)
+{
+    uint64_t i = 0;
+
+    while (i < n) {
+        uint64_t index = first + i;
+        unsigned off = index & LEAF_MASK;
+        unsigned run = MIN(n - i, TCE_STORE_LEAF_SIZE - off);
+        Leaf *leaf = leaf_of(s, index >> TCE_STORE_LEAF_BITS);
+
+        if (leaf && !leaf->mult) {
+            /* A flat leaf: straight in, counted once */
+            int delta = 0;
+
+            for (; run; run--, i++, off++) {
+                uint64_t was = leaf->tce[off];
+
+                qatomic_set(&leaf->tce[off], tces[i]);
+                delta += !!tces[i] - !!was;
+                if (old) {
+                    old[i] = was;
+                }
+            }
+            leaf->live += delta;
+            s->live += delta;
+            continue;
+        }
+        for (; run; run--, i++, off++) {
+            uint64_t was = leaf_set(s, leaf, off, tces[i]);
+
+            if (old) {
+                old[i] = was;
+            }
+        }
+    }
+}
+
 void spapr_tce_store_tidy(SpaprTceStore *s, uint64_t first, uint64_t n)
 {
     uint64_t chunk;
@@ -523,15 +567,37 @@ static void clear_collect(unsigned off, uint64_t tce, void *opaque)
     }
 }
 
+static void clear_visit(unsigned off, uint64_t tce, void *opaque)
+{
+    ClearChunk *c = opaque;
+
+    c->fn(c->base + off, tce, c->opaque);
+}
+
 static void clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
 {
-    Leaf *leaf = leaf_of(s, chunk);
+    Node *parent = leaf_parent(s, chunk);
+    Leaf *leaf = parent ? parent->child[leaf_slot(parent, chunk)] : NULL;
     unsigned i;
 
     if (!leaf) {
         return;
     }
     c->base = chunk << TCE_STORE_LEAF_BITS;
+    if (c->lo <= c->base && c->base + chunk_tces(s, chunk) <= c->hi) {
+        /*
+         * All of the chunk: the leaf goes as it is, and is visited before
+         * it is freed (after readers that found it are done)
+         */
+        qatomic_rcu_set(&parent->child[leaf_slot(parent, chunk)], NULL);
+        parent->used--;
+        s->live -= leaf->live;
+        if (c->fn) {
+            leaf_foreach(leaf, clear_visit, c);
+        }
+        leaf_free(s, leaf);
+        return;
+    }
     c->n = 0;
     leaf_foreach(leaf, clear_collect, c);
     for (i = 0; i < c->n; i++) {

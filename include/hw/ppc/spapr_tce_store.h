@@ -98,6 +98,12 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
  */
 uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce);
 /*
+ * spapr_tce_store_set() of @tces[0 .. @n - 1] into TCEs @first onwards,
+ * finding each leaf once; their old values go into @old if it is not NULL
+ */
+void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
+                              const uint64_t *tces, uint64_t *old);
+/*
  * After changes to TCEs @first to @first + @n - 1: let go of what holds
  * none of them now, and make a leaf with few left smaller.  Best effort:
  * a leaf without memory to shrink into stays as it is.
