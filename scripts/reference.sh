@@ -28,10 +28,14 @@ out=$root/build
 # PHB's windows and EEH.
 OVERLAY_SKIP="hw/arm/smmuv3*.c hw/arm/smmuv3*.h include/hw/arm/smmuv3.h \
 hw/ppc/spapr_iommu.c hw/ppc/spapr_rtas_ddw.c hw/ppc/spapr_pci_eeh.c \
-include/hw/ppc/spapr_pci_eeh.h" \
+include/hw/ppc/spapr_pci_eeh.h hw/ppc/spapr_tce_store.c \
+include/hw/ppc/spapr_tce_store.h include/hw/ppc/spapr_tce.h" \
 PATCH_SKIP="*-build-the-fork-s-SMMUv3-in-place-of-upstream-* \
 *-spapr_pci-let-a-PHB-have-up-to-8-DMA-windows-* \
-*-spapr_pci-answer-the-EEH-RTAS-calls-for-emula*" \
+*-spapr_pci-answer-the-EEH-RTAS-calls-for-emula* \
+*-spapr_pci-undo-only-the-DMA-windows-a-failed-* \
+*-build-the-fork-s-TCE-store-beside-its-TCE-tab* \
+*-spapr_rtas-tokens-for-LoPAR-s-error-injection*" \
     scripts/overlay.sh "$base" "$src" >&2
 
 args=$(cat build/.fork-configure) || die "run make first"
