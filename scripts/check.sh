@@ -75,7 +75,7 @@ run_qtests()
     done
     qtest aarch64 smmuv3-test 300
     qtest aarch64 ti-pat-test 300
-    qtest ppc64 spapr-tce-test 300
+    qtest ppc64 spapr-tce-test 600
     # Without -m perf: every workload once, its DMA checked, nothing timed
     qtest aarch64 viommu-bench 300
     qtest ppc64 viommu-bench 300
