@@ -1635,7 +1635,8 @@ static void report_tce_management(GString *md)
 {
     double *up = mgmt[IMPL_UPSTREAM], *ours = mgmt[IMPL_OURS];
 
-    if (isnan(ours[MGMT_INDIRECT]) && isnan(up[MGMT_INDIRECT])) {
+    /* Neither ran: 0, as made, or NaN */
+    if (!(ours[MGMT_INDIRECT] > 0) && !(up[MGMT_INDIRECT] > 0)) {
         return;
     }
     g_string_append(md, "\n| TCE management | upstream | ours | "
