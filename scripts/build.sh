@@ -6,6 +6,11 @@
 # Environment (from config.mk through the Makefile): TARGETS, BASE_DSC,
 # BASE_SRC, FORK_CACHE, INSTALL_DEPS, QEMU_CONFIGURE_ARGS.
 #
+# Other builds of the same overlaid tree (make fuzz, make check-asan) set
+# BUILD_DIR (default build), BUILD_DEPS (more dependency sets of
+# install-deps.sh), BUILD_CC and BUILD_CXX (the compilers), BUILD_ARGS
+# (more options for QEMU's configure) and BUILD_NINJA_TARGETS.
+#
 # SPDX-License-Identifier: GPL-2.0-or-later
 
 set -euo pipefail
@@ -15,7 +20,7 @@ export FORK_CACHE=${FORK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-qemu}
 cd "$repo"
 
 if [ "${INSTALL_DEPS:-yes}" = yes ]; then
-    scripts/install-deps.sh build
+    scripts/install-deps.sh build ${BUILD_DEPS:-}
 fi
 
 if [ -n "${BASE_SRC:-}" ]; then
@@ -39,20 +44,24 @@ python=/usr/bin/python3
 args=(--target-list="${TARGETS:-aarch64-softmmu,ppc64-softmmu}"
       --disable-docs --disable-install-blobs --disable-download --enable-werror
       --python="$python")
+cc=${BUILD_CC:-cc} cxx=${BUILD_CXX:-c++}
 if command -v ccache >/dev/null; then
-    args+=(--cc="ccache cc" --cxx="ccache c++")
+    args+=(--cc="ccache $cc" --cxx="ccache $cxx")
     # Let every clone share one cache: CI builds a fresh clone each time,
     # at a path of its own.
     export CCACHE_BASEDIR=$repo CCACHE_NOHASHDIR=true
+elif [ -n "${BUILD_CC:-}" ]; then
+    args+=(--cc="$cc" --cxx="$cxx")
 fi
-args+=(${QEMU_CONFIGURE_ARGS:-})
-mkdir -p build
-if [ ! -f build/build.ninja ] || [ "$(cat build/.fork-configure 2>/dev/null)" != "${args[*]}" ]; then
-    note "running QEMU's configure: ${args[*]}"
-    (cd build && "$src/configure" "${args[@]}") || die "QEMU's configure failed"
-    echo "${args[*]}" > build/.fork-configure
+args+=(${QEMU_CONFIGURE_ARGS:-} ${BUILD_ARGS:-})
+out=${BUILD_DIR:-build}
+mkdir -p "$out"
+if [ ! -f "$out/build.ninja" ] || [ "$(cat "$out/.fork-configure" 2>/dev/null)" != "${args[*]}" ]; then
+    note "running QEMU's configure in $out: ${args[*]}"
+    (cd "$out" && "$src/configure" "${args[@]}") || die "QEMU's configure failed"
+    echo "${args[*]}" > "$out/.fork-configure"
 fi
-echo "$base" > build/qemu-base.path
+echo "$base" > "$out/qemu-base.path"
 
-ninja -C build ${NINJA_JOBS:+-j "$NINJA_JOBS"}
-scripts/firmware.sh build
+ninja -C "$out" ${NINJA_JOBS:+-j "$NINJA_JOBS"} ${BUILD_NINJA_TARGETS:-}
+scripts/firmware.sh "$out"
