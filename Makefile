@@ -10,7 +10,8 @@ include config.mk
 export TARGETS BASE_DSC BASE_SRC FORK_CACHE INSTALL_DEPS QEMU_CONFIGURE_ARGS
 export QEMU_BUILD := $(CURDIR)/build
 
-.PHONY: all check check-qtest check-baremetal check-guest demo bench clean distclean
+.PHONY: all check check-qtest check-baremetal check-guest check-asan demo \
+	bench clean distclean
 
 all:
 	@scripts/build.sh
@@ -33,8 +34,12 @@ demo: all
 bench: all
 	@scripts/bench.sh
 
+# The tests on an ASan+UBSan build of its own (build-asan/)
+check-asan:
+	@scripts/check-asan.sh all
+
 clean:
-	rm -rf build .qemu-src build-ref
+	rm -rf build .qemu-src build-ref build-asan
 
 distclean: clean
 	rm -f config.mk
