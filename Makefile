@@ -11,7 +11,7 @@ export TARGETS BASE_DSC BASE_SRC FORK_CACHE INSTALL_DEPS QEMU_CONFIGURE_ARGS
 export QEMU_BUILD := $(CURDIR)/build
 
 .PHONY: all check check-qtest check-baremetal check-guest check-asan demo \
-	bench clean distclean
+	bench fuzz fuzz-build fuzz-corpus clean distclean
 
 all:
 	@scripts/build.sh
@@ -38,8 +38,21 @@ bench: all
 check-asan:
 	@scripts/check-asan.sh all
 
+# libFuzzer targets with ASan+UBSan (build-fuzz/), each run for FUZZ_TIME
+# seconds (or FUZZ_RUNS executions); see scripts/fuzz.sh
+export FUZZ_TIME FUZZ_RUNS FUZZ_TARGETS FUZZ_JOBS FUZZ_ARGS FUZZ_MALLOC_MB
+fuzz: fuzz-build
+	@scripts/fuzz.sh run
+
+fuzz-build:
+	@scripts/fuzz.sh build
+
+# Minimise what the runs found into tests/fuzz/corpus/
+fuzz-corpus:
+	@scripts/fuzz.sh corpus
+
 clean:
-	rm -rf build .qemu-src build-ref build-asan
+	rm -rf build .qemu-src build-ref build-fuzz build-asan
 
 distclean: clean
 	rm -f config.mk

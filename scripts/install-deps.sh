@@ -5,7 +5,7 @@
 # backports suite is added through a private sources file for this one
 # apt-get call only: the system's apt configuration is left as it is.
 #
-# Usage: install-deps.sh [build|guest|bench]...
+# Usage: install-deps.sh [build|guest|bench|fuzz]...
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -21,6 +21,9 @@ guest_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross
             gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
             cpio kmod zstd xz-utils)
 bench_pkgs=(gnuplot-nox)
+# make fuzz: clang with libFuzzer and the sanitizers' runtimes
+# (compiler-rt), and llvm-symbolizer for their stack traces
+fuzz_pkgs=(clang libclang-rt-dev llvm)
 
 want=()
 for what in "${@:-build}"; do
@@ -28,6 +31,7 @@ for what in "${@:-build}"; do
     build) want+=("${build_pkgs[@]}" "${bpo_pkgs[@]}") ;;
     guest) want+=("${guest_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
+    fuzz) want+=("${fuzz_pkgs[@]}") ;;
     *) die "unknown dependency set '$what'" ;;
     esac
 done
