@@ -29,7 +29,6 @@
 #include "qemu/bswap.h"
 #include "tests/qtest/fuzz/fuzz.h"
 #include "tests/qtest/fuzz/generic_fuzz.h"
-#include "tests/qtest/libqos/generic-pcihost.h"
 #include "tests/qtest/libqos/smmuv3.h"
 #include "viommu-fuzz.h"
 
@@ -452,24 +451,11 @@ static VFuzzDma smmu_resolve(void *opaque, uint64_t addr, bool is_write)
 
 static void smmu_before_input(QTestState *s)
 {
-    if (!sf.qts) {
-        /*
-         * virt's flash rebuilds the memory map on every write, and a DMA
-         * into it does thousands in one RCU read section: hundreds of MiB
-         * for QEMU's memory core to free later, which the heap oracle
-         * would blame on the input.  It is no part of what is fuzzed.
-         */
-        vfuzz_unmap_devices("cfi.pflash01");
-    }
     sf.qts = s;
-    vfuzz_scrub_ram();
-    vfuzz_keep_clock_steppable();
+    vfuzz_virt_input_begin(s, &sf.gbus, &sf.td, DEVFN, 64 * MiB);
     build_tables(s);
-    qpci_init_generic(&sf.gbus, s, NULL, false);
-    vfuzz_testdev_map(&sf.td, &sf.gbus.bus, DEVFN);
     sf.seen = false;
     sf.unstable = false;
-    vfuzz_input_begin(64 * MiB);
 }
 
 static void smmu_after_command(QTestState *s)

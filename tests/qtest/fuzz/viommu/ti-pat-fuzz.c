@@ -26,7 +26,6 @@
 #include "qemu/units.h"
 #include "tests/qtest/fuzz/fuzz.h"
 #include "tests/qtest/fuzz/generic_fuzz.h"
-#include "tests/qtest/libqos/generic-pcihost.h"
 #include "tests/qtest/libqos/ti-pat.h"
 #include "viommu-fuzz.h"
 
@@ -95,21 +94,8 @@ static VFuzzDma pat_resolve(void *opaque, uint64_t addr, bool is_write)
 
 static void pat_before_input(QTestState *s)
 {
-    if (!pf.qts) {
-        /*
-         * virt's flash rebuilds the memory map on every write, and a DMA
-         * into it does thousands in one RCU read section: hundreds of MiB
-         * for QEMU's memory core to free later, which the heap oracle
-         * would blame on the input.  It is no part of what is fuzzed.
-         */
-        vfuzz_unmap_devices("cfi.pflash01");
-    }
     pf.qts = s;
-    vfuzz_scrub_ram();
-    vfuzz_keep_clock_steppable();
-    qpci_init_generic(&pf.gbus, s, NULL, false);
-    vfuzz_testdev_map(&pf.td, &pf.gbus.bus, DEVFN);
-    vfuzz_input_begin(16 * MiB);
+    vfuzz_virt_input_begin(s, &pf.gbus, &pf.td, DEVFN, 16 * MiB);
 }
 
 static void pat_after_command(QTestState *s)

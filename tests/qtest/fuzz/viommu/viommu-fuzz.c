@@ -645,6 +645,28 @@ void vfuzz_testdev_after_command(VFuzzTestdev *td, VFuzzResolve resolve,
     td->completions = done;
 }
 
+void vfuzz_virt_input_begin(QTestState *s, QGenericPCIBus *gbus,
+                            VFuzzTestdev *td, int devfn, size_t heap_limit)
+{
+    static bool once;
+
+    if (!once) {
+        /*
+         * virt's flash rebuilds the memory map on every write, and a DMA
+         * into it does thousands in one RCU read section: hundreds of MiB
+         * for QEMU's memory core to free later, which the heap oracle
+         * would blame on the input.  It is no part of what is fuzzed.
+         */
+        vfuzz_unmap_devices("cfi.pflash01");
+        once = true;
+    }
+    vfuzz_scrub_ram();
+    vfuzz_keep_clock_steppable();
+    qpci_init_generic(gbus, s, NULL, false);
+    vfuzz_testdev_map(td, &gbus->bus, devfn);
+    vfuzz_input_begin(heap_limit);
+}
+
 void vfuzz_testdev_map(VFuzzTestdev *td, QPCIBus *bus, int devfn)
 {
     if (td->q.dev) {

@@ -25,6 +25,7 @@
 #define VIOMMU_FUZZ_H
 
 #include "tests/qtest/libqtest.h"
+#include "tests/qtest/libqos/generic-pcihost.h"
 #include "tests/qtest/libqos/viommu-testdev-pci.h"
 
 /* Report a finding of oracle @oracle and abort */
@@ -104,6 +105,16 @@ typedef struct VFuzzTestdev {
 
 /* Find the device at @devfn on @bus, map its BAR0 and enable it */
 void vfuzz_testdev_map(VFuzzTestdev *td, QPCIBus *bus, int devfn);
+
+/*
+ * What a generic-fuzz input on -M virt starts with: RAM as the last input
+ * found it zeroed, a timer for clock_step, the test device at @devfn
+ * mapped through @gbus (generic-fuzz's own PCI setup needs port 0xcf8),
+ * the clocks and the heap baseline (@heap_limit).  The first call also
+ * takes virt's flash out of the memory map (see there).
+ */
+void vfuzz_virt_input_begin(QTestState *s, QGenericPCIBus *gbus,
+                            VFuzzTestdev *td, int devfn, size_t heap_limit);
 
 /*
  * What the independent model says becomes of a DMA request at a bus
