@@ -227,8 +227,8 @@ def ti_pat_seeds():
 # ---- sPAPR (tests/qtest/fuzz/viommu/spapr-tce-fuzz.c) ----
 
 (S_PUT, S_GET, S_STUFF, S_INDIRECT, S_QUERY, S_CREATE, S_REMOVE, S_RESET,
- S_SHORT, S_EEH_OPTION, S_SLOT_RESET, S_EEH_INFO, S_DMA, S_BUFFER,
- S_MACHINE_RESET, S_MIGRATE) = range(16)
+ S_SHORT, S_EEH_OPTION, S_SLOT_RESET, S_EEH_INFO, S_DMA, S_BUFFER) = range(14)
+S_MACHINE_RESET, S_MIGRATE = 62, 63
 DEFAULT, DDW1, DDW2, DDW3 = 0, 1, 2, 3      # LIOBN_BASE + n
 
 
