@@ -86,8 +86,13 @@
 #define PE_STOPPED          2
 #define PE_DMA_STOPPED      4
 
-/* At most this many operations per input */
+/*
+ * At most this many operations per input, of which this many machine
+ * resets and migrations (the fuzzer grows inputs full of them, at 50 to
+ * 150 ms each under ASan)
+ */
 #define MAX_OPS             512
+#define MAX_HEAVY_OPS       2
 
 /* A run of TCEs [first, last] holding @tce (never 0) */
 typedef struct Run {
@@ -1081,6 +1086,7 @@ typedef struct Op {
     const char *name;
     void (*fn)(Input *in);
     bool timed_inside;
+    bool heavy;
 } Op;
 
 static const Op ops[] = {
@@ -1098,8 +1104,8 @@ static const Op ops[] = {
     { "an EEH query", op_eeh_info },
     { "test device DMA", op_dma, true },
     { "a write to the test device's buffer", op_write_buffer },
-    { "a machine reset", op_machine_reset },
-    { "a migration", op_migrate, true },
+    { "a machine reset", op_machine_reset, false, true },
+    { "a migration", op_migrate, true, true },
 };
 
 /*
@@ -1126,8 +1132,12 @@ static void spapr_fuzz(QTestState *s, const unsigned char *data, size_t size)
     shadow_reset();
     testdev_remap();
     vfuzz_input_begin(48 * MiB);
-    for (int n = 0; in.n && n < MAX_OPS; n++) {
+    for (int n = 0, heavy = 0; in.n && n < MAX_OPS; n++) {
         const Op *op = pick_op(take(&in, 1));
+
+        if (op->heavy && ++heavy > MAX_HEAVY_OPS) {
+            continue;
+        }
 
         if (verbose) {
             fprintf(stderr, "viommu-fuzz: %s\n", op->name);
