@@ -33,6 +33,13 @@
 /* Defaults of the limits; the environment overrides them */
 #define CMD_CPU_MS_DEFAULT      2000
 #define CMD_WALL_MS_DEFAULT     10000
+#define DRIFT_MB_DEFAULT        64
+
+/*
+ * The inputs after which the heap between inputs is the baseline: the
+ * first ones fill caches (QEMU's, libFuzzer's) that then stay
+ */
+#define DRIFT_WARMUP_INPUTS     256
 
 void vfuzz_finding(const char *oracle, const char *fmt, ...)
 {
@@ -55,6 +62,8 @@ static struct {
     size_t heap_limit;
     int64_t cpu_mark, wall_mark;
     size_t heap_base;
+    uint64_t inputs;
+    size_t drift_base, drift_limit;
 } clk;
 
 static int64_t env_int(const char *name, int64_t dflt)
@@ -92,6 +101,44 @@ void vfuzz_clock_restart(void)
     clk.wall_mark = get_clock();
 }
 
+static void print_heap_profile(void)
+{
+#ifdef QEMU_SANITIZE_ADDRESS
+    /* Where the memory went: the largest allocation sites */
+    __sanitizer_print_memory_profile(90, 8);
+#endif
+}
+
+/*
+ * What an input leaves allocated after the machine's reset is a leak that
+ * no single input shows: the heap between inputs may not grow past its
+ * level after the warm-up by more than a bound
+ */
+static void heap_drift_check(void)
+{
+    size_t heap = heap_in_use();
+
+    clk.inputs++;
+    if (clk.inputs <= DRIFT_WARMUP_INPUTS) {
+        clk.drift_base = heap;
+        return;
+    }
+    if (heap <= clk.drift_base + clk.drift_limit ||
+        !vfuzz_oracle_on("heap-drift")) {
+        return;
+    }
+    drain_call_rcu();
+    heap = heap_in_use();
+    if (heap > clk.drift_base + clk.drift_limit) {
+        print_heap_profile();
+        vfuzz_finding("heap-drift", "before input %" PRIu64 " the heap holds "
+                      "%zu KiB more than before input %d (limit %zu KiB): "
+                      "inputs leave memory behind", clk.inputs,
+                      (heap - clk.drift_base) >> 10, DRIFT_WARMUP_INPUTS,
+                      clk.drift_limit >> 10);
+    }
+}
+
 void vfuzz_input_begin(size_t heap_limit)
 {
     if (!clk.init) {
@@ -99,8 +146,11 @@ void vfuzz_input_begin(size_t heap_limit)
                                    CMD_CPU_MS_DEFAULT) * SCALE_MS;
         clk.wall_limit_ns = env_int("VIOMMU_FUZZ_CMD_WALL_MS",
                                     CMD_WALL_MS_DEFAULT) * SCALE_MS;
+        clk.drift_limit = env_int("VIOMMU_FUZZ_DRIFT_MB",
+                                  DRIFT_MB_DEFAULT) << 20;
         clk.init = true;
     }
+    heap_drift_check();
     clk.heap_limit = env_int("VIOMMU_FUZZ_HEAP_MB", heap_limit >> 20) << 20;
     clk.heap_base = heap_in_use();
     vfuzz_clock_restart();
@@ -131,10 +181,7 @@ void vfuzz_command_done(const char *what)
         heap = heap_in_use();
     }
     if (heap > clk.heap_base && heap - clk.heap_base > clk.heap_limit) {
-#ifdef QEMU_SANITIZE_ADDRESS
-        /* Where the memory went: the largest allocation sites */
-        __sanitizer_print_memory_profile(90, 8);
-#endif
+        print_heap_profile();
         vfuzz_finding("heap", "%s: the heap grew by %zu KiB in this input "
                       "(limit %zu KiB)", what, (heap - clk.heap_base) >> 10,
                       clk.heap_limit >> 10);

@@ -9,8 +9,9 @@
  * - time: no command holds the BQL longer than a bound, in CPU time and
  *   in wall-clock time (vfuzz_command_done());
  * - memory: the heap never grows by more than a bound within an input
- *   (vfuzz_command_done()); libFuzzer's -malloc_limit_mb bounds each
- *   allocation (scripts/fuzz.sh sets it).
+ *   (vfuzz_command_done()), nor from input to input (vfuzz_input_begin());
+ *   libFuzzer's -malloc_limit_mb bounds each allocation (scripts/fuzz.sh
+ *   sets it).
  *
  * A failed check prints "viommu-fuzz: ORACLE <name>: ..." and aborts, so
  * libFuzzer keeps the input as a crash.  See
@@ -44,6 +45,8 @@ bool vfuzz_oracle_on(const char *oracle);
 /*
  * Start the clocks and the heap baseline of a new input.  @heap_limit is
  * how far the heap may grow during it (VIOMMU_FUZZ_HEAP_MB overrides).
+ * Checks first that the heap between inputs has not grown by more than
+ * 64 MiB (VIOMMU_FUZZ_DRIFT_MB) since the first 256 inputs.
  */
 void vfuzz_input_begin(size_t heap_limit);
 /*
