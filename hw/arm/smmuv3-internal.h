@@ -311,7 +311,8 @@ static inline void smmuv3_change_end(SMMUv3State *s)
  */
 static inline uint32_t smmuv3_q_index(uint32_t p, unsigned log2size)
 {
-    return extract32(p, 0, log2size);
+    /* extract32() takes no field of 0 bits */
+    return log2size ? extract32(p, 0, log2size) : 0;
 }
 
 static inline uint32_t smmuv3_q_ptr(uint32_t p, unsigned log2size)

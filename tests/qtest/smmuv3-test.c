@@ -3105,6 +3105,51 @@ static void test_hostile_strtab_log2size(void)
     env_stop(e);
 }
 
+/*
+ * Queues of one entry (LOG2SIZE 0): PROD and CONS are a wrap bit alone.
+ * The event queue takes one record, then overflows; the command queue
+ * runs a command each time PROD's wrap bit flips.  make fuzz's SMMUv3
+ * target found the first record aborting QEMU.
+ */
+static void test_hostile_queues_of_one_entry(void)
+{
+    Env *e = env_s1_page(0, 0, true);
+    QSMMUv3 *s = &e->smmu;
+
+    qsmmu_set_cr0(s, SMMU_CR0_SMMUEN);
+    qtest_writeq(e->qts, s->base + SMMU_EVENTQ_BASE, EVENTQ);
+    qsmmu_writel(s, SMMU_EVENTQ_PROD, 0);
+    qsmmu_writel(s, SMMU_EVENTQ_CONS, 0);
+    qsmmu_setup_cmdq(s, CMDQ, 0);
+    qsmmu_set_cr0(s, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN | SMMU_CR0_CMDQEN);
+
+    assert_fill_refused(e, 0, 0x10001000, RES_TRANSLATION_FAULT);
+    g_assert_cmphex(evtq_prod(e), ==, 1);
+    assert_event(e, 0, evt0(0x10, SID0), EVT1_CLASS(CLASS_IN), 0x10001000,
+                 0);
+    /* Full: the second record is lost, and PROD.OVFLG says so */
+    assert_fill_refused(e, 0, 0x10002000, RES_TRANSLATION_FAULT);
+    g_assert_cmphex(evtq_prod(e), ==, SMMU_Q_OVF | 1);
+    assert_event(e, 0, evt0(0x10, SID0), EVT1_CLASS(CLASS_IN), 0x10001000,
+                 0);
+    /* Consumed: the next record goes in the same entry */
+    qsmmu_writel(s, SMMU_EVENTQ_CONS, SMMU_Q_OVF | 1);
+    assert_fill_refused(e, 0, 0x10003000, RES_TRANSLATION_FAULT);
+    g_assert_cmphex(evtq_prod(e), ==, SMMU_Q_OVF);
+    assert_event(e, 0, evt0(0x10, SID0), EVT1_CLASS(CLASS_IN), 0x10003000,
+                 0);
+
+    for (int i = 0; i < 3; i++) {
+        qsmmu_cmd_write(s, SMMU_CMD_SYNC, 0);
+        qsmmu_cmd_publish(s);
+        g_assert_cmphex(qsmmu_readl(s, SMMU_CMDQ_CONS), ==, (i + 1) & 1);
+    }
+    g_assert_cmphex(qsmmu_readl(s, SMMU_GERROR) ^ qsmmu_readl(s, SMMU_GERRORN),
+                    ==, 0);
+    assert_fill_lands(e, 0, 0x10000010, DATA + 0x10);
+    env_stop(e);
+}
+
 /* ---- an oracle ---- */
 
 /*
@@ -3648,6 +3693,8 @@ int main(int argc, char **argv)
     qtest_add_func("/smmuv3/hostile/s2aa64-0-c-bad-ste", test_hostile_s2aa64);
     qtest_add_func("/smmuv3/hostile/strtab-log2size-63",
                    test_hostile_strtab_log2size);
+    qtest_add_func("/smmuv3/hostile/queues-of-one-entry",
+                   test_hostile_queues_of_one_entry);
     qtest_add_func("/smmuv3/oracle/random-tables",
                    test_oracle_random_tables);
     qtest_add_func("/smmuv3/hostile/random-commands",
