@@ -25,6 +25,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bitops.h"
 #include "qemu/units.h"
 #include "qemu/bswap.h"
 #include "tests/qtest/fuzz/fuzz.h"
@@ -356,8 +357,13 @@ static VFuzzDma smmu_verdict(void)
     }
     switch (CFG_FMT(cfg)) {
     case 0:
-        /* A base not aligned to the table's size is UNPREDICTABLE */
-        if (base & ((64ull << log2size) - 1)) {
+        /*
+         * A base not aligned to the table's size is not claimed.  The
+         * size is the one the literal LOG2SIZE gives, even above SIDSIZE
+         * (IHI 0070, STRTAB_BASE_CFG.LOG2SIZE): 63 asks for 2^69 bytes,
+         * which no base but 0 meets
+         */
+        if (base & MAKE_64BIT_MASK(0, MIN(CFG_LOG2SIZE(cfg) + 6, 64))) {
             return dma_unknown();
         }
         ste_pa = base + SID * 64;
@@ -368,8 +374,10 @@ static VFuzzDma smmu_verdict(void)
             (split != 6 && split != 8 && split != 10)) {
             return dma_unknown();
         }
-        if (log2size > split &&
-            (base & ((8ull << (log2size - split)) - 1))) {
+        /* The L1 table's alignment, by the literal LOG2SIZE too */
+        if (CFG_LOG2SIZE(cfg) > split &&
+            (base & MAKE_64BIT_MASK(0, MIN(CFG_LOG2SIZE(cfg) - split + 3,
+                                           64)))) {
             return dma_unknown();
         }
         l1_pa = base + (SID >> split) * 8;
