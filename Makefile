@@ -10,7 +10,8 @@ include config.mk
 export TARGETS BASE_DSC BASE_SRC FORK_CACHE INSTALL_DEPS QEMU_CONFIGURE_ARGS
 export QEMU_BUILD := $(CURDIR)/build
 
-.PHONY: all check check-qtest check-baremetal check-guest check-asan demo \
+.PHONY: all check check-qtest check-baremetal check-guest check-asan \
+	check-asan-models demo \
 	bench fuzz fuzz-build fuzz-corpus clean distclean
 
 all:
@@ -37,6 +38,10 @@ bench: all
 # The tests on an ASan+UBSan build of its own (build-asan/)
 check-asan:
 	@scripts/check-asan.sh all
+
+# What .ci/run adds to make check: the models' qtests on the ASan build
+check-asan-models:
+	@scripts/check-asan.sh models
 
 # libFuzzer targets with ASan+UBSan (build-fuzz/), each run for FUZZ_TIME
 # seconds (or FUZZ_RUNS executions); see scripts/fuzz.sh

@@ -12,7 +12,13 @@
 # program), so it counts as a failure.  Leaks are not reported: QEMU
 # leaves much allocated at exit by design.
 #
-# Usage: check-asan.sh [all|qtest|guest]
+# Usage: check-asan.sh [all|qtest|guest|models]
+#
+# "models" is what .ci/run adds to make check: the unit test and the
+# models' own qtests (viommu-testdev-test, smmuv3-test, ti-pat-test,
+# spapr-tce-test, viommu-bench), without the base's qtests, the
+# bare-metal programs and the guests, which do not fit CI's time
+# (docs/devel/testing/fuzzing-viommu.rst, "make check-asan").
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -31,9 +37,16 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export GUEST_TIMEOUT=${GUEST_TIMEOUT:-900}
 rc=0
+what=${1:-all}
+if [ "$what" = models ]; then
+    what=qtest
+    qtests=(viommu-testdev-test smmuv3-test ti-pat-test spapr-tce-test
+            viommu-bench)
+    export CHECK_QTESTS="${qtests[*]}"
+fi
 QEMU_BUILD=$repo/build-asan CHECK_TIMEOUT_SCALE=3 \
 CHECK_GUEST_GROUPS=${ASAN_GUEST_GROUPS:-arm64-smmuv3-strict ppc64-ddw} \
-    scripts/check.sh "${1:-all}" || rc=$?
+    scripts/check.sh "$what" || rc=$?
 echo "check-asan: build-asan ready in $((built - start)) s," \
      "tests took $(( $(date +%s) - built )) s"
 exit $rc

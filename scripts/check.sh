@@ -16,7 +16,8 @@
 #
 # QEMU_BUILD names the build to test (default build/; make check-asan
 # tests build-asan/), CHECK_GUEST_GROUPS the guest groups to run (default
-# all), CHECK_TIMEOUT_SCALE multiplies every program's time limit.
+# all), CHECK_QTESTS the qtest programs to run (default all),
+# CHECK_TIMEOUT_SCALE multiplies every program's time limit.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -56,6 +57,8 @@ qtest()
 {
     local arch=$1 name=$2 limit=$3; shift 3
     [ -x "$build/qemu-system-$arch" ] || return 0
+    [ -z "${CHECK_QTESTS:-}" ] || [[ " $CHECK_QTESTS " == *" $name "* ]] ||
+        return 0
     tap "qtest-$arch/$name${1:+ $*}" "$limit" env \
         QTEST_QEMU_BINARY="./qemu-system-$arch" QTEST_QEMU_IMG=./qemu-img \
         QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon \
@@ -66,11 +69,10 @@ qtest()
 
 run_qtests()
 {
-    local t
-    ninja -C "$build" tests/qtest/viommu-testdev-test tests/qtest/smmuv3-test \
-        tests/qtest/ti-pat-test tests/qtest/spapr-tce-test \
-        tests/qtest/viommu-bench tests/qtest/rtas-test \
-        tests/qtest/qos-test tests/qtest/bios-tables-test qemu-img \
+    local t progs=(viommu-testdev-test smmuv3-test ti-pat-test spapr-tce-test
+                   viommu-bench rtas-test qos-test bios-tables-test)
+    [ -n "${CHECK_QTESTS:-}" ] && read -ra progs <<< "$CHECK_QTESTS"
+    ninja -C "$build" "${progs[@]/#/tests/qtest/}" qemu-img \
         storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
         >/dev/null || { failed=$((failed + 1)); return; }
     tap "unit/test-viommu-iotlb" 120 tests/unit/test-viommu-iotlb --tap -k
