@@ -263,17 +263,17 @@ static Window *hcall_window(uint64_t liobn, int64_t *rc, int64_t *alt)
     if (i >= NR_WINDOWS) {
         return NULL;
     }
-    if (sp.sh.win[i].live) {
-        return &sp.sh.win[i];
-    }
-    /* A removed window: H_CONSTRAINED; one never created: either */
-    *rc = H_CONSTRAINED;
-    if (!sp.sh.win[i].ever) {
-        *alt = H_PARAMETER;
-    } else {
-        *alt = H_CONSTRAINED;
-    }
-    return NULL;
+    /* No window, never created or removed: H_PARAMETER, as KVM answers */
+    return sp.sh.win[i].live ? &sp.sh.win[i] : NULL;
+}
+
+/*
+ * A TCE that maps a page (a permission bit set) must name one of the
+ * partition's pages, RAM here, or the call is H_PARAMETER (LoPAR, KVM)
+ */
+static bool tce_outside(const Window *w, uint64_t tce)
+{
+    return (tce & 3) && (tce & ~((1ull << w->shift) - 1)) >= RAM_SIZE;
 }
 
 /* The index of @npages TCEs from @ioba, if all are in @w */
@@ -421,7 +421,8 @@ static void op_put_tce(Input *in)
     Window *w = hcall_window(liobn, &rc, &alt);
 
     if (w) {
-        rc = alt = tce_range(w, ioba, 1, &index) ? H_SUCCESS : H_PARAMETER;
+        rc = alt = tce_range(w, ioba, 1, &index) && !tce_outside(w, tce)
+                   ? H_SUCCESS : H_PARAMETER;
     }
     expect_rc("H_PUT_TCE", hcall(H_PUT_TCE, 3, args, NULL, 0), rc, alt);
     if (w && rc == H_SUCCESS) {
@@ -457,9 +458,10 @@ static void op_stuff_tce(Input *in)
     int64_t rc, alt;
     Window *w = hcall_window(liobn, &rc, &alt);
 
+    /* Only TCEs that map nothing are stuffed */
     if (w) {
-        rc = alt = tce_range(w, ioba, npages, &index) ? H_SUCCESS
-                                                       : H_PARAMETER;
+        rc = alt = tce_range(w, ioba, npages, &index) && !(tce & 3)
+                   ? H_SUCCESS : H_PARAMETER;
     }
     expect_rc("H_STUFF_TCE", hcall(H_STUFF_TCE, 4, args, NULL, 0), rc, alt);
     if (w && rc == H_SUCCESS) {
@@ -499,11 +501,15 @@ static void op_put_tce_indirect(Input *in)
     args[3] = npages;
     w = hcall_window(liobn, &rc, &alt);
     if (w) {
+        rc = alt = H_SUCCESS;
         if (npages > TCE_INDIRECT_MAX || (list & 0xfff) ||
             !tce_range(w, ioba, npages, &index) || (npages && !readable)) {
             rc = alt = H_PARAMETER;
-        } else {
-            rc = alt = H_SUCCESS;
+        }
+        for (uint64_t i = 0; rc == H_SUCCESS && i < npages; i++) {
+            if (tce_outside(w, be64_to_cpu(tces[i]))) {
+                rc = alt = H_PARAMETER;
+            }
         }
     }
     expect_rc("H_PUT_TCE_INDIRECT", hcall(H_PUT_TCE_INDIRECT, 4, args, NULL,
@@ -1173,6 +1179,7 @@ static GString *spapr_cmdline(FuzzTarget *t)
     return g_string_new(TARGET_NAME " -display none -machine accel=qtest "
                         "-M pseries -m 256M -nodefaults "
                         "-global spapr-pci-host-bridge.ddw-windows=4 "
+                        "-global spapr-pci-host-bridge.eeh=on "
                         "-global migration.send-configuration=off "
                         "-device viommu-testdev,addr=4.0");
 }
