@@ -352,9 +352,16 @@ bool smmuv3_stream_config(SMMUv3State *s, uint32_t sid,
     cfg->kind = SMMUV3_STREAM_TRANSLATE;
     s1 = config & 1;
     s2 = config & 2;
-    /* Reserved encodings (0b01) are taken as "use the incoming value" */
-    cfg->privcfg = STE_PRIVCFG(ste);
-    cfg->instcfg = STE_INSTCFG(ste);
+    /*
+     * Reserved encodings (0b01) are taken as "use the incoming value";
+     * without IDR1.ATTR_PERMS_OVR the fields are ignored, as upstream does
+     */
+    if (FIELD_EX32(s->idr[1], IDR1, ATTR_PERMS_OVR)) {
+        cfg->privcfg = STE_PRIVCFG(ste);
+        cfg->instcfg = STE_INSTCFG(ste);
+    } else {
+        cfg->privcfg = cfg->instcfg = STE_ATTRCFG_INCOMING;
+    }
     if ((s1 && !FIELD_EX32(s->idr[0], IDR0, S1P)) ||
         (s2 && !FIELD_EX32(s->idr[0], IDR0, S2P))) {
         return config_fault(fault, SMMU_EVT_C_BAD_STE, 0,

@@ -214,6 +214,7 @@ typedef struct SMMUv3Queue {
     uint64_t base;
     uint32_t prod;
     uint32_t cons;
+    uint8_t mig_log2size;       /* the stream's; the base's field rules */
 } SMMUv3Queue;
 
 /* Where an interrupt goes as an MSI: a queue's *_IRQ_CFG0, CFG1, CFG2 */
@@ -241,6 +242,10 @@ struct SMMUv3State {
     bool ril;
     uint8_t oas;
     uint32_t iotlb_entries;
+    /* What upstream's SMMUv3 lacks: off unless asked for (see post_load) */
+    bool msi;
+    bool hyp;
+    bool attr_perms_ovr;
 
     /* Registers: identification and control; idr[] is constant */
     uint32_t idr[6];
@@ -287,7 +292,19 @@ struct SMMUv3State {
     /* The ID registers of a migration stream, checked at its end */
     uint32_t stream_idr[6];
     bool stream_idr_present;
+    /*
+     * Upstream's section carries these too; the fork derives them from
+     * the registers (STRTAB_BASE_CFG, CR0) and fills them in to send
+     */
+    uint32_t mig_features;      /* SMMUV3_MIG_FEATURE_* */
+    uint8_t mig_sid_size;
+    uint8_t mig_sid_split;
+    uint32_t mig_cr0ack;
+    uint32_t mig_statusr;
 };
+
+/* Upstream's SMMUv3State.features: the stream table is two-level */
+#define SMMUV3_MIG_FEATURE_2LVL_STE (1u << 0)
 
 static inline bool smmuv3_enabled(SMMUv3State *s)
 {

@@ -109,10 +109,14 @@ static void smmuv3_build_idr(SMMUv3State *s, bool s1, bool s2)
     idr0 = FIELD_DP32(idr0, IDR0, S2P, s2);
     idr0 = FIELD_DP32(idr0, IDR0, TTF, SMMU_IDR0_TTF_AARCH64);
     idr0 = FIELD_DP32(idr0, IDR0, COHACC, 1);
-    /* EL2 StreamWorlds: RES0 unless both stages are there */
-    idr0 = FIELD_DP32(idr0, IDR0, HYP, s1 && s2);
+    /*
+     * EL2 StreamWorlds: RES0 unless both stages are there.  HYP and MSI
+     * are the fork's: upstream's SMMUv3 has neither, and a guest that saw
+     * them could not move to it (see vmstate_smmuv3)
+     */
+    idr0 = FIELD_DP32(idr0, IDR0, HYP, s->hyp && s1 && s2);
     idr0 = FIELD_DP32(idr0, IDR0, ASID16, 1);
-    idr0 = FIELD_DP32(idr0, IDR0, MSI, 1);
+    idr0 = FIELD_DP32(idr0, IDR0, MSI, s->msi);
     idr0 = FIELD_DP32(idr0, IDR0, VMID16, s2);
     idr0 = FIELD_DP32(idr0, IDR0, TTENDIAN, SMMU_IDR0_TTENDIAN_LE);
     idr0 = FIELD_DP32(idr0, IDR0, STALL_MODEL, SMMU_IDR0_STALL_NONE);
@@ -122,8 +126,8 @@ static void smmuv3_build_idr(SMMUv3State *s, bool s1, bool s2)
     idr1 = FIELD_DP32(idr1, IDR1, SIDSIZE, SMMUV3_SIDSIZE);
     idr1 = FIELD_DP32(idr1, IDR1, EVENTQS, SMMUV3_EVENTQS);
     idr1 = FIELD_DP32(idr1, IDR1, CMDQS, SMMUV3_CMDQS);
-    /* STE.PRIVCFG and STE.INSTCFG are honoured */
-    idr1 = FIELD_DP32(idr1, IDR1, ATTR_PERMS_OVR, 1);
+    /* STE.PRIVCFG and STE.INSTCFG are honoured when this says so */
+    idr1 = FIELD_DP32(idr1, IDR1, ATTR_PERMS_OVR, s->attr_perms_ovr);
 
     idr3 = FIELD_DP32(idr3, IDR3, RIL, s->ril);
 
@@ -683,11 +687,74 @@ static int smmuv3_pre_load(void *opaque)
     return 0;
 }
 
+/*
+ * The fields of upstream's section that this model keeps elsewhere, as
+ * upstream's SMMUv3 would have them for the same registers
+ */
+static int smmuv3_pre_save(void *opaque)
+{
+    SMMUv3State *s = opaque;
+    bool two_level = FIELD_EX32(s->strtab_base_cfg, STRTAB_BASE_CFG, FMT) ==
+                     SMMU_STRTAB_FMT_2LVL;
+
+    s->mig_features = two_level ? SMMUV3_MIG_FEATURE_2LVL_STE : 0;
+    s->mig_sid_size = 0;        /* upstream never sets it, nor reads it */
+    s->mig_sid_split = two_level ?
+        FIELD_EX32(s->strtab_base_cfg, STRTAB_BASE_CFG, SPLIT) : 0;
+    s->mig_cr0ack = s->cr[0];
+    s->mig_statusr = 0;
+    s->cmdq.mig_log2size = smmuv3_queue_log2size(s->cmdq.base, SMMUV3_CMDQS);
+    s->eventq.mig_log2size = smmuv3_queue_log2size(s->eventq.base,
+                                                   SMMUV3_EVENTQS);
+    return 0;
+}
+
+/*
+ * The first property that makes the ID registers other than upstream's
+ * (which has none of them but "stage"), or NULL; "hyp" does only with
+ * both stages
+ */
+static const char *smmuv3_fork_idr_property(SMMUv3State *s)
+{
+    if (FIELD_EX32(s->idr[0], IDR0, MSI)) {
+        return "msi";
+    }
+    if (FIELD_EX32(s->idr[0], IDR0, HYP)) {
+        return "hyp";
+    }
+    if (FIELD_EX32(s->idr[1], IDR1, ATTR_PERMS_OVR)) {
+        return "attr-perms-ovr";
+    }
+    if (!s->ril) {
+        return "ril";
+    }
+    return s->oas != 44 ? "oas" : NULL;
+}
+
+/*
+ * Whether the properties that set the ID registers are all as upstream's
+ * SMMUv3 has them (it has none of them but ``stage``): a stream without
+ * "smmuv3/fork-idr" comes from such an SMMU, upstream's or ours
+ */
+static bool smmuv3_upstream_idr(SMMUv3State *s)
+{
+    return !smmuv3_fork_idr_property(s);
+}
+
 /* The property a difference in the ID registers comes from */
 static const char *smmuv3_idr_property(const uint32_t *a, const uint32_t *b)
 {
     if ((a[0] ^ b[0]) & (R_IDR0_S1P_MASK | R_IDR0_S2P_MASK)) {
         return "stage";
+    }
+    if ((a[0] ^ b[0]) & R_IDR0_HYP_MASK) {
+        return "hyp";
+    }
+    if ((a[0] ^ b[0]) & R_IDR0_MSI_MASK) {
+        return "msi";
+    }
+    if ((a[1] ^ b[1]) & R_IDR1_ATTR_PERMS_OVR_MASK) {
+        return "attr-perms-ovr";
     }
     if ((a[5] ^ b[5]) & R_IDR5_OAS_MASK) {
         return "oas";
@@ -699,15 +766,44 @@ static const char *smmuv3_idr_property(const uint32_t *a, const uint32_t *b)
 }
 
 /*
+ * What upstream's SMMUv3 could not have sent: a stream is input from
+ * elsewhere, and trusting these would index the queues and the stream
+ * table past what the guest set up
+ */
+static bool smmuv3_stream_sane(SMMUv3State *s)
+{
+    if (s->mig_features & ~SMMUV3_MIG_FEATURE_2LVL_STE) {
+        error_report("arm-smmuv3: the migration stream has unknown features "
+                     "0x%x", s->mig_features);
+        return false;
+    }
+    if (s->cmdq.mig_log2size > SMMUV3_CMDQS ||
+        s->eventq.mig_log2size > SMMUV3_EVENTQS) {
+        error_report("arm-smmuv3: the migration stream has a queue of 2^%u "
+                     "entries, above IDR1's limit of 2^%u",
+                     MAX(s->cmdq.mig_log2size, s->eventq.mig_log2size),
+                     SMMUV3_CMDQS);
+        return false;
+    }
+    return true;
+}
+
+/*
  * A stream is input from elsewhere: what a guest could not have written
  * is not accepted from it either, and one made for an SMMU that differs
- * in what the guest saw of it is refused
+ * in what the guest saw of it is refused.  The queue sizes and the
+ * stream table's format come from the registers, as they do when the
+ * guest writes them; cr0ack and statusr of upstream's stream are what
+ * CR0 and 0 are here, and its sid_size is always 0.
  */
 static int smmuv3_post_load(void *opaque, int version_id)
 {
     SMMUv3State *s = opaque;
     unsigned cmdq_log2, evtq_log2;
 
+    if (!smmuv3_stream_sane(s)) {
+        return -EINVAL;
+    }
     if (s->stream_idr_present &&
         memcmp(s->stream_idr, s->idr, sizeof(s->idr))) {
         const char *prop = smmuv3_idr_property(s->stream_idr, s->idr);
@@ -715,6 +811,12 @@ static int smmuv3_post_load(void *opaque, int version_id)
         error_report("arm-smmuv3: the migration stream is of an SMMU with "
                      "other ID registers%s%s%s", prop ? " (property " : "",
                      prop ?: "", prop ? " differs)" : "");
+        return -EINVAL;
+    }
+    if (!s->stream_idr_present && !smmuv3_upstream_idr(s)) {
+        error_report("arm-smmuv3: the migration stream is of an SMMU with "
+                     "upstream QEMU's ID registers, this one differs "
+                     "(property %s)", smmuv3_fork_idr_property(s));
         return -EINVAL;
     }
 
@@ -757,33 +859,53 @@ static int smmuv3_post_load(void *opaque, int version_id)
     return 0;
 }
 
+/*
+ * The wire format is upstream QEMU's "smmuv3" section, version 1: the
+ * same fields in the same order and sizes, and its subsection for GBPA,
+ * so that a guest moves between upstream and the fork in both directions
+ * (docs/system/devices/arm-smmuv3.rst, "Migration").  What only the fork
+ * has goes in subsections sent only when the guest's state needs them;
+ * upstream refuses such a stream by the subsection it does not know.
+ */
 static const VMStateDescription vmstate_smmuv3_queue = {
-    .name = "arm-smmuv3/queue",
+    .name = "smmuv3_queue",
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT64(base, SMMUv3Queue),
         VMSTATE_UINT32(prod, SMMUv3Queue),
         VMSTATE_UINT32(cons, SMMUv3Queue),
+        VMSTATE_UINT8(mig_log2size, SMMUv3Queue),
         VMSTATE_END_OF_LIST()
     },
 };
 
-static const VMStateDescription vmstate_smmuv3_msi = {
-    .name = "arm-smmuv3/msi",
+static bool smmuv3_gbpa_needed(void *opaque)
+{
+    SMMUv3State *s = opaque;
+
+    return s->gbpa != SMMUV3_GBPA_RESET;
+}
+
+static const VMStateDescription vmstate_smmuv3_gbpa = {
+    .name = "smmuv3/gbpa",
+    .needed = smmuv3_gbpa_needed,
     .version_id = 1,
     .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT64(addr, SMMUv3MsiCfg),
-        VMSTATE_UINT32(data, SMMUv3MsiCfg),
-        VMSTATE_UINT32(attr, SMMUv3MsiCfg),
+        /* Only when the guest changed it from its reset value */
+        VMSTATE_UINT32(gbpa, SMMUv3State),
         VMSTATE_END_OF_LIST()
     },
 };
 
+/*
+ * Only when the guest saw ID registers upstream's SMMUv3 never shows
+ * (see smmuv3_upstream_idr())
+ */
 static bool smmuv3_idr_needed(void *opaque)
 {
-    return true;
+    return !smmuv3_upstream_idr(opaque);
 }
 
 static int smmuv3_idr_post_load(void *opaque, int version_id)
@@ -804,12 +926,12 @@ static int smmuv3_idr_pre_save(void *opaque)
 
 /* The ID registers the guest saw, which the destination must match */
 static const VMStateDescription vmstate_smmuv3_idr = {
-    .name = "arm-smmuv3/idr",
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .name = "smmuv3/fork-idr",
     .needed = smmuv3_idr_needed,
     .pre_save = smmuv3_idr_pre_save,
     .post_load = smmuv3_idr_post_load,
+    .version_id = 1,
+    .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32_ARRAY(stream_idr, SMMUv3State, 6),
         VMSTATE_END_OF_LIST()
@@ -825,43 +947,51 @@ static bool smmuv3_irq_pending_needed(void *opaque)
 
 /* Interrupts recorded while the VM was stopping, not yet signalled */
 static const VMStateDescription vmstate_smmuv3_irq_pending = {
-    .name = "arm-smmuv3/irq-pending",
+    .name = "smmuv3/fork-irq-pending",
+    .needed = smmuv3_irq_pending_needed,
     .version_id = 1,
     .minimum_version_id = 1,
-    .needed = smmuv3_irq_pending_needed,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT32(irq_pending, SMMUv3State),
         VMSTATE_END_OF_LIST()
     },
 };
 
-/* The registers; the caches are rebuilt from guest memory after a load */
 static const VMStateDescription vmstate_smmuv3 = {
-    .name = TYPE_ARM_SMMUV3,
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .name = "smmuv3",
+    /* Before the devices whose DMA it translates */
     .priority = MIG_PRI_IOMMU,
+    .pre_save = smmuv3_pre_save,
     .pre_load = smmuv3_pre_load,
     .post_load = smmuv3_post_load,
+    .version_id = 1,
+    .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(mig_features, SMMUv3State),
+        VMSTATE_UINT8(mig_sid_size, SMMUv3State),
+        VMSTATE_UINT8(mig_sid_split, SMMUv3State),
         VMSTATE_UINT32_ARRAY(cr, SMMUv3State, 3),
-        VMSTATE_UINT32(gbpa, SMMUv3State),
-        VMSTATE_UINT64(strtab_base, SMMUv3State),
-        VMSTATE_UINT32(strtab_base_cfg, SMMUv3State),
-        VMSTATE_STRUCT(cmdq, SMMUv3State, 1, vmstate_smmuv3_queue,
-                       SMMUv3Queue),
-        VMSTATE_STRUCT(eventq, SMMUv3State, 1, vmstate_smmuv3_queue,
-                       SMMUv3Queue),
+        VMSTATE_UINT32(mig_cr0ack, SMMUv3State),
+        VMSTATE_UINT32(mig_statusr, SMMUv3State),
+        VMSTATE_UINT32(irq_ctrl, SMMUv3State),
         VMSTATE_UINT32(gerror, SMMUv3State),
         VMSTATE_UINT32(gerrorn, SMMUv3State),
-        VMSTATE_UINT32(irq_ctrl, SMMUv3State),
-        VMSTATE_STRUCT(gerror_msi, SMMUv3State, 1, vmstate_smmuv3_msi,
-                       SMMUv3MsiCfg),
-        VMSTATE_STRUCT(eventq_msi, SMMUv3State, 1, vmstate_smmuv3_msi,
-                       SMMUv3MsiCfg),
+        VMSTATE_UINT64(gerror_msi.addr, SMMUv3State),
+        VMSTATE_UINT32(gerror_msi.data, SMMUv3State),
+        VMSTATE_UINT32(gerror_msi.attr, SMMUv3State),
+        VMSTATE_UINT64(strtab_base, SMMUv3State),
+        VMSTATE_UINT32(strtab_base_cfg, SMMUv3State),
+        VMSTATE_UINT64(eventq_msi.addr, SMMUv3State),
+        VMSTATE_UINT32(eventq_msi.data, SMMUv3State),
+        VMSTATE_UINT32(eventq_msi.attr, SMMUv3State),
+        VMSTATE_STRUCT(cmdq, SMMUv3State, 0, vmstate_smmuv3_queue,
+                       SMMUv3Queue),
+        VMSTATE_STRUCT(eventq, SMMUv3State, 0, vmstate_smmuv3_queue,
+                       SMMUv3Queue),
         VMSTATE_END_OF_LIST()
     },
     .subsections = (const VMStateDescription * const []) {
+        &vmstate_smmuv3_gbpa,
         &vmstate_smmuv3_idr,
         &vmstate_smmuv3_irq_pending,
         NULL
@@ -879,6 +1009,14 @@ static const Property smmuv3_properties[] = {
     DEFINE_PROP_UINT8("oas", SMMUv3State, oas, 44),
     DEFINE_PROP_UINT32("iotlb-entries", SMMUv3State, iotlb_entries,
                        SMMUV3_IOTLB_ENTRIES),
+    /*
+     * What upstream's SMMUv3 does not have, off by default on every
+     * machine type, since all are upstream's too: a guest that saw them
+     * could not move to upstream QEMU
+     */
+    DEFINE_PROP_BOOL("msi", SMMUv3State, msi, false),
+    DEFINE_PROP_BOOL("hyp", SMMUv3State, hyp, false),
+    DEFINE_PROP_BOOL("attr-perms-ovr", SMMUv3State, attr_perms_ovr, false),
 };
 
 /*

@@ -78,13 +78,25 @@ typedef struct Env {
  */
 #define USER_SMMU_BASE      0x0c000000ull
 
+/*
+ * The features upstream's SMMUv3 lacks are off by default; the cases run
+ * with them on, but for those that check the defaults (UPSTREAM_IDR)
+ */
+#define FORK_FEATURES       "-global arm-smmuv3.msi=on " \
+                            "-global arm-smmuv3.hyp=on " \
+                            "-global arm-smmuv3.attr-perms-ovr=on "
+#define UPSTREAM_IDR        "-global arm-smmuv3.msi=off " \
+                            "-global arm-smmuv3.hyp=off " \
+                            "-global arm-smmuv3.attr-perms-ovr=off "
+
 static Env *env_start_smmu(const char *smmu_args, const char *extra)
 {
     Env *e = g_new0(Env, 1);
 
     e->qts = qtest_initf("-M virt%s -cpu max -m 512M -nodefaults %s "
                          "-device viommu-testdev,bus=pcie.0,addr=4.0 "
-                         "-device viommu-testdev,bus=pcie.0,addr=5.0 %s",
+                         "-device viommu-testdev,bus=pcie.0,addr=5.0 "
+                         FORK_FEATURES "%s",
                          smmu_args ? "" : ",iommu=smmuv3",
                          smmu_args ? smmu_args : "", extra);
     qpci_init_generic(&e->gbus, e->qts, NULL, false);
@@ -436,6 +448,27 @@ static void test_idr(void)
     g_assert_cmphex(qsmmu_readl(&e->smmu, SMMU_GBPA), ==, 0x1000);
     g_assert_cmphex(qsmmu_readl(&e->smmu, 0xff0), ==, 0x0d);
     g_assert_cmphex(qsmmu_readl(&e->smmu, 0xffc), ==, 0xb1);
+    env_stop(e);
+}
+
+/*
+ * By default, upstream QEMU 10.2's SMMUv3 as a guest sees it, but for
+ * what this model does not implement (HAD, XNX, BBML) and AIDR: no HYP,
+ * no MSI, no ATTR_PERMS_OVR
+ */
+static void test_idr_upstream_defaults(void)
+{
+    Env *e = env_start(UPSTREAM_IDR);
+
+    g_assert_cmphex(qsmmu_readl(&e->smmu, SMMU_IDR0), ==,
+                    (1u << 0) | (1u << 1) | (2u << 2) | (1u << 4) |
+                    (1u << 12) | (1u << 18) | (2u << 21) | (1u << 24) |
+                    (1u << 26) | (1u << 27));
+    g_assert_cmphex(qsmmu_readl(&e->smmu, SMMU_IDR1), ==,
+                    16 | (19u << 16) | (19u << 21));
+    g_assert_cmphex(qsmmu_readl(&e->smmu, SMMU_IDR3), ==, 1u << 10);
+    g_assert_cmphex(qsmmu_readl(&e->smmu, SMMU_IDR5), ==,
+                    4 | (1u << 4) | (1u << 5) | (1u << 6));
     env_stop(e);
 }
 
@@ -1476,7 +1509,7 @@ static Env *env_incoming(Env *src, const char *path, const char *args)
     d->qts = qtest_initf("-M virt,iommu=smmuv3 -cpu max -m 512M -nodefaults "
                          "-device viommu-testdev,bus=pcie.0,addr=4.0 "
                          "-device viommu-testdev,bus=pcie.0,addr=5.0 "
-                         "-incoming defer %s", args);
+                         FORK_FEATURES "-incoming defer %s", args);
     qtest_qmp_assert_success(d->qts, "{ 'execute': 'migrate-incoming', "
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
@@ -1673,12 +1706,13 @@ static void test_migration_full_eventq(void)
 }
 
 /*
- * The SMMU section of a migration stream, at the cr[] field: after the
- * section header (type, section id, idstr, instance id, version id)
+ * The SMMU section of a migration stream, upstream's "smmuv3" version 1:
+ * the offset of its first field, after the section header (type, section
+ * id, idstr, instance id, version id)
  */
 static size_t mig_find_smmu_fields(const uint8_t *buf, size_t len)
 {
-    static const char idstr[] = "\x0a" "arm-smmuv3";
+    static const char idstr[] = "\x06" "smmuv3";
 
     for (size_t i = 0; i + sizeof(idstr) + 8 <= len; i++) {
         if (!memcmp(buf + i, idstr, sizeof(idstr) - 1) &&
@@ -1690,27 +1724,63 @@ static size_t mig_find_smmu_fields(const uint8_t *buf, size_t len)
     g_assert_not_reached();
 }
 
+/* Where upstream's fields are, from the first; big-endian in the stream */
+enum {
+    MIG_FEATURES = 0,       /* u32 */
+    MIG_SID_SIZE = 4,       /* u8 */
+    MIG_SID_SPLIT = 5,      /* u8 */
+    MIG_CR = 6,             /* u32[3], then cr0ack .. eventq_irq_cfg2 */
+    MIG_CMDQ = 82,          /* base u64, prod u32, cons u32, log2size u8 */
+    MIG_EVENTQ = 99,
+    MIG_QUEUE_LOG2 = 16,    /* within a queue */
+    MIG_END = 116,
+    /* Then the subsections: "smmuv3/gbpa", version 1, is GBPA alone */
+    MIG_GBPA_VALUE = MIG_END + 1 + 1 + 11 + 4,
+};
+
+/* QEMU_VM_SUBSECTION, the name's length and the name, the version */
+static const char mig_gbpa_subsection[] =
+    "\x05\x0b" "smmuv3/gbpa" "\x00\x00\x00\x01";
+
+/* @e saved to @path, @len bytes at its field @off set to @val */
+static void mig_save_patched(Env *e, const char *path, size_t off,
+                             const void *val, size_t len)
+{
+    g_autofree uint8_t *buf = NULL;
+    size_t size, at;
+
+    mig_save(e, path);
+    g_assert(g_file_get_contents(path, (char **)&buf, &size, NULL));
+    at = mig_find_smmu_fields(buf, size);
+    memcpy(buf + at + off, val, len);
+    g_assert(g_file_set_contents(path, (char *)buf, size, NULL));
+}
+
 /*
  * Every register field of the stream set to all ones: what is loaded is
  * what a guest could have written (or the SMMU raised), queue pointers
- * within their queues; the destination runs on with it
+ * within their queues; the destination runs on with it.  The fields
+ * that describe the SMMU (features, StreamID size, queue sizes) keep
+ * values upstream's model could send.
  */
 static void test_migration_hostile_stream(void)
 {
     g_autofree char *path = mig_path("hostile");
-    g_autofree uint8_t *buf = NULL;
-    /* cr[3] .. eventq_msi, as big-endian in the stream */
-    const size_t fields_len = 3 * 4 + 4 + 8 + 4 + 2 * 16 + 3 * 4 + 2 * 16;
+    uint8_t fields[MIG_GBPA_VALUE + 4];
     Env *e = env_s1_page(0, 0, true);
     Env *d;
     uint32_t idr1, cmdq_ptr, evtq_ptr;
-    size_t len, at;
 
-    mig_save(e, path);
-    g_assert(g_file_get_contents(path, (char **)&buf, &len, NULL));
-    at = mig_find_smmu_fields(buf, len);
-    memset(buf + at, 0xff, fields_len);
-    g_assert(g_file_set_contents(path, (char *)buf, len, NULL));
+    /* GBPA other than at reset: its subsection follows the fields */
+    qsmmu_writel(&e->smmu, SMMU_GBPA, SMMU_GBPA_UPDATE | 0x20012);
+    memset(fields, 0xff, sizeof(fields));
+    stl_be_p(fields + MIG_FEATURES, 1);
+    fields[MIG_SID_SIZE] = 0;
+    fields[MIG_CMDQ + MIG_QUEUE_LOG2] = 19;
+    fields[MIG_EVENTQ + MIG_QUEUE_LOG2] = 19;
+    memcpy(fields + MIG_END, mig_gbpa_subsection,
+           sizeof(mig_gbpa_subsection) - 1);
+    mig_save_patched(e, path, 0, fields, sizeof(fields));
     d = env_incoming(e, path, "");
     env_stop(e);
     unlink(path);
@@ -1756,6 +1826,38 @@ static void test_migration_hostile_stream(void)
 }
 
 /*
+ * What upstream's model could not have sent is refused, not trusted: a
+ * queue larger than IDR1 allows (upstream bounds log2size when the guest
+ * writes the base), unknown features
+ */
+static void test_migration_hostile_refused(void)
+{
+    static const struct {
+        size_t off;
+        uint8_t val[4];
+        size_t len;
+    } patches[] = {
+        { MIG_CMDQ + MIG_QUEUE_LOG2, { 20 }, 1 },
+        { MIG_EVENTQ + MIG_QUEUE_LOG2, { 0xff }, 1 },
+        { MIG_EVENTQ + MIG_QUEUE_LOG2, { 20 }, 1 },
+        { MIG_FEATURES, { 0, 0, 0, 2 }, 4 },
+    };
+    g_autofree char *path = mig_path("refused");
+    Env *e = env_s1_page(0, 0, true);
+
+    for (int i = 0; i < ARRAY_SIZE(patches); i++) {
+        mig_save_patched(e, path, patches[i].off, patches[i].val,
+                         patches[i].len);
+        g_assert_null(env_incoming(e, path, ""));
+        qtest_qmp_assert_success(e->qts, "{ 'execute': 'cont' }");
+    }
+    /* The source runs on: its DMA lands as before */
+    assert_fill_lands(e, 0, 0x10000000, DATA);
+    env_stop(e);
+    unlink(path);
+}
+
+/*
  * A stream from an SMMU the guest saw otherwise (stage, OAS, range
  * invalidation) is refused
  */
@@ -1763,14 +1865,31 @@ static void test_migration_refuses_other_smmu(void)
 {
     static const char *const dests[] = {
         "-global arm-smmuv3.oas=48", "-global arm-smmuv3.ril=off",
+        "-global arm-smmuv3.msi=off", UPSTREAM_IDR,
     };
     g_autofree char *path = mig_path("other");
     Env *e = env_start("");
+    Env *d;
 
     mig_save(e, path);
     for (int i = 0; i < ARRAY_SIZE(dests); i++) {
         g_assert_null(env_incoming(e, path, dests[i]));
     }
+    env_stop(e);
+
+    /*
+     * A stream without the fork's ID registers is of upstream's SMMU: an
+     * SMMU with any of the fork's features refuses it, one without them
+     * takes it
+     */
+    e = env_start(UPSTREAM_IDR);
+    mig_save(e, path);
+    g_assert_null(env_incoming(e, path, ""));
+    g_assert_null(env_incoming(e, path, UPSTREAM_IDR
+                               "-global arm-smmuv3.oas=48"));
+    d = env_incoming(e, path, UPSTREAM_IDR);
+    g_assert(d);
+    env_stop(d);
     env_stop(e);
     unlink(path);
 }
@@ -3567,6 +3686,8 @@ int main(int argc, char **argv)
     }
 
     qtest_add_func("/smmuv3/regs/idr", test_idr);
+    qtest_add_func("/smmuv3/regs/idr-upstream-defaults",
+                   test_idr_upstream_defaults);
     qtest_add_func("/smmuv3/regs/ril-off-oas-48", test_properties);
     qtest_add_func("/smmuv3/regs/cr0-strtab-gbpa-update", test_cr0_gbpa_regs);
     qtest_add_func("/smmuv3/s1/4k/page", test_s1_4k_page);
@@ -3637,6 +3758,8 @@ int main(int argc, char **argv)
                    test_migration_hostile_stream);
     qtest_add_func("/smmuv3/migration/refuses-other-smmu",
                    test_migration_refuses_other_smmu);
+    qtest_add_func("/smmuv3/migration/hostile-stream-refused",
+                   test_migration_hostile_refused);
     qtest_add_func("/smmuv3/tbi/ttb0-every-tlbi-form", test_tbi0_every_tlbi);
     qtest_add_func("/smmuv3/tbi/ttb1-every-tlbi-form", test_tbi1_every_tlbi);
     qtest_add_func("/smmuv3/illegal/cd-c-bad-cd", test_illegal_cd);
