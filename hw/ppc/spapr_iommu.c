@@ -68,7 +68,13 @@ typedef struct SpaprTceTableState {
     SpaprPhbEeh *pe;            /* the PE's EEH, for an emulated PHB's */
     SpaprTceStore store;        /* the TCEs, when KVM does not keep them */
 
+    /* Send the set TCEs only, in a fork-only subsection; see migration */
+    bool sparse_migration;
+
     /* Migration */
+    SpaprTceStore mig_store;    /* incoming TCEs, until the window is known */
+    bool mig_sparse;            /* the window goes as set TCEs */
+    uint32_t mig_sparse_nb;     /* its TCEs then */
     uint32_t mig_count;         /* TCEs set */
     uint32_t mig_page_shift;
     uint64_t mig_bus_offset;
@@ -773,11 +779,126 @@ out:
 /* ---- migration ---- */
 
 /*
- * The set TCEs go as (index, TCE) pairs, in increasing index order, read
- * straight into the table on the destination: neither side allocates by
- * their count.  What comes in is checked as a guest's hypercall is: a
- * window LoPAR can express, at most one TCE per index, each inside it.
+ * The wire format is upstream QEMU's "spapr_iommu" section, version 3,
+ * so that a guest moves between upstream 10.2 and the fork both ways:
+ * the LIOBN, the window's TCE count, bypass, the window flat (one
+ * big-endian TCE per page, set or not), def_win, and upstream's
+ * subsection "spapr_iommu_ex" for a window not at bus address 0 or not
+ * of 4 KiB pages.
+ *
+ * The flat form of a large window is large (a 1 TiB DDW of 64 KiB TCEs
+ * is 128 MiB, all sent while the VM is stopped), so a table with
+ * "sparse-migration" on sends its window as a fork-only subsection
+ * instead, "spapr_iommu/sparse": the set TCEs as (index, TCE) pairs,
+ * with 0 TCEs in the flat field.  Upstream refuses that stream by the
+ * subsection; a destination that may be upstream needs the flat form,
+ * which is the default (docs/system/devices/spapr-tce.rst).
+ *
+ * Neither form is trusted: TCEs come in to a store of their own, whose
+ * memory grows with the TCEs set, never by a count in the stream, and
+ * reach the table only once the whole window is known (the geometry is
+ * in a subsection, after the TCEs) and checked as the DDW calls and the
+ * hypercalls check a guest's: a window no larger than one a guest can
+ * create, each TCE inside it and naming a page of the partition.
  */
+
+/* The most TCEs an incoming window may have: what a guest can create */
+static uint64_t tce_mig_max(SpaprTceTable *tcet)
+{
+    SpaprMachineState *spapr = SPAPR_MACHINE(qdev_get_machine());
+
+    return MAX(spapr_ddw_max_tces(spapr), tcet->nb_table);
+}
+
+static bool tce_mig_count_ok(SpaprTceTable *tcet, uint64_t nb)
+{
+    if (nb > tce_mig_max(tcet)) {
+        error_report("TCE table 0x%x: an incoming window of %" PRIu64
+                     " TCEs is larger than a guest can create (%" PRIu64 ")",
+                     tcet->liobn, nb, tce_mig_max(tcet));
+        return false;
+    }
+    return true;
+}
+
+/* Keep incoming TCE @index of the window in the migration store */
+static int tce_mig_keep(SpaprTceTableState *ts, uint64_t index, uint64_t tce)
+{
+    if (!spapr_tce_store_reserve(&ts->mig_store, index, 1, &tce)) {
+        error_report("TCE table 0x%x: no memory for the incoming TCEs",
+                     ts->tcet.liobn);
+        return -ENOMEM;
+    }
+    spapr_tce_store_set(&ts->mig_store, index, tce);
+    return 0;
+}
+
+typedef struct TceFlatPut {
+    QEMUFile *f;
+    uint64_t next;
+} TceFlatPut;
+
+static void tce_put_zeros(QEMUFile *f, uint64_t n)
+{
+    while (n--) {
+        qemu_put_be64(f, 0);
+    }
+}
+
+static void tce_flat_put_one(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceFlatPut *p = opaque;
+
+    tce_put_zeros(p->f, index - p->next);
+    qemu_put_be64(p->f, tce);
+    p->next = index + 1;
+}
+
+/* The window as upstream's flat array, without making one */
+static int tce_flat_put(QEMUFile *f, void *pv, size_t size,
+                        const VMStateField *field, JSONWriter *vmdesc)
+{
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
+    TceFlatPut p = { .f = f };
+
+    if (ts->tcet.mig_nb_table) {
+        spapr_tce_table_foreach(&ts->tcet, tce_flat_put_one, &p);
+        tce_put_zeros(f, ts->tcet.mig_nb_table - p.next);
+    }
+    return 0;
+}
+
+static int tce_flat_get(QEMUFile *f, void *pv, size_t size,
+                        const VMStateField *field)
+{
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
+    uint32_t nb = ts->tcet.mig_nb_table;
+    uint64_t i, tce;
+    int ret;
+
+    if (!tce_mig_count_ok(&ts->tcet, nb)) {
+        return -EINVAL;
+    }
+    spapr_tce_store_init(&ts->mig_store, nb);
+    for (i = 0; i < nb; i++) {
+        tce = qemu_get_be64(f);
+        ret = tce ? tce_mig_keep(ts, i, tce) : 0;
+        if (ret < 0) {
+            return ret;
+        }
+        /* A truncated stream reads as 0s: stop at its end */
+        if (!(i & 0xffff) && qemu_file_get_error(f)) {
+            break;
+        }
+    }
+    return qemu_file_get_error(f);
+}
+
+static const VMStateInfo vmstate_info_tce_flat = {
+    .name = "spapr-tce-flat",
+    .get = tce_flat_get,
+    .put = tce_flat_put,
+};
 
 static void tce_put_pair(uint64_t index, uint64_t tce, void *opaque)
 {
@@ -790,81 +911,57 @@ static void tce_put_pair(uint64_t index, uint64_t tce, void *opaque)
 static int tce_pairs_put(QEMUFile *f, void *pv, size_t size,
                          const VMStateField *field, JSONWriter *vmdesc)
 {
-    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, store);
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
 
     spapr_tce_table_foreach(&ts->tcet, tce_put_pair, f);
     return 0;
 }
 
-/* A window the source could have had; the error says which and why */
-static bool tce_mig_window_ok(SpaprTceTableState *ts, Error **errp)
-{
-    SpaprTceTable *tcet = &ts->tcet;
-    uint32_t nb = tcet->mig_nb_table, shift = ts->mig_page_shift;
-
-    if (!nb) {
-        if (ts->mig_count) {
-            error_setg(errp, "%u TCEs for a window that is not there",
-                       ts->mig_count);
-            return false;
-        }
-        return true;
-    }
-    if (shift < TCE_PAGE_SHIFT_MIN || shift > TCE_PAGE_SHIFT_MAX) {
-        error_setg(errp, "a TCE page of 2^%u bytes", shift);
-        return false;
-    }
-    if (ts->mig_bus_offset & ((1ull << shift) - 1) ||
-        ((uint64_t)nb << shift) - 1 > UINT64_MAX - ts->mig_bus_offset) {
-        error_setg(errp, "a window of %u pages of 2^%u bytes at 0x%" PRIx64,
-                   nb, shift, ts->mig_bus_offset);
-        return false;
-    }
-    if (ts->mig_count > nb) {
-        error_setg(errp, "%u TCEs for a window of %u", ts->mig_count, nb);
-        return false;
-    }
-    return true;
-}
-
+/* Pairs in increasing index order, at most one per index, inside */
 static int tce_pairs_get(QEMUFile *f, void *pv, size_t size,
                          const VMStateField *field)
 {
-    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, store);
+    SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
     SpaprTceTable *tcet = &ts->tcet;
-    Error *err = NULL;
     uint64_t index, tce, next = 0;
     uint32_t i;
+    int ret;
 
-    if (!tce_mig_window_ok(ts, &err)) {
-        error_report_err(err);
-        error_report("TCE table 0x%x: the incoming window is not one a "
-                     "guest can have", tcet->liobn);
+    if (tcet->mig_nb_table) {
+        error_report("TCE table 0x%x: the incoming window is both flat and "
+                     "sparse", tcet->liobn);
         return -EINVAL;
     }
-    spapr_tce_table_disable(tcet);
-    if (tcet->mig_nb_table) {
-        spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
-                               tcet->mig_nb_table);
+    if (!tce_mig_count_ok(tcet, ts->mig_sparse_nb)) {
+        return -EINVAL;
     }
+    if (ts->mig_count > ts->mig_sparse_nb) {
+        error_report("TCE table 0x%x: %u incoming TCEs for a window of %u",
+                     tcet->liobn, ts->mig_count, ts->mig_sparse_nb);
+        return -EINVAL;
+    }
+    spapr_tce_store_destroy(&ts->mig_store);
+    spapr_tce_store_init(&ts->mig_store, ts->mig_sparse_nb);
     for (i = 0; i < ts->mig_count; i++) {
         index = qemu_get_be64(f);
         tce = qemu_get_be64(f);
-        if (index < next || index >= tcet->nb_table) {
+        if (qemu_file_get_error(f)) {
+            break;
+        }
+        if (index < next || index >= ts->mig_sparse_nb) {
             error_report("TCE table 0x%x: incoming TCE %" PRIu64 " is "
                          "outside its window of %u, or not after TCE %"
-                         PRIu64, tcet->liobn, index, tcet->nb_table,
+                         PRIu64, tcet->liobn, index, ts->mig_sparse_nb,
                          next - 1);
             return -EINVAL;
         }
-        if (!tce_reserve(tcet, index, 1, &tce)) {
-            error_report("TCE table 0x%x: no memory for %u TCEs",
-                         tcet->liobn, ts->mig_count);
-            return -ENOMEM;
+        ret = tce ? tce_mig_keep(ts, index, tce) : 0;
+        if (ret < 0) {
+            return ret;
         }
-        tce_store(tcet, index, tce);
         next = index + 1;
     }
+    ts->mig_sparse = true;
     return qemu_file_get_error(f);
 }
 
@@ -874,23 +971,78 @@ static const VMStateInfo vmstate_info_tce_pairs = {
     .put = tce_pairs_put,
 };
 
+/* A window the source could have had; the error says which and why */
+static bool tce_mig_window_ok(SpaprTceTableState *ts, uint64_t nb,
+                              Error **errp)
+{
+    uint32_t shift = ts->mig_page_shift;
+
+    if (!nb) {
+        return true;
+    }
+    if (shift < TCE_PAGE_SHIFT_MIN || shift > TCE_PAGE_SHIFT_MAX) {
+        error_setg(errp, "a TCE page of 2^%u bytes", shift);
+        return false;
+    }
+    if (ts->mig_bus_offset & ((1ull << shift) - 1) ||
+        nb > (UINT64_MAX >> shift) ||
+        (nb << shift) - 1 > UINT64_MAX - ts->mig_bus_offset) {
+        error_setg(errp, "a window of %" PRIu64 " pages of 2^%u bytes at 0x%"
+                   PRIx64, nb, shift, ts->mig_bus_offset);
+        return false;
+    }
+    return true;
+}
+
+typedef struct TceMigMove {
+    SpaprTceTable *tcet;
+    uint64_t bad;               /* the first TCE refused, if any */
+    bool failed;
+} TceMigMove;
+
+static void tce_mig_move_one(uint64_t index, uint64_t tce, void *opaque)
+{
+    TceMigMove *m = opaque;
+
+    if (m->failed) {
+        return;
+    }
+    if (!tce_check(m->tcet, tce) || !tce_reserve(m->tcet, index, 1, &tce)) {
+        m->bad = tce;
+        m->failed = true;
+        return;
+    }
+    tce_store(m->tcet, index, tce);
+}
+
 static int spapr_tce_table_pre_save(void *opaque)
 {
     SpaprTceTableState *ts = opaque;
     SpaprTceTable *tcet = &ts->tcet;
-    uint64_t count = tce_count(tcet);
 
-    if (count > UINT32_MAX) {
-        error_report("TCE table 0x%x: %" PRIu64 " TCEs are too many to "
-                     "migrate", tcet->liobn, count);
-        return -E2BIG;
-    }
-    ts->mig_count = count;
+    ts->mig_sparse = ts->sparse_migration && tcet->nb_table;
+    ts->mig_sparse_nb = tcet->nb_table;
+    ts->mig_count = tce_count(tcet);
     ts->mig_page_shift = tcet->page_shift;
     ts->mig_bus_offset = tcet->bus_offset;
-    tcet->mig_nb_table = tcet->nb_table;
+    tcet->mig_nb_table = ts->mig_sparse ? 0 : tcet->nb_table;
     trace_spapr_iommu_pre_save(tcet->liobn, tcet->nb_table, tcet->bus_offset,
                                tcet->page_shift);
+    return 0;
+}
+
+/* What a stream without "spapr_iommu_ex" or "spapr_iommu/sparse" says */
+static int spapr_tce_table_pre_load(void *opaque)
+{
+    SpaprTceTableState *ts = opaque;
+
+    ts->mig_sparse = false;
+    ts->mig_sparse_nb = 0;
+    ts->mig_count = 0;
+    ts->mig_page_shift = TCE_PAGE_SHIFT_MIN;
+    ts->mig_bus_offset = 0;
+    spapr_tce_store_destroy(&ts->mig_store);
+    spapr_tce_store_init(&ts->mig_store, 0);
     return 0;
 }
 
@@ -898,37 +1050,118 @@ static int spapr_tce_table_post_load(void *opaque, int version_id)
 {
     SpaprTceTableState *ts = opaque;
     SpaprTceTable *tcet = &ts->tcet;
+    uint64_t nb = ts->mig_sparse ? ts->mig_sparse_nb : tcet->mig_nb_table;
+    bool def_win = tcet->def_win;
+    TceMigMove m = { .tcet = tcet };
+    Error *err = NULL;
+    int ret = 0;
 
+    if (!tce_mig_window_ok(ts, nb, &err)) {
+        error_report_err(err);
+        error_report("TCE table 0x%x: the incoming window is not one a "
+                     "guest can have", tcet->liobn);
+        ret = -EINVAL;
+        goto out;
+    }
+    spapr_tce_table_disable(tcet);
+    if (nb) {
+        spapr_tce_table_enable(tcet, ts->mig_page_shift, ts->mig_bus_offset,
+                               nb);
+        spapr_tce_store_foreach(&ts->mig_store, tce_mig_move_one, &m);
+        if (m.failed) {
+            error_report("TCE table 0x%x: incoming TCE 0x%" PRIx64 " maps "
+                         "no page of this guest, or there is no memory for "
+                         "it", tcet->liobn, m.bad);
+            spapr_tce_table_disable(tcet);
+            ret = -EINVAL;
+            goto out;
+        }
+    }
+    /* Disabling takes the flag: the stream's stays */
+    tcet->def_win = nb && def_win;
     if (tcet->vdev) {
         spapr_vio_set_bypass(tcet->vdev, tcet->bypass);
     }
-    trace_spapr_iommu_post_load(tcet->liobn, tcet->mig_nb_table,
-                                tcet->nb_table, tcet->bus_offset,
-                                tcet->page_shift);
-    return 0;
+    trace_spapr_iommu_post_load(tcet->liobn, nb, tcet->nb_table,
+                                tcet->bus_offset, tcet->page_shift);
+out:
+    spapr_tce_store_destroy(&ts->mig_store);
+    spapr_tce_store_init(&ts->mig_store, 0);
+    return ret;
 }
 
-static const VMStateDescription vmstate_spapr_tce_table = {
-    .name = "spapr_iommu",
-    .version_id = 5,
-    .minimum_version_id = 5,
-    .pre_save = spapr_tce_table_pre_save,
-    .post_load = spapr_tce_table_post_load,
+/* Upstream's: a window not at 0 or not of 4 KiB pages */
+static bool spapr_tce_table_ex_needed(void *opaque)
+{
+    SpaprTceTableState *ts = opaque;
+
+    return ts->mig_bus_offset || ts->mig_page_shift != TCE_PAGE_SHIFT_MIN;
+}
+
+static const VMStateDescription vmstate_spapr_tce_table_ex = {
+    .name = "spapr_iommu_ex",
+    .needed = spapr_tce_table_ex_needed,
+    .version_id = 1,
+    .minimum_version_id = 1,
     .fields = (const VMStateField[]) {
-        VMSTATE_UINT32_EQUAL(tcet.liobn, SpaprTceTableState, NULL),
-        VMSTATE_UINT32(tcet.mig_nb_table, SpaprTceTableState),
-        VMSTATE_UINT32(mig_page_shift, SpaprTceTableState),
+        /* The window's geometry, where upstream's default is not it */
         VMSTATE_UINT64(mig_bus_offset, SpaprTceTableState),
-        VMSTATE_BOOL(tcet.bypass, SpaprTceTableState),
-        VMSTATE_BOOL(tcet.def_win, SpaprTceTableState),
+        VMSTATE_UINT32(mig_page_shift, SpaprTceTableState),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static bool spapr_tce_table_sparse_needed(void *opaque)
+{
+    SpaprTceTableState *ts = opaque;
+
+    return ts->mig_sparse;
+}
+
+/* The fork's: the set TCEs only, when "sparse-migration" is on */
+static const VMStateDescription vmstate_spapr_tce_table_sparse = {
+    .name = "spapr_iommu/sparse",
+    .needed = spapr_tce_table_sparse_needed,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32(mig_sparse_nb, SpaprTceTableState),
         VMSTATE_UINT32(mig_count, SpaprTceTableState),
         {
             .name = "tces",
             .info = &vmstate_info_tce_pairs,
             .flags = VMS_SINGLE,
-            .offset = offsetof(SpaprTceTableState, store),
+            .offset = offsetof(SpaprTceTableState, mig_store),
         },
         VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_spapr_tce_table = {
+    .name = "spapr_iommu",
+    .pre_save = spapr_tce_table_pre_save,
+    .pre_load = spapr_tce_table_pre_load,
+    .post_load = spapr_tce_table_post_load,
+    /* Version 2 streams lack def_win */
+    .version_id = 3,
+    .minimum_version_id = 2,
+    .fields = (const VMStateField[]) {
+        VMSTATE_UINT32_EQUAL(tcet.liobn, SpaprTceTableState, NULL),
+        VMSTATE_UINT32(tcet.mig_nb_table, SpaprTceTableState),
+        VMSTATE_BOOL(tcet.bypass, SpaprTceTableState),
+        {
+            .name = "mig_table",
+            .info = &vmstate_info_tce_flat,
+            .flags = VMS_SINGLE,
+            .offset = offsetof(SpaprTceTableState, mig_store),
+        },
+        VMSTATE_BOOL_V(tcet.def_win, SpaprTceTableState, 3),
+        VMSTATE_END_OF_LIST()
+    },
+    .subsections = (const VMStateDescription * const []) {
+        &vmstate_spapr_tce_table_ex,
+        &vmstate_spapr_tce_table_sparse,
+        NULL
     },
 };
 
@@ -996,6 +1229,17 @@ static const Property spapr_tce_table_properties[] = {
     DEFINE_PROP_UINT64("x-store-limit", SpaprTceTableState, store.limit, 0),
 };
 
+static bool spapr_tce_table_get_sparse(Object *obj, Error **errp)
+{
+    return TCE_STATE(SPAPR_TCE_TABLE(obj))->sparse_migration;
+}
+
+/* Any time, also at run time: it matters when the table is saved */
+static void spapr_tce_table_set_sparse(Object *obj, bool value, Error **errp)
+{
+    TCE_STATE(SPAPR_TCE_TABLE(obj))->sparse_migration = value;
+}
+
 static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
@@ -1004,6 +1248,15 @@ static void spapr_tce_table_class_init(ObjectClass *klass, const void *data)
     dc->unrealize = spapr_tce_table_unrealize;
     device_class_set_legacy_reset(dc, spapr_tce_reset);
     device_class_set_props(dc, spapr_tce_table_properties);
+    /*
+     * Off by default: only upstream's flat form lets the destination be
+     * upstream QEMU, and every pseries machine type is upstream's too
+     */
+    object_class_property_add_bool(klass, "sparse-migration",
+                                   spapr_tce_table_get_sparse,
+                                   spapr_tce_table_set_sparse);
+    object_class_property_set_description(klass, "sparse-migration",
+        "migrate the set TCEs only, which only the fork can load");
     /* Made by the PHBs and VIO devices that own the windows */
     dc->user_creatable = false;
 

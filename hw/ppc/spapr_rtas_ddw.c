@@ -26,6 +26,7 @@
 #include "trace.h"
 #include "hw/ppc/spapr.h"
 #include "hw/pci-host/spapr.h"
+#include "hw/ppc/spapr_tce.h"
 
 /*
  * The most TCEs a window may have on any PHB: what keeps a window's TCE
@@ -45,7 +46,7 @@
  * guest filling its windows can make QEMU allocate.  It is what the query
  * reports as the largest block, which Linux sizes its windows by.
  */
-static uint64_t ddw_max_tces(SpaprMachineState *spapr)
+uint64_t spapr_ddw_max_tces(SpaprMachineState *spapr)
 {
     MachineState *ms = MACHINE(spapr);
     uint64_t top = ms->ram_size;
@@ -252,7 +253,7 @@ static void rtas_ibm_query_pe_dma_window(PowerPCCPU *cpu,
                                          target_ulong rets)
 {
     static const char call[] = "ibm,query-pe-dma-window";
-    uint64_t largest = ddw_max_tces(spapr);
+    uint64_t largest = spapr_ddw_max_tces(spapr);
     SpaprPhbState *sphb;
     uint32_t avail, mask;
 
@@ -319,7 +320,7 @@ static void rtas_ibm_create_pe_dma_window(PowerPCCPU *cpu,
                    "PHB offers");
         return;
     }
-    if (1ull << (window_shift - page_shift) > ddw_max_tces(spapr)) {
+    if (1ull << (window_shift - page_shift) > spapr_ddw_max_tces(spapr)) {
         ddw_refuse(rets, RTAS_OUT_PARAM_ERROR, call,
                    "the window has more TCEs than the query's largest block: "
                    "more than the guest's memory can use");

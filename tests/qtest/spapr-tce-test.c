@@ -50,6 +50,8 @@
 #define MEM_64G             "-m 1G,slots=1,maxmem=64G"
 /* EEH is off unless the PHB asks for it */
 #define EEH_ON              "-global spapr-pci-host-bridge.eeh=on"
+/* Windows migrate as the TCEs set, which only the fork loads */
+#define SPARSE_MIG          "-global spapr-tce-table.sparse-migration=on"
 
 /* Guest RAM the TCEs point at, away from the allocator's range */
 #define DATA                0x30000000ull
@@ -2373,7 +2375,7 @@ static void test_migration_sparse(void)
     uint64_t bar;
     uint32_t c[4];
     struct stat st;
-    Env *e = env_start(MEM_64G), *d;
+    Env *e = env_start(MEM_64G " " SPARSE_MIG), *d;
 
     g_assert_cmpint(ddw_create(e, 16, 40, c), ==, RTAS_OUT_SUCCESS);
     for (int i = 0; i < 512; i++) {
@@ -2475,31 +2477,21 @@ static void test_migration_windows_and_eeh(void)
 }
 
 /*
- * A stream that no source could send is refused on the destination with
- * a message, before anything of it is used: a TCE count past the window,
- * a TCE outside it, the same TCE twice, a window of 1-byte pages
+ * The stream of a DDW of 64 TCEs of 64 KiB, TCEs 10 to 12 set, in the
+ * flat form or (@sparse) the fork's: its bytes, and the offset of the
+ * first field of the DDW's section (upstream's "spapr_iommu", version 3)
  */
-static void test_migration_hostile(void)
+static char *hostile_stream(bool sparse, size_t *len, size_t *f)
 {
     g_autofree char *path = g_strdup_printf("%s/spapr-tce-hostile-%d",
                                             g_get_tmp_dir(), getpid());
-    g_autofree char *bad = g_strdup_printf("%s.bad", path);
     g_autofree char *uri = g_strdup_printf("file:%s", path);
-    g_autofree char *stream = NULL;
     static const char idstr[] = "spapr_iommu";
-    Env *e = env_start("");
-    uint32_t c[4], count;
-    size_t len, at = 0, f;
-    static const struct {
-        const char *what, *msg;
-    } cases[] = {
-        { "count", "TCEs for a window of" },
-        { "index", "is outside its window" },
-        { "duplicate", "or not after TCE" },
-        { "page shift", "a TCE page of 2^0 bytes" },
-    };
+    Env *e = env_start(sparse ? SPARSE_MIG : "");
+    char *stream;
+    uint32_t c[4];
+    size_t at;
 
-    /* A window of 64 TCEs of 64 KiB with 3 of them set */
     g_assert_cmpint(ddw_create(e, 16, 22, c), ==, RTAS_OUT_SUCCESS);
     for (int i = 0; i < 3; i++) {
         g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (10 + i) * 0x10000,
@@ -2508,45 +2500,94 @@ static void test_migration_hostile(void)
     }
     qvtd_migrate(e->qts, uri);
     env_stop(e);
-    g_assert_true(g_file_get_contents(path, &stream, &len, NULL));
+    g_assert_true(g_file_get_contents(path, &stream, len, NULL));
     unlink(path);
-    /* The DDW's section: its name, LIOBN (the instance) and version 5 */
-    for (at = 0; at + 20 < len; at++) {
+    /* The DDW's section: its name, LIOBN (the instance) and version 3 */
+    for (at = 0; at + 20 < *len; at++) {
         if (stream[at] == strlen(idstr) &&
             !memcmp(stream + at + 1, idstr, strlen(idstr)) &&
             ldl_be_p(stream + at + 1 + strlen(idstr)) == LIOBN_DDW &&
-            ldl_be_p(stream + at + 5 + strlen(idstr)) == 5) {
+            ldl_be_p(stream + at + 5 + strlen(idstr)) == 3) {
             break;
         }
     }
-    g_assert_cmpuint(at + 20, <, len);
-    /* liobn, nb_table, page_shift, bus_offset, bypass, def_win, count */
-    f = at + 9 + strlen(idstr);
-    g_assert_cmphex((uint32_t)ldl_be_p(stream + f), ==, LIOBN_DDW);
-    g_assert_cmpuint(ldl_be_p(stream + f + 4), ==, 64);
-    g_assert_cmpuint(ldl_be_p(stream + f + 8), ==, 16);
-    count = ldl_be_p(stream + f + 22);
-    g_assert_cmpuint(count, ==, 3);
-    g_assert_cmpuint(ldq_be_p(stream + f + 26), ==, 10);
+    g_assert_cmpuint(at + 20, <, *len);
+    *f = at + 9 + strlen(idstr);
+    /* liobn, nb_table (0 when sparse), bypass, the TCEs flat, def_win */
+    g_assert_cmphex((uint32_t)ldl_be_p(stream + *f), ==, LIOBN_DDW);
+    g_assert_cmpuint(ldl_be_p(stream + *f + 4), ==, sparse ? 0 : 64);
+    return stream;
+}
+
+/* Subsection header: QEMU_VM_SUBSECTION, the name's length, name, version */
+#define SUBSECTION_LEN(name)    (1 + 1 + strlen(name) + 4)
+
+/*
+ * Hostile streams are refused with a message: in the flat form, a window
+ * larger than a guest can create, a TCE outside the partition, a page
+ * size LoPAR has not; in the sparse form, more TCEs than the window, a
+ * TCE outside it, the same one twice
+ */
+static void test_migration_hostile(void)
+{
+    g_autofree char *bad = g_strdup_printf("%s/spapr-tce-hostile-%d.bad",
+                                           g_get_tmp_dir(), getpid());
+    g_autofree char *args = g_strdup_printf(
+        "-m 1G -device viommu-testdev,addr=%d.0 -incoming file:%s",
+        DEV_SLOT, bad);
+    static const struct {
+        bool sparse;
+        const char *msg;
+    } cases[] = {
+        { false, "larger than a guest can create" },
+        { false, "maps no page of this guest" },
+        { false, "a TCE page of 2^0 bytes" },
+        { true, "TCEs for a window of" },
+        { true, "is outside its window" },
+        { true, "or not after TCE" },
+    };
 
     for (int i = 0; i < ARRAY_SIZE(cases); i++) {
-        g_autofree char *copy = g_memdup2(stream, len);
-        g_autofree char *args = g_strdup_printf(
-            "-m 1G -device viommu-testdev,addr=%d.0 -incoming file:%s",
-            DEV_SLOT, bad);
+        size_t len, f, ex, sp;
+        g_autofree char *copy = hostile_stream(cases[i].sparse, &len, &f);
 
+        /* After 64 flat TCEs and def_win: "spapr_iommu_ex", 64 KiB */
+        ex = f + 9 + 1;
+        if (!cases[i].sparse) {
+            ex += 64 * 8;
+        }
+        g_assert_cmpuint(copy[ex], ==, 5);
+        g_assert_cmpuint(ldl_be_p(copy + ex + SUBSECTION_LEN("spapr_iommu_ex")
+                                  + 8), ==, 16);
+        ex += SUBSECTION_LEN("spapr_iommu_ex");
+        /* Then "spapr_iommu/sparse": nb, count, (index, TCE) pairs */
+        sp = ex + 12 + SUBSECTION_LEN("spapr_iommu/sparse");
+        if (cases[i].sparse) {
+            g_assert_cmpuint(ldl_be_p(copy + sp), ==, 64);
+            g_assert_cmpuint(ldl_be_p(copy + sp + 4), ==, 3);
+            g_assert_cmpuint(ldq_be_p(copy + sp + 8), ==, 10);
+        } else {
+            g_assert_cmphex(ldq_be_p(copy + f + 9 + 10 * 8), ==,
+                            DATA | TCE_RW);
+        }
         switch (i) {
         case 0:
-            stl_be_p(copy + f + 22, 65);
+            stl_be_p(copy + f + 4, UINT32_MAX);
             break;
         case 1:
-            stq_be_p(copy + f + 26 + 16, 64);
+            stq_be_p(copy + f + 9 + 11 * 8, 0x7fff00000000ull | TCE_RW);
             break;
         case 2:
-            stq_be_p(copy + f + 26 + 16, 10);
+            stl_be_p(copy + ex + 8, 0);
             break;
         case 3:
-            stl_be_p(copy + f + 8, 0);
+            stl_be_p(copy + sp + 4, 65);
+            break;
+        case 4:
+            stq_be_p(copy + sp + 8 + 16, 64);
+            break;
+        case 5:
+            stq_be_p(copy + sp + 8 + 16, 10);
             break;
         }
         g_assert_true(g_file_set_contents(bad, copy, len, NULL));

@@ -24,4 +24,10 @@ void spapr_tce_table_foreach(SpaprTceTable *tcet, SpaprTceVisit *fn,
                              void *opaque);
 bool spapr_tce_table_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce);
 
+/*
+ * The most TCEs a DDW may have on @spapr (hw/ppc/spapr_rtas_ddw.c); an
+ * incoming migration holds windows to it too
+ */
+uint64_t spapr_ddw_max_tces(SpaprMachineState *spapr);
+
 #endif
