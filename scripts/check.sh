@@ -60,6 +60,7 @@ qtest()
     [ -z "${CHECK_QTESTS:-}" ] || [[ " $CHECK_QTESTS " == *" $name "* ]] ||
         return 0
     tap "qtest-$arch/$name${1:+ $*}" "$limit" env \
+        ${QTEST_QEMU_BINARY_REF:+QTEST_QEMU_BINARY_REF="$QTEST_QEMU_BINARY_REF"} \
         QTEST_QEMU_BINARY="./qemu-system-$arch" QTEST_QEMU_IMG=./qemu-img \
         QTEST_QEMU_STORAGE_DAEMON_BINARY=./storage-daemon/qemu-storage-daemon \
         G_TEST_DBUS_DAEMON="$repo/.qemu-src/tests/dbus-vmstate-daemon.sh" \
@@ -92,6 +93,28 @@ run_qtests()
     qtest ppc64 qos-test 600
     qtest aarch64 bios-tables-test 900 -p /aarch64/acpi/virt/smmuv3-legacy \
         -p /aarch64/acpi/virt/smmuv3-dev -p /aarch64/acpi/virt/viot
+    run_upstream_migration
+}
+
+# Migration to and from upstream's models: the reference emulator of
+# scripts/reference.sh (build-ref/) saves what ours loads, and back
+run_upstream_migration()
+{
+    local t0 ref arch
+    t0=$(date +%s)
+    echo "== reference emulator (upstream's vIOMMU models)"
+    if ! ref=$(nice "$repo/scripts/reference.sh" 2>"$logs/reference.log"); then
+        echo "   failed to build (log: ${logs#"$repo"/}/reference.log)"
+        failed=$((failed + 1)) failures+=(reference)
+        return
+    fi
+    echo "   built in $(( $(date +%s) - t0 )) s"
+    ninja -C "$build" tests/qtest/upstream-migration-test >/dev/null ||
+        { failed=$((failed + 1)); return; }
+    for arch in aarch64 ppc64; do
+        QTEST_QEMU_BINARY_REF=${ref%/*}/qemu-system-$arch \
+            qtest "$arch" upstream-migration-test 600
+    done
 }
 
 run_baremetal()
