@@ -15,6 +15,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "libqos/generic-pcihost.h"
@@ -50,8 +51,11 @@ static void mig_save(QTestState *qts, const char *path)
     qvtd_migrate(qts, uri);
 }
 
-/* The status an incoming migration ends in: "completed" or "failed" */
-static char *mig_incoming_status(QTestState *qts)
+/*
+ * The status an incoming migration ends in, "completed" or "failed", and
+ * in *@error what went wrong
+ */
+static char *mig_incoming_status(QTestState *qts, char **error)
 {
     for (int i = 0; i < 3000; i++) {
         QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
@@ -59,15 +63,20 @@ static char *mig_incoming_status(QTestState *qts)
         const char *st = ret ? qdict_get_try_str(ret, "status") : NULL;
         char *status = g_strdup(st);
 
+        *error = g_strdup(ret ? qdict_get_try_str(ret, "error-desc") : NULL);
         qobject_unref(rsp);
         if (!g_strcmp0(status, "completed") || !g_strcmp0(status, "failed")) {
             return status;
         }
         g_free(status);
+        g_free(*error);
         g_usleep(10 * 1000);
     }
     g_assert_not_reached();
 }
+
+/* Why the last load that failed did: the destination's own words */
+static char *last_load_error;
 
 /*
  * Start @var's emulator with @args and load @path into it; NULL with the
@@ -84,14 +93,27 @@ static QTestState *mig_load(const char *var, const char *args,
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
-    status = mig_incoming_status(qts);
+    g_free(last_load_error);
+    status = mig_incoming_status(qts, &last_load_error);
     if (strcmp(status, "completed")) {
+        g_test_message("%s refused the stream: %s", var,
+                       last_load_error ?: "(no reason)");
         qtest_quit(qts);
         return NULL;
     }
     /* The source was stopped to save it: so is the destination */
     qtest_qmp_assert_success(qts, "{ 'execute': 'cont' }");
     return qts;
+}
+
+/* FILL's 32-bit words @seed, @seed + 1 are at @pa, little-endian */
+static void assert_filled(QTestState *qts, uint64_t pa, uint32_t seed)
+{
+    uint32_t w[2];
+
+    qtest_memread(qts, pa, w, sizeof(w));
+    g_assert_cmphex(le32_to_cpu(w[0]), ==, seed);
+    g_assert_cmphex(le32_to_cpu(w[1]), ==, seed + 1);
 }
 
 /* ---- virt, SMMUv3 ---- */
@@ -180,8 +202,7 @@ static void assert_fill_lands(VirtEnv *e, int dev, uint64_t iova,
     qvtd_wr(&e->td[dev], R_PATTERN, seed);
     g_assert_cmpuint(qvtd_run(&e->td[dev], OP_FILL, iova, 8), ==, RES_OK);
     qvtd_assert_outcome(&e->td[dev], 0, 0, 8);
-    g_assert_cmphex(qtest_readq(e->qts, pa), ==,
-                    (uint64_t)seed | (uint64_t)(seed + 1) << 32);
+    assert_filled(e->qts, pa, seed);
     g_assert_cmphex(qtest_readq(e->qts, pa - 8), ==, 0);
     g_assert_cmphex(qtest_readq(e->qts, pa + 8), ==, 0);
 }
@@ -353,12 +374,18 @@ static void test_virt_smmu_busy(gconstpointer opaque)
 #define TCE_READ        1ull
 #define TCE_RW          3ull
 
+#define LIOBN_DDW       0x80000001u
+#define PS_BUID         0x800000020000000ull
+#define DDW_START       0x800000000000000ull    /* both put it at 2^59 */
+#define RTAS_OUT_SUCCESS 0
+
 typedef struct SpaprEnv {
     QTestState *qts;
     QGuestAllocator alloc;
     QPCIBus *bus;
     QViommuTestdev td;
     uint64_t hargs, hrets;
+    uint64_t rargs, rrets;
 } SpaprEnv;
 
 static void spapr_setup(SpaprEnv *e)
@@ -367,6 +394,71 @@ static void spapr_setup(SpaprEnv *e)
     e->bus = qpci_new_spapr(e->qts, &e->alloc);
     e->hargs = guest_alloc(&e->alloc, 32 * 8);
     e->hrets = guest_alloc(&e->alloc, 32 * 8);
+    e->rargs = guest_alloc(&e->alloc, 16 * 4);
+    e->rrets = guest_alloc(&e->alloc, 16 * 4);
+}
+
+static SpaprEnv *spapr_start(const char *var, const char *extra)
+{
+    g_autofree char *args = g_strdup_printf("%s %s", PSERIES_ARGS, extra);
+    SpaprEnv *e = g_new0(SpaprEnv, 1);
+
+    e->qts = qtest_init_ext(var, args, NULL, true);
+    spapr_setup(e);
+    qvtd_init(&e->td, e->bus, PS_DEVFN);
+    return e;
+}
+
+/* The machine @src left in @path, loaded by @var's emulator, or NULL */
+static SpaprEnv *spapr_load(const char *var, SpaprEnv *src, const char *path)
+{
+    SpaprEnv *d = g_new0(SpaprEnv, 1);
+
+    d->qts = mig_load(var, PSERIES_ARGS, path);
+    if (!d->qts) {
+        g_free(d);
+        return NULL;
+    }
+    spapr_setup(d);
+    d->td.dev = qpci_device_find(d->bus, PS_DEVFN);
+    d->td.bar = src->td.bar;
+    return d;
+}
+
+static int32_t rtas(SpaprEnv *e, const char *name, int n, const uint32_t *in,
+                    int nret, uint32_t *out)
+{
+    for (int i = 0; i < n; i++) {
+        qtest_writel(e->qts, e->rargs + 4 * i, in[i]);
+    }
+    g_assert_cmpuint(qtest_rtas_call(e->qts, name, n, e->rargs, nret,
+                                     e->rrets), ==, 0);
+    for (int i = 0; i < nret; i++) {
+        out[i] = qtest_readl(e->qts, e->rrets + 4 * i);
+    }
+    return out[0];
+}
+
+/* A DDW of 2^@window_shift bytes of 2^@page_shift pages: its LIOBN */
+static uint32_t ddw_create(SpaprEnv *e, uint32_t page_shift,
+                           uint32_t window_shift)
+{
+    uint32_t in[] = { PS_DEVFN << 8, PS_BUID >> 32, (uint32_t)PS_BUID,
+                      page_shift, window_shift };
+    uint32_t out[4];
+
+    g_assert_cmpint(rtas(e, "ibm,create-pe-dma-window", 5, in, 4, out), ==,
+                    RTAS_OUT_SUCCESS);
+    g_assert_cmphex(((uint64_t)out[2] << 32) | out[3], ==, DDW_START);
+    return out[1];
+}
+
+static void ddw_remove(SpaprEnv *e, uint32_t liobn)
+{
+    uint32_t out;
+
+    g_assert_cmpint(rtas(e, "ibm,remove-pe-dma-window", 1, &liobn, 1, &out),
+                    ==, RTAS_OUT_SUCCESS);
 }
 
 static void spapr_stop(SpaprEnv *e)
@@ -385,25 +477,43 @@ static int64_t hcall(SpaprEnv *e, uint64_t op, int n, const uint64_t *in,
                              nout);
 }
 
-static uint64_t get_tce(SpaprEnv *e, uint64_t ioba)
+static uint64_t get_tce_of(SpaprEnv *e, uint32_t liobn, uint64_t ioba)
 {
-    uint64_t in[] = { LIOBN_DEFAULT, ioba }, tce = 0xdeadbeef;
+    uint64_t in[] = { liobn, ioba }, tce = 0xdeadbeef;
 
     g_assert_cmpint(hcall(e, H_GET_TCE, 2, in, &tce, 1), ==, H_SUCCESS);
     return tce;
 }
 
-/* Where the TCEs go in the default window, and what they hold */
+static uint64_t get_tce(SpaprEnv *e, uint64_t ioba)
+{
+    return get_tce_of(e, LIOBN_DEFAULT, ioba);
+}
+
+/* FILL 8 bytes at bus address @addr; assert they landed at @pa */
+static void spapr_fill_lands(SpaprEnv *e, uint64_t addr, uint64_t pa,
+                             uint32_t seed)
+{
+    qtest_writeq(e->qts, pa, 0);
+    qvtd_wr(&e->td, R_PATTERN, seed);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, addr, 8), ==, RES_OK);
+    assert_filled(e->qts, pa, seed);
+}
+
+/*
+ * Where the TCEs go in the default window, and what they hold.  H_STUFF_TCE
+ * clears, as guests use it: the fork refuses to stuff a mapping, as KVM
+ * does (and so upstream under KVM)
+ */
 static const struct {
     uint64_t ioba;
     uint64_t tce;
 } ps_tces[] = {
     { 0x1000, PS_DATA | TCE_RW },               /* H_PUT_TCE */
-    { 0x10000, (PS_DATA + 0x1000) | TCE_RW },     /* H_PUT_TCE_INDIRECT */
-    { 0x11000, (PS_DATA + 0x2000) | TCE_READ },
+    { 0x10000, (PS_DATA + 0x1000) | TCE_RW },   /* H_PUT_TCE_INDIRECT */
+    { 0x11000, 0 },                             /* ... then H_STUFF_TCE */
     { 0x12000, (PS_DATA + 0x3000) | TCE_RW },
-    { 0x20000, (PS_DATA + 0x4000) | TCE_READ },   /* H_STUFF_TCE, 4 of them */
-    { 0x23000, (PS_DATA + 0x4000) | TCE_READ },
+    { 0x13000, (PS_DATA + 0x4000) | TCE_READ },
     { 0x3fff0000, (PS_DATA + 0x5000) | TCE_RW },  /* the last but 15 */
     { 0x2000, 0 },                              /* never set */
     { 0x24000, 0 },
@@ -413,14 +523,15 @@ static void spapr_put_tces(SpaprEnv *e)
 {
     uint64_t list = guest_alloc(&e->alloc, 0x1000);
     uint64_t put1[] = { LIOBN_DEFAULT, 0x1000, PS_DATA | TCE_RW };
-    uint64_t indirect[] = { LIOBN_DEFAULT, 0x10000, list, 3 };
-    uint64_t stuff[] = { LIOBN_DEFAULT, 0x20000, (PS_DATA + 0x4000) | TCE_READ,
-                         4 };
-    uint64_t put2[] = { LIOBN_DEFAULT, 0x3fff0000, (PS_DATA + 0x5000) | TCE_RW };
+    uint64_t indirect[] = { LIOBN_DEFAULT, 0x10000, list, 4 };
+    uint64_t stuff[] = { LIOBN_DEFAULT, 0x11000, 0, 1 };
+    uint64_t put2[] = { LIOBN_DEFAULT, 0x3fff0000,
+                        (PS_DATA + 0x5000) | TCE_RW };
 
     g_assert_cmpint(hcall(e, H_PUT_TCE, 3, put1, NULL, 0), ==, H_SUCCESS);
-    for (int i = 0; i < 3; i++) {
-        qtest_writeq(e->qts, list + 8 * i, ps_tces[1 + i].tce);
+    for (int i = 0; i < 4; i++) {
+        qtest_writeq(e->qts, list + 8 * i, i == 1 ? (PS_DATA + 0x2000) |
+                     TCE_RW : ps_tces[1 + i].tce);
     }
     g_assert_cmpint(hcall(e, H_PUT_TCE_INDIRECT, 4, indirect, NULL, 0), ==,
                     H_SUCCESS);
@@ -440,12 +551,11 @@ static void spapr_assert_dma(SpaprEnv *e, uint32_t seed)
         qtest_writeq(e->qts, at[i][1], 0);
         qvtd_wr(&e->td, R_PATTERN, seed + i);
         g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, at[i][0], 8), ==, RES_OK);
-        g_assert_cmphex(qtest_readq(e->qts, at[i][1]), ==,
-                        (uint64_t)(seed + i) |
-                        (uint64_t)(seed + i + 1) << 32);
+        assert_filled(e->qts, at[i][1], seed + i);
     }
-    /* Read-only: refused for a write; never set: refused */
-    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x20000, 8), !=, RES_OK);
+    /* Read-only: refused for a write; cleared, never set: refused */
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x13000, 8), !=, RES_OK);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x11000, 8), !=, RES_OK);
     g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x2000, 8), !=, RES_OK);
 }
 
@@ -457,12 +567,9 @@ static void test_pseries_default_window(gconstpointer opaque)
 {
     const Direction *dir = opaque;
     g_autofree char *path = mig_path("pseries-default");
-    SpaprEnv *e = g_new0(SpaprEnv, 1);
-    SpaprEnv *d = g_new0(SpaprEnv, 1);
+    SpaprEnv *e = spapr_start(dir->src, "");
+    SpaprEnv *d;
 
-    e->qts = qtest_init_ext(dir->src, PSERIES_ARGS, NULL, true);
-    spapr_setup(e);
-    qvtd_init(&e->td, e->bus, PS_DEVFN);
     spapr_put_tces(e);
     for (int i = 0; i < ARRAY_SIZE(ps_tces); i++) {
         g_assert_cmphex(get_tce(e, ps_tces[i].ioba), ==, ps_tces[i].tce);
@@ -470,17 +577,165 @@ static void test_pseries_default_window(gconstpointer opaque)
     spapr_assert_dma(e, 0x1000);
     mig_save(e->qts, path);
 
-    d->qts = mig_load(dir->dst, PSERIES_ARGS, path);
-    g_assert(d->qts);
-    spapr_setup(d);
-    d->td.dev = qpci_device_find(d->bus, PS_DEVFN);
-    d->td.bar = e->td.bar;
+    d = spapr_load(dir->dst, e, path);
+    g_assert(d);
     for (int i = 0; i < ARRAY_SIZE(ps_tces); i++) {
         g_assert_cmphex(get_tce(d, ps_tces[i].ioba), ==, ps_tces[i].tce);
     }
     spapr_assert_dma(d, 0x2000);
     spapr_stop(d);
     spapr_stop(e);
+    unlink(path);
+}
+
+/* Where the DDW's 64 KiB TCEs go, and what they hold */
+static const struct {
+    uint64_t ioba;
+    uint64_t tce;
+} ddw_tces[] = {
+    { DDW_START + 0x10000, (PS_DATA + 0x100000) | TCE_RW },    /* PUT */
+    { DDW_START + 0xff0000, (PS_DATA + 0x130000) | TCE_RW },   /* INDIRECT */
+    { DDW_START + 0x1000000, (PS_DATA + 0x130000) | TCE_RW },
+    { DDW_START + 0x1010000, (PS_DATA + 0x120000) | TCE_READ },
+    { DDW_START + 0x1020000, 0 },                   /* ... then STUFF 0 */
+    { DDW_START + 0xfffff0000ull, (PS_DATA + 0x140000) | TCE_RW }, /* last */
+    { DDW_START, 0 },
+};
+
+static void ddw_put_tces(SpaprEnv *e, uint32_t liobn)
+{
+    uint64_t list = guest_alloc(&e->alloc, 0x1000);
+    uint64_t put1[] = { liobn, ddw_tces[0].ioba, ddw_tces[0].tce };
+    uint64_t indirect[] = { liobn, ddw_tces[1].ioba, list, 4 };
+    uint64_t stuff[] = { liobn, ddw_tces[4].ioba, 0, 1 };
+    uint64_t put2[] = { liobn, ddw_tces[5].ioba, ddw_tces[5].tce };
+
+    g_assert_cmpint(hcall(e, H_PUT_TCE, 3, put1, NULL, 0), ==, H_SUCCESS);
+    for (int i = 0; i < 4; i++) {
+        qtest_writeq(e->qts, list + 8 * i, i == 3 ?
+                     (PS_DATA + 0x110000) | TCE_RW : ddw_tces[1 + i].tce);
+    }
+    g_assert_cmpint(hcall(e, H_PUT_TCE_INDIRECT, 4, indirect, NULL, 0), ==,
+                    H_SUCCESS);
+    g_assert_cmpint(hcall(e, H_STUFF_TCE, 4, stuff, NULL, 0), ==, H_SUCCESS);
+    g_assert_cmpint(hcall(e, H_PUT_TCE, 3, put2, NULL, 0), ==, H_SUCCESS);
+}
+
+static void ddw_assert(SpaprEnv *e, uint32_t liobn, uint32_t seed)
+{
+    for (int i = 0; i < ARRAY_SIZE(ddw_tces); i++) {
+        g_assert_cmphex(get_tce_of(e, liobn, ddw_tces[i].ioba), ==,
+                        ddw_tces[i].tce);
+    }
+    spapr_fill_lands(e, ddw_tces[0].ioba + 0x8, PS_DATA + 0x100008, seed);
+    spapr_fill_lands(e, ddw_tces[2].ioba + 0xfff8, PS_DATA + 0x13fff8,
+                     seed + 0x10);
+    spapr_fill_lands(e, ddw_tces[5].ioba + 0x100, PS_DATA + 0x140100,
+                     seed + 0x20);
+    /* Read-only, cleared, never set */
+    for (int i = 3; i <= 4; i++) {
+        g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, ddw_tces[i].ioba, 8), !=,
+                         RES_OK);
+    }
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, ddw_tces[6].ioba, 8), !=,
+                     RES_OK);
+}
+
+/*
+ * One DDW of 64 KiB pages beside the default window, TCEs set by every
+ * hypercall: the same answers and DMA on the destination
+ */
+static void test_pseries_ddw_64k(gconstpointer opaque)
+{
+    const Direction *dir = opaque;
+    g_autofree char *path = mig_path("pseries-ddw");
+    SpaprEnv *e = spapr_start(dir->src, "");
+    SpaprEnv *d;
+    uint32_t liobn = ddw_create(e, 16, 36);
+
+    g_assert_cmphex(liobn, ==, LIOBN_DDW);
+    ddw_put_tces(e, liobn);
+    spapr_put_tces(e);
+    ddw_assert(e, liobn, 0x100);
+    mig_save(e->qts, path);
+
+    d = spapr_load(dir->dst, e, path);
+    g_assert(d);
+    ddw_assert(d, liobn, 0x200);
+    for (int i = 0; i < ARRAY_SIZE(ps_tces); i++) {
+        g_assert_cmphex(get_tce(d, ps_tces[i].ioba), ==, ps_tces[i].tce);
+    }
+    spapr_stop(d);
+    spapr_stop(e);
+    unlink(path);
+}
+
+/*
+ * The default window removed, a DDW in its place, as Linux does when the
+ * query reports no free window: the destination has no default window
+ */
+static void test_pseries_default_removed(gconstpointer opaque)
+{
+    const Direction *dir = opaque;
+    g_autofree char *path = mig_path("pseries-removed");
+    uint64_t in[] = { LIOBN_DEFAULT, 0x1000 }, tce;
+    SpaprEnv *e = spapr_start(dir->src, "");
+    SpaprEnv *d;
+    uint32_t liobn = ddw_create(e, 16, 36);
+
+    ddw_remove(e, LIOBN_DEFAULT);
+    ddw_put_tces(e, liobn);
+    mig_save(e->qts, path);
+
+    d = spapr_load(dir->dst, e, path);
+    g_assert(d);
+    g_assert_cmpint(hcall(d, H_GET_TCE, 2, in, &tce, 1), ==, H_PARAMETER);
+    ddw_assert(d, liobn, 0x300);
+    spapr_stop(d);
+    spapr_stop(e);
+    unlink(path);
+}
+
+/*
+ * What only the fork has is refused by upstream, by its name, and the
+ * source runs on: a window sent sparse
+ */
+static void test_pseries_fork_only_refused(void)
+{
+    g_autofree char *path = mig_path("pseries-sparse");
+    SpaprEnv *e = spapr_start(ENV_FORK,
+                              "-global spapr-tce-table.sparse-migration=on");
+    uint32_t liobn = ddw_create(e, 16, 36);
+
+    ddw_put_tces(e, liobn);
+    mig_save(e->qts, path);
+    g_assert_null(spapr_load(ENV_REF, e, path));
+    g_assert_nonnull(strstr(last_load_error, "spapr_iommu/sparse"));
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'cont' }");
+    ddw_assert(e, liobn, 0x400);
+    spapr_stop(e);
+    unlink(path);
+}
+
+/* The same on virt: an SMMU whose guest saw MSIs */
+static void test_virt_fork_only_refused(void)
+{
+    g_autofree char *path = mig_path("virt-msi");
+    g_autofree char *args = g_strdup_printf("%s -global arm-smmuv3.msi=on",
+                                            VIRT_ARGS);
+    VirtEnv *e = g_new0(VirtEnv, 1);
+
+    e->qts = qtest_init_ext(ENV_FORK, args, NULL, true);
+    qpci_init_generic(&e->gbus, e->qts, NULL, false);
+    qvtd_init(&e->td[0], &e->gbus.bus, DEV0_DEVFN);
+    qvtd_init(&e->td[1], &e->gbus.bus, DEV1_DEVFN);
+    qsmmu_init(&e->smmu, e->qts, QSMMU_VIRT_BASE);
+    mig_save(e->qts, path);
+    g_assert_null(virt_load(ENV_REF, e, path));
+    g_assert_nonnull(strstr(last_load_error, "smmuv3/fork-idr"));
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'cont' }");
+    assert_fill_lands(e, 0, DATA1, DATA1, 0x44444444);
+    virt_stop(e);
     unlink(path);
 }
 
@@ -509,7 +764,17 @@ int main(int argc, char **argv)
         } else if (!strcmp(arch, "ppc64")) {
             add("pseries/default-window", dirs[i],
                 test_pseries_default_window);
+            add("pseries/ddw-64k", dirs[i], test_pseries_ddw_64k);
+            add("pseries/default-window-removed", dirs[i],
+                test_pseries_default_removed);
         }
+    }
+    if (!strcmp(arch, "aarch64")) {
+        qtest_add_func("/upstream-migration/fork-to-upstream/virt/"
+                       "fork-only-refused", test_virt_fork_only_refused);
+    } else if (!strcmp(arch, "ppc64")) {
+        qtest_add_func("/upstream-migration/fork-to-upstream/pseries/"
+                       "fork-only-refused", test_pseries_fork_only_refused);
     }
     return g_test_run();
 }
