@@ -1476,25 +1476,6 @@ static char *mig_path(const char *what)
                            what);
 }
 
-/* The status an incoming migration ends in */
-static char *mig_incoming_status(QTestState *qts)
-{
-    for (int i = 0; i < 3000; i++) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *st = ret ? qdict_get_try_str(ret, "status") : NULL;
-        char *status = g_strdup(st);
-
-        qobject_unref(rsp);
-        if (!g_strcmp0(status, "completed") || !g_strcmp0(status, "failed")) {
-            return status;
-        }
-        g_free(status);
-        g_usleep(10 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 /*
  * A destination for @src's machine that loads @path, with @args (such as
  * -S, or properties); the test devices keep their BARs, the SMMU its
@@ -1513,7 +1494,7 @@ static Env *env_incoming(Env *src, const char *path, const char *args)
     qtest_qmp_assert_success(d->qts, "{ 'execute': 'migrate-incoming', "
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
-    status = mig_incoming_status(d->qts);
+    status = qvtd_incoming_status(d->qts, NULL);
     if (strcmp(status, "completed")) {
         qtest_quit(d->qts);
         g_free(d);

@@ -51,30 +51,6 @@ static void mig_save(QTestState *qts, const char *path)
     qvtd_migrate(qts, uri);
 }
 
-/*
- * The status an incoming migration ends in, "completed" or "failed", and
- * in *@error what went wrong
- */
-static char *mig_incoming_status(QTestState *qts, char **error)
-{
-    for (int i = 0; i < 3000; i++) {
-        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
-        QDict *ret = qdict_get_qdict(rsp, "return");
-        const char *st = ret ? qdict_get_try_str(ret, "status") : NULL;
-        char *status = g_strdup(st);
-
-        *error = g_strdup(ret ? qdict_get_try_str(ret, "error-desc") : NULL);
-        qobject_unref(rsp);
-        if (!g_strcmp0(status, "completed") || !g_strcmp0(status, "failed")) {
-            return status;
-        }
-        g_free(status);
-        g_free(*error);
-        g_usleep(10 * 1000);
-    }
-    g_assert_not_reached();
-}
-
 /* Why the last load that failed did: the destination's own words */
 static char *last_load_error;
 
@@ -93,8 +69,7 @@ static QTestState *mig_load(const char *var, const char *args,
     qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
                              "'arguments': { 'uri': %s, "
                              "'exit-on-error': false } }", uri);
-    g_free(last_load_error);
-    status = mig_incoming_status(qts, &last_load_error);
+    status = qvtd_incoming_status(qts, &last_load_error);
     if (strcmp(status, "completed")) {
         g_test_message("%s refused the stream: %s", var,
                        last_load_error ?: "(no reason)");

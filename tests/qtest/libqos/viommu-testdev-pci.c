@@ -125,6 +125,28 @@ void qvtd_assert_outcome(QViommuTestdev *td, uint32_t memtx, uint64_t fault,
     g_assert_cmpuint(qvtd_rd(td, R_DONE_BYTES), ==, done);
 }
 
+char *qvtd_incoming_status(QTestState *qts, char **error)
+{
+    for (int i = 0; i < 3000; i++) {
+        QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        char *status = g_strdup(ret ? qdict_get_try_str(ret, "status") : NULL);
+
+        if (error) {
+            g_free(*error);
+            *error = g_strdup(ret ? qdict_get_try_str(ret, "error-desc") :
+                              NULL);
+        }
+        qobject_unref(rsp);
+        if (!g_strcmp0(status, "completed") || !g_strcmp0(status, "failed")) {
+            return status;
+        }
+        g_free(status);
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
 void qvtd_migrate(QTestState *qts, const char *uri)
 {
     qtest_qmp_assert_success(qts, "{ 'execute': 'stop' }");

@@ -65,4 +65,11 @@ void qvtd_wait_migration(QTestState *qts);
 /* Stop the VM, migrate it to @uri and wait until that completes */
 void qvtd_migrate(QTestState *qts, const char *uri);
 
+/*
+ * The status an incoming migration ends in, "completed" or "failed"
+ * (freed by the caller); with @error, *@error (freed first) is then
+ * what went wrong, or NULL
+ */
+char *qvtd_incoming_status(QTestState *qts, char **error);
+
 #endif
