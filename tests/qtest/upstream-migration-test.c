@@ -673,16 +673,20 @@ static void test_pseries_default_removed(gconstpointer opaque)
 
 /*
  * What only the fork has is refused by upstream, by its name, and the
- * source runs on: a window sent sparse
+ * source runs on: a window sent sparse, as a management tool asks for it
+ * at run time (qom-set) once it knows the destination
  */
 static void test_pseries_fork_only_refused(void)
 {
     g_autofree char *path = mig_path("pseries-sparse");
-    SpaprEnv *e = spapr_start(ENV_FORK,
-                              "-global spapr-tce-table.sparse-migration=on");
+    SpaprEnv *e = spapr_start(ENV_FORK, "");
     uint32_t liobn = ddw_create(e, 16, 36);
 
     ddw_put_tces(e, liobn);
+    qtest_qmp_assert_success(e->qts, "{ 'execute': 'qom-set', 'arguments': "
+                             "{ 'path': 'tce-table-80000001', "
+                             "'property': 'sparse-migration', "
+                             "'value': true } }");
     mig_save(e->qts, path);
     g_assert_null(spapr_load(ENV_REF, e, path));
     g_assert_nonnull(strstr(last_load_error, "spapr_iommu/sparse"));
