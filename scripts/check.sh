@@ -132,7 +132,17 @@ run_baremetal()
 run_guests()
 {
     local log=$logs/guest.log line
+    local ref
     echo "== guest"
+    # The *-upstream-migration groups need upstream's models too
+    if [[ -z ${CHECK_GUEST_GROUPS:-} || ${CHECK_GUEST_GROUPS} == *upstream* ]]; then
+        if ref=$(nice "$repo/scripts/reference.sh" 2>"$logs/reference.log"); then
+            export QEMU_REF_BUILD=${ref%/*}
+        else
+            echo "   the reference emulator failed to build: its groups are skipped"
+            failed=$((failed + 1)) failures+=(reference)
+        fi
+    fi
     QEMU_BUILD=$build "$repo/tests/guest/run" check ${CHECK_GUEST_GROUPS:-} 2>&1 |
         tee "$log"
     local rc=${PIPESTATUS[0]}
