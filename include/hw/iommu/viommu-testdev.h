@@ -105,6 +105,14 @@ REG32(IOMMU_REQ_STATUS, 0x080)
     FIELD(IOMMU_REQ_STATUS, CODE,   0, 4)
 REG32(NOTIFY_COUNT,     0x084)
 REG32(STOP_STALLS,      0x088)
+/* How the last command's DMA requests went (see ViommuTestdevDmaPath) */
+REG32(DMA_PATH,         0x08c)
+    FIELD(DMA_PATH, LAST,   0, 3)
+REG32(DIRECT_REQS,      0x090)
+REG32(MESSAGE_REQS,     0x094)
+/* The out-of-process device's view of its vfio-user client's DMA_MAPs */
+REG32(DMA_REGIONS,      0x098)
+REG32(MAP_LOG_COUNT,    0x09c)
 
 /* WATCH takes its notifier flags from PATTERN */
 FIELD(WATCH, MAP,   0, 1)
@@ -128,6 +136,40 @@ REG32(NOTIFY_REC_MASK,      0x18)
 
 #define VIOMMU_TESTDEV_NOTIFY_MAP       1
 #define VIOMMU_TESTDEV_NOTIFY_UNMAP     2
+
+/*
+ * The last MAP_LOG_LEN DMA_MAP and DMA_UNMAP messages the out-of-process
+ * device received since its client connected, message n (counting from
+ * 0) at MAP_LOG + (n % MAP_LOG_LEN) * MAP_REC_SIZE: TYPE with the
+ * protection asked for and the errno of the reply, then IOVA, SIZE and
+ * the file OFFSET, 64 bits each.  The in-QEMU device reads them as zero.
+ */
+#define VIOMMU_TESTDEV_MAP_LOG          0x1000
+#define VIOMMU_TESTDEV_MAP_LOG_LEN      128
+#define VIOMMU_TESTDEV_MAP_REC_SIZE     32
+REG32(MAP_REC_TYPE,         0x00)
+    FIELD(MAP_REC_TYPE, TYPE,   0, 8)
+    FIELD(MAP_REC_TYPE, PROT,   8, 8)
+    FIELD(MAP_REC_TYPE, ERRNO,  16, 16)
+REG32(MAP_REC_IOVA,         0x08)
+REG32(MAP_REC_SIZE,         0x10)
+REG32(MAP_REC_OFFSET,       0x18)
+
+typedef enum ViommuTestdevMapRecType {
+    VIOMMU_TESTDEV_MAP_FD       = 1,    /* DMA_MAP with a file descriptor */
+    VIOMMU_TESTDEV_MAP_MESSAGE  = 2,    /* DMA_MAP without: by messages */
+    VIOMMU_TESTDEV_UNMAP        = 3,    /* DMA_UNMAP of a range */
+    VIOMMU_TESTDEV_UNMAP_ALL    = 4,    /* DMA_UNMAP of everything */
+} ViommuTestdevMapRecType;
+
+/* DMA_PATH.LAST: how the last DMA request of a command went */
+typedef enum ViommuTestdevDmaPath {
+    VIOMMU_TESTDEV_PATH_NONE    = 0,    /* no request issued */
+    VIOMMU_TESTDEV_PATH_MEMORY  = 1,    /* in QEMU, through the memory API */
+    VIOMMU_TESTDEV_PATH_DIRECT  = 2,    /* out of process: mapped memory */
+    VIOMMU_TESTDEV_PATH_MESSAGE = 3,    /* ... a DMA_READ or DMA_WRITE */
+    VIOMMU_TESTDEV_PATH_REFUSED = 4,    /* ... no DMA region allows it */
+} ViommuTestdevDmaPath;
 
 #define VIOMMU_TESTDEV_OP_MASK      (R_OP_OPCODE_MASK | R_OP_NO_WRITE_MASK | \
                                      R_OP_ASYNC_MASK)
@@ -170,6 +212,9 @@ typedef enum ViommuTestdevIommuReqStatus {
     VIOMMU_TESTDEV_REQ_NO_IOMMU     = 2,  /* no IOMMU serves such requests */
     VIOMMU_TESTDEV_REQ_ERROR        = 3,  /* any other refusal */
 } ViommuTestdevIommuReqStatus;
+
+/* The PASID of a request that carries none (PCI_NO_PASID) */
+#define VIOMMU_TESTDEV_NO_PASID     UINT32_MAX
 
 /* PRI_RESP.CODE uses the PCIe Page Request Group Response encoding */
 #define VIOMMU_TESTDEV_PRI_SUCCESS          0x0
