@@ -50,6 +50,11 @@
 #define R_IOMMU_REQ_STATUS 0x080
 #define R_NOTIFY_COUNT  0x084
 #define R_STOP_STALLS   0x088
+#define R_DMA_PATH      0x08c   /* [2:0]: how the last request went */
+#define R_DIRECT_REQS   0x090
+#define R_MESSAGE_REQS  0x094
+#define R_DMA_REGIONS   0x098   /* out of process: the client's, live */
+#define R_MAP_LOG_COUNT 0x09c
 #define NOTIFY_LOG      0x400
 #define NOTIFY_LOG_LEN  16
 #define NOTIFY_REC_SIZE 32
@@ -59,6 +64,35 @@
 #define NOTIFY_REC_MASK 0x18
 #define NOTIFY_MAP      1
 #define NOTIFY_UNMAP    2
+/*
+ * The out-of-process device's log of its client's DMA_MAP and DMA_UNMAP
+ * messages: record n at MAP_LOG + (n % MAP_LOG_LEN) * MAP_REC_SIZE
+ */
+#define MAP_LOG         0x1000
+#define MAP_LOG_LEN     128
+#define MAP_REC_SIZE    32
+#define MAP_REC_TYPE    0x00    /* [7:0] type, [15:8] prot, [31:16] errno */
+#define MAP_REC_IOVA    0x08
+#define MAP_REC_SIZE_OF 0x10
+#define MAP_REC_OFFSET  0x18
+#define MAP_REC_TYPE_OF(w)  ((w) & 0xff)
+#define MAP_REC_PROT_OF(w)  (((w) >> 8) & 0xff)
+#define MAP_REC_ERRNO_OF(w) ((w) >> 16)
+#define MAP_REC_MAP_FD      1   /* DMA_MAP with a file descriptor */
+#define MAP_REC_MAP_MESSAGE 2   /* DMA_MAP without: reached by messages */
+#define MAP_REC_UNMAP       3
+#define MAP_REC_UNMAP_ALL   4
+#define MAP_PROT_R      1u
+#define MAP_PROT_W      2u
+#define MAP_PROT_RW     3u
+
+/* DMA_PATH: how the last DMA request of a command went */
+#define DMA_PATH_NONE       0
+#define DMA_PATH_MEMORY     1   /* in QEMU, through the memory API */
+#define DMA_PATH_DIRECT     2   /* out of process: memory the client mapped */
+#define DMA_PATH_MESSAGE    3   /* ... a DMA_READ or DMA_WRITE message */
+#define DMA_PATH_REFUSED    4   /* ... no DMA region allows it */
+
 #define WATCH_MAP       (1u << 0)
 #define WATCH_UNMAP     (1u << 1)
 #define WATCH_DEVIOTLB_UNMAP (1u << 2)
