@@ -172,10 +172,11 @@ typedef struct Env {
 
 /*
  * -M virt with @machine_opts, the server's device at 00:04.0 with
- * @props, and @extra
+ * @props, and @extra; guest RAM shared unless @private_ram
  */
-static Env *env_virt(const char *machine_opts, const char *server_args,
-                     const char *props, const char *extra)
+static Env *env_virt_ram(const char *machine_opts, const char *server_args,
+                         const char *props, const char *extra,
+                         bool private_ram)
 {
     Env *e = g_new0(Env, 1);
     g_autofree char *dev = NULL;
@@ -183,14 +184,20 @@ static Env *env_virt(const char *machine_opts, const char *server_args,
     server_start(&e->srv, server_args);
     dev = vfio_user_pci(&e->srv, props ? props : "\"addr\":\"4.0\"");
     e->qts = qtest_initf("-M virt%s -cpu max -m " RAM_SIZE " -nodefaults "
-                         SHARED_RAM(RAM_SIZE) "%s %s",
-                         machine_opts ? machine_opts : "", dev,
+                         "%s %s %s", machine_opts ? machine_opts : "",
+                         private_ram ? "" : SHARED_RAM(RAM_SIZE), dev,
                          extra ? extra : "");
     qpci_init_generic(&e->gbus, e->qts, NULL, false);
     e->bus = &e->gbus.bus;
     qvtd_init(&e->td, e->bus, DEV_DEVFN);
     qsmmu_init(&e->smmu, e->qts, QSMMU_VIRT_BASE);
     return e;
+}
+
+static Env *env_virt(const char *machine_opts, const char *server_args,
+                     const char *props, const char *extra)
+{
+    return env_virt_ram(machine_opts, server_args, props, extra, false);
 }
 
 static void env_stop(Env *e)
@@ -296,6 +303,42 @@ static void test_none_direct(void)
     env_stop(e);
 }
 
+/*
+ * Guest RAM the client cannot share: it announces RAM without a file
+ * descriptor, and every request goes by message, each a DMA_READ or
+ * DMA_WRITE the client serves through the device's address space
+ */
+static void test_none_messages(void)
+{
+    Env *e = env_virt_ram(NULL, NULL, NULL, NULL, true);
+
+    g_assert_cmpuint(qvtd_rd(&e->td, R_DMA_REGIONS), ==, 1);
+    assert_map_rec(e, 0, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, VIRT_RAM_BASE,
+                   512 << 20, 0);
+    assert_fill_lands(e, VIRT_DATA + 0x18, VIRT_DATA + 0x18,
+                      DMA_PATH_MESSAGE);
+    /* Both ways, across a page: two requests, each a message */
+    for (int i = 0; i < 32; i++) {
+        qtest_writeb(e->qts, VIRT_DATA + 0x1ff0 + i, 0xa0 + i);
+    }
+    g_assert_cmpuint(qvtd_run(&e->td, OP_READ, VIRT_DATA + 0x1ff0, 32), ==,
+                     RES_OK);
+    qvtd_assert_outcome(&e->td, 0, 0, 32);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_MESSAGE_REQS), ==, 2);
+    for (uint32_t i = 0; i < 32; i += 4) {
+        g_assert_cmphex(qvtd_rd(&e->td, BUF_OFFSET + i), ==,
+                        0xa3a2a1a0u + i * 0x01010101u);
+    }
+    g_assert_cmpuint(qvtd_run(&e->td, OP_WRITE, VIRT_DATA + 0x5ffc, 32), ==,
+                     RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td, R_MESSAGE_REQS), ==, 2);
+    for (int i = 0; i < 32; i++) {
+        g_assert_cmphex(qtest_readb(e->qts, VIRT_DATA + 0x5ffc + i), ==,
+                        0xa0 + i);
+    }
+    env_stop(e);
+}
+
 /* ---- SMMUv3 ---- */
 
 /* Stream table, event and command queues, SMMU on */
@@ -321,7 +364,8 @@ static void test_smmu_enable(void)
     smmu_enable(e);
     g_assert_cmpuint(qvtd_rd(&e->td, R_DMA_REGIONS), ==, 2);
     g_assert_cmpuint(map_count(e), ==, n + 3);
-    assert_map_rec(e, n, MAP_REC_UNMAP_ALL, 0, 0, 0, 0);
+    /* The bypass alias's RAM goes, the IOMMU region comes */
+    assert_map_rec(e, n, MAP_REC_UNMAP, 0, VIRT_RAM_BASE, 512 << 20, 0);
     assert_map_rec(e, n + 1, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 0,
                    1ull << 63, 0);
     assert_map_rec(e, n + 2, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 1ull << 63,
@@ -347,6 +391,7 @@ int main(int argc, char **argv)
     }
     if (g_str_equal(arch, "aarch64")) {
         qtest_add_func("/vfio-user/none/direct", test_none_direct);
+        qtest_add_func("/vfio-user/none/messages", test_none_messages);
         qtest_add_func("/vfio-user/smmuv3/enable", test_smmu_enable);
     }
     return g_test_run();
