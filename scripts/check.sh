@@ -71,9 +71,12 @@ qtest()
 run_qtests()
 {
     local t progs=(viommu-testdev-test smmuv3-test ti-pat-test spapr-tce-test
-                   viommu-bench rtas-test qos-test bios-tables-test)
+                   viommu-bench rtas-test vfio-user-viommu-test qos-test
+                   bios-tables-test)
     [ -n "${CHECK_QTESTS:-}" ] && read -ra progs <<< "$CHECK_QTESTS"
+    # The out-of-process test device, which vfio-user-viommu-test starts
     ninja -C "$build" "${progs[@]/#/tests/qtest/}" qemu-img \
+        tests/qtest/viommu/viommu-testdev-vfio-user \
         storage-daemon/qemu-storage-daemon tests/unit/test-viommu-iotlb \
         >/dev/null || { failed=$((failed + 1)); return; }
     tap "unit/test-viommu-iotlb" 120 tests/unit/test-viommu-iotlb --tap -k
@@ -83,6 +86,10 @@ run_qtests()
     qtest aarch64 smmuv3-test 300
     qtest aarch64 ti-pat-test 300
     qtest ppc64 spapr-tce-test 600
+    # Device assignment: vfio-user-pci and the out-of-process test device
+    for arch in aarch64 ppc64; do
+        qtest "$arch" vfio-user-viommu-test 300
+    done
     # Without -m perf: every workload once, its DMA checked, nothing timed
     qtest aarch64 viommu-bench 300
     qtest ppc64 viommu-bench 300

@@ -149,6 +149,7 @@ enum {
 };
 
 /* MemTxResult bits as the MEMTX register reports them */
+#define MEMTX_ERROR         (1u << 0)
 #define MEMTX_DECODE_ERROR  (1u << 1)
 #define MEMTX_ACCESS_ERROR  (1u << 2)
 
