@@ -343,6 +343,28 @@ static void check_smp(mmio32 *table, mmio32 *win, const uint64_t *pa)
           SMP_ROUNDS, run.stale, run.first_stale_round);
 }
 
+/* How the device moved the last command's requests, for the check lines */
+static const char *path_note(mmio8 *bar)
+{
+    static char note[96];
+
+    switch (rd(bar, R_DMA_PATH) & 7) {
+    case DMA_PATH_DIRECT:
+    case DMA_PATH_MESSAGE:
+        snprintf(note, sizeof(note), " [out of process: %u request(s) "
+                 "direct, %u by message]", rd(bar, R_DIRECT_REQS),
+                 rd(bar, R_MESSAGE_REQS));
+        break;
+    case DMA_PATH_REFUSED:
+        snprintf(note, sizeof(note), " [out of process: refused by the "
+                 "device, no mapping allows it]");
+        break;
+    default:
+        note[0] = 0;
+    }
+    return note;
+}
+
 int main(void)
 {
     Pat p;
@@ -453,8 +475,8 @@ int main(void)
     }
     CHECK(res == RES_OK && done == 2 * PAGE && same,
           "[pat dma] WRITE of %u bytes at window+0x%x, across pages 0-2: "
-          "result %u, %u bytes, memory matches", 2 * PAGE, PAGE / 2, res,
-          done);
+          "result %u, %u bytes, memory matches%s", 2 * PAGE, PAGE / 2, res,
+          done, path_note(bar));
 
     wr(bar, R_PATTERN, 0x11110000);
     res = run(bar, OP_FILL, p.base[2] + 3 * PAGE, PAGE);
@@ -502,8 +524,8 @@ int main(void)
     CHECK(res == RES_TRANSLATION_FAULT && memtx == MEMTX_DECODE_ERROR &&
           fault == p.base[2] + 2 * PAGE + 8 && done == 0,
           "[pat dma] FILL through disabled entry 2: result %u, MEMTX 0x%x "
-          "(DECODE_ERROR), fault at 0x%" PRIx64 ", %u bytes", res, memtx,
-          fault, done);
+          "(DECODE_ERROR), fault at 0x%" PRIx64 ", %u bytes%s", res, memtx,
+          fault, done, path_note(bar));
 
     mmrs[TI_PAT_CONTROL / 4] = 0;
     printf("PAT-CHECK RESULT: %s\n", failures ? "FAIL" : "PASS");

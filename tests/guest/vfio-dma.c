@@ -7,11 +7,12 @@
  * POWER), maps buffers at chosen IOVAs and has the device DMA into and out
  * of them:
  *
- *   - viommu-testdev (1234:11f0, docs/specs/viommu-testdev.rst): FILL,
- *     COMPARE, COPY, READ, WRITE with byte-exact checks, a read-only mapping
- *     (PERMISSION_FAULT on write), an unmapped IOVA (TRANSLATION_FAULT), a
- *     transfer running off the end of a mapping, and a stale IOVA after
- *     unmap;
+ *   - viommu-testdev (1234:11f0, docs/specs/viommu-testdev.rst), in QEMU
+ *     or out of process behind vfio-user-pci: FILL, COMPARE, COPY, READ,
+ *     WRITE with byte-exact checks, a read-only mapping (PERMISSION_FAULT
+ *     on write), an unmapped IOVA (TRANSLATION_FAULT), a transfer running
+ *     off the end of a mapping, and a stale IOVA after unmap; each with
+ *     the DMA path the device reports;
  *   - an NVMe controller: an admin Identify Controller through queues that
  *     live in the mapped buffer, checked against the serial number.
  *
@@ -307,6 +308,9 @@ struct cmd_result {
     uint64_t fault_addr;
     uint32_t done;
     int froze;          /* the PE froze, and was thawed through VFIO EEH */
+    /* DMA_PATH, DIRECT_REQS, MESSAGE_REQS: how the requests went */
+    unsigned path;
+    uint32_t direct, message;
 };
 
 static int eeh_op(uint32_t op)
@@ -346,20 +350,25 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     wr32(R_OP, op);
     wr32(R_DOORBELL, 1);
     r.froze = 0;
-    st = rd32(R_STATUS);
-    if (st == UINT32_MAX && eeh) {
-        /* All ones: the PE froze.  MMIO first, to read what happened. */
-        int state = eeh_op(VFIO_EEH_PE_GET_STATE);
-
-        if (state != VFIO_EEH_PE_STATE_STOPPED) {
-            errno = 0;
-            fatal("the device reads all ones, PE state %d", state);
-        }
-        eeh_thaw(VFIO_EEH_PE_UNFREEZE_IO, VFIO_EEH_PE_STATE_STOPPED_DMA,
-                 "UNFREEZE_IO");
-        r.froze = 1;
-    }
+    /*
+     * A device in QEMU DMAs inside the doorbell write, so its refused
+     * DMA has frozen the PE by the first read; one out of process may
+     * still be at it while that read is in flight.
+     */
     while ((st = rd32(R_STATUS)) & STATUS_BUSY) {
+        if (st == UINT32_MAX && eeh && !r.froze) {
+            /* All ones: the PE froze.  MMIO first, to read what happened */
+            int state = eeh_op(VFIO_EEH_PE_GET_STATE);
+
+            if (state != VFIO_EEH_PE_STATE_STOPPED) {
+                errno = 0;
+                fatal("the device reads all ones, PE state %d", state);
+            }
+            eeh_thaw(VFIO_EEH_PE_UNFREEZE_IO, VFIO_EEH_PE_STATE_STOPPED_DMA,
+                     "UNFREEZE_IO");
+            r.froze = 1;
+            continue;
+        }
         if (++spins > 100000) {
             errno = 0;
             fatal("device stays BUSY");
@@ -370,6 +379,9 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     r.memtx = rd32(R_MEMTX);
     r.fault_addr = rd64(R_FAULT_ADDR);
     r.done = rd32(R_DONE_BYTES);
+    r.path = rd32(R_DMA_PATH) & 7;
+    r.direct = rd32(R_DIRECT_REQS);
+    r.message = rd32(R_MESSAGE_REQS);
     if (r.froze) {
         eeh_thaw(VFIO_EEH_PE_UNFREEZE_DMA, VFIO_EEH_PE_STATE_NORMAL,
                  "UNFREEZE_DMA");
@@ -377,13 +389,63 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
     return r;
 }
 
+/*
+ * Whether a refused request reached the IOMMU in front of the device: an
+ * out-of-process device refuses an address outside the mappings its
+ * client gave it itself, and its request goes nowhere
+ */
+static int reached_iommu(struct cmd_result r)
+{
+    return r.path != DMA_PATH_REFUSED;
+}
+
 static const char *eeh_note(struct cmd_result r)
 {
     if (!eeh) {
         return "";
     }
+    if (!reached_iommu(r)) {
+        return r.froze ? "; the PE froze, but the request never left the "
+                         "device" : "; the PE stays up: the request never "
+                         "left the device";
+    }
     return r.froze ? "; the PE froze (all ones, state 2), thawed through "
                      "VFIO EEH (state 4, then 0)" : "; the PE did NOT freeze";
+}
+
+/* How the device moved a command's requests, for the check lines */
+static const char *path_note(struct cmd_result r)
+{
+    static char note[96];
+
+    switch (r.path) {
+    case DMA_PATH_DIRECT:
+    case DMA_PATH_MESSAGE:
+        snprintf(note, sizeof(note), " [out of process: %u request(s) "
+                 "direct, %u by message]", r.direct, r.message);
+        break;
+    case DMA_PATH_REFUSED:
+        snprintf(note, sizeof(note), " [out of process: refused by the "
+                 "device, no mapping allows it; %u direct, %u by message "
+                 "before]", r.direct, r.message);
+        break;
+    default:
+        note[0] = 0;
+    }
+    return note;
+}
+
+/*
+ * The result a write to a read-only mapping gives.  A refusal that comes
+ * back by message carries an errno, not the IOMMU's reason: the
+ * out-of-process device then reports TRANSLATION_FAULT (see
+ * docs/specs/viommu-testdev.rst), and the IOMMU's own record says which
+ * it was.
+ */
+static unsigned permission_fault(struct cmd_result r)
+{
+    return r.path == DMA_PATH_MESSAGE ? RES_TRANSLATION_FAULT :
+                                        RES_PERMISSION_FAULT;
 }
 
 /* Byte i of the pattern stream seeded with SEED (little-endian words). */
@@ -455,9 +517,9 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
         }
     }
     check(r.result == RES_OK && r.done == len && bad < 0,
-          "[%s] FILL %zu bytes at IOVA 0x%" PRIx64 ": %s, %u bytes, pattern %s",
-          win, len, base + off, rname(r.result), r.done,
-          bad < 0 ? "exact" : "WRONG");
+          "[%s] FILL %zu bytes at IOVA 0x%" PRIx64 ": %s, %u bytes, pattern "
+          "%s%s", win, len, base + off, rname(r.result), r.done,
+          bad < 0 ? "exact" : "WRONG", path_note(r));
     bad = first_not(buf, 0, off, SENTINEL);
     if (bad < 0) {
         bad = first_not(buf, off + len, size, SENTINEL);
@@ -530,14 +592,16 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
      * asking the IOMMU again, which the fork's IOMMUs allow: a lookup
      * that moves no data records no fault.
      */
-    check(r.result == RES_PERMISSION_FAULT && r.memtx == MEMTX_DECODE_ERROR &&
+    check(r.result == permission_fault(r) &&
+          r.memtx == MEMTX_DECODE_ERROR &&
           r.fault_addr == ro_iova && r.done == 0 &&
-          first_not(ro, 0, size, 0x5a) < 0 && r.froze == eeh,
+          first_not(ro, 0, size, 0x5a) < 0 &&
+          r.froze == (eeh && reached_iommu(r)),
           "[%s] FILL into the read-only mapping: %s at 0x%" PRIx64
-          ", %u bytes, memory %s%s",
+          ", %u bytes, memory %s%s%s",
           win, rname(r.result), r.fault_addr, r.done,
           first_not(ro, 0, size, 0x5a) < 0 ? "untouched" : "CHANGED",
-          eeh_note(r));
+          eeh_note(r), path_note(r));
     r = td_run(OP_READ, ro_iova, 0, 256, 0);
     check(r.result == RES_OK && r.done == 256,
           "[%s] READ from the read-only mapping: %s, %u bytes",
@@ -546,10 +610,12 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     /* Unmapped IOVA. */
     r = td_run(OP_FILL, hole, 0, 64, seed);
     check(r.result == RES_TRANSLATION_FAULT && r.memtx == MEMTX_DECODE_ERROR &&
-          r.fault_addr == hole && r.done == 0 && r.froze == eeh,
+          r.fault_addr == hole && r.done == 0 &&
+          r.froze == (eeh && reached_iommu(r)),
           "[%s] FILL at unmapped IOVA 0x%" PRIx64 ": %s at 0x%" PRIx64
-          ", %u bytes done%s",
-          win, hole, rname(r.result), r.fault_addr, r.done, eeh_note(r));
+          ", %u bytes done%s%s",
+          win, hole, rname(r.result), r.fault_addr, r.done, eeh_note(r),
+          path_note(r));
 
     /* A transfer running off the end of the mapping. */
     memset(buf, SENTINEL, size);
@@ -581,9 +647,10 @@ static void testdev_checks(const char *win, uint64_t base, size_t pgsz)
     check(r.result == RES_TRANSLATION_FAULT && r.fault_addr == base &&
           r.done == 0 && first_not(buf, 0, size, SENTINEL) < 0,
           "[%s] FILL at IOVA 0x%" PRIx64 " after unmap: %s at 0x%" PRIx64
-          ", %u bytes, old buffer %s",
+          ", %u bytes, old buffer %s%s",
           win, base, rname(r.result), r.fault_addr, r.done,
-          first_not(buf, 0, size, SENTINEL) < 0 ? "untouched" : "CHANGED");
+          first_not(buf, 0, size, SENTINEL) < 0 ? "untouched" : "CHANGED",
+          path_note(r));
 
     if (spapr) {
         spapr_unregister(buf, size);
