@@ -17,7 +17,6 @@
  */
 
 #include "qemu/osdep.h"
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "qemu/bswap.h"
 #include "libqtest.h"
@@ -29,104 +28,9 @@
 #include "libqos/spapr-hcall.h"
 #include "libqos/ti-pat.h"
 #include "libqos/viommu-testdev-pci.h"
+#include "libqos/viommu-testdev-vfio-user.h"
 #include "hw/pci/pci_regs.h"
 #include "qobject/qdict.h"
-
-/* ---- the server ---- */
-
-typedef struct Server {
-    GPid pid;
-    char *dir;
-    char *sock;
-    char *pidfile;
-} Server;
-
-static const char *server_binary(void)
-{
-    const char *path = getenv("QTEST_VIOMMU_TESTDEV_VFIO_USER");
-
-    return path ? path : VIOMMU_TESTDEV_VFIO_USER;
-}
-
-/* A server whose test dies goes with it, as QEMU does (exit-with-parent) */
-static void server_child_setup(gpointer opaque)
-{
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-}
-
-/* Start the out-of-process device with @args; return once it listens */
-static void server_start(Server *srv, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autofree char *cmd = NULL;
-    g_auto(GStrv) argv = NULL;
-    gint64 deadline;
-
-    srv->dir = g_dir_make_tmp("vfio-user-test-XXXXXX", &err);
-    g_assert_no_error(err);
-    srv->sock = g_build_filename(srv->dir, "sock", NULL);
-    srv->pidfile = g_build_filename(srv->dir, "pid", NULL);
-    cmd = g_strdup_printf("%s --socket %s --pidfile %s %s", server_binary(),
-                          srv->sock, srv->pidfile, args ? args : "");
-    g_shell_parse_argv(cmd, NULL, &argv, &err);
-    g_assert_no_error(err);
-    g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-                  server_child_setup, NULL, &srv->pid, &err);
-    g_assert_no_error(err);
-
-    /* The pidfile appears once the socket listens */
-    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    while (!g_file_test(srv->pidfile, G_FILE_TEST_EXISTS)) {
-        g_assert_cmpint(waitpid(srv->pid, NULL, WNOHANG), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        g_usleep(10 * 1000);
-    }
-}
-
-static void server_cleanup(Server *srv)
-{
-    unlink(srv->sock);
-    unlink(srv->pidfile);
-    rmdir(srv->dir);
-    g_free(srv->sock);
-    g_free(srv->pidfile);
-    g_free(srv->dir);
-    srv->pid = 0;
-}
-
-/* Stop the server and assert that it exits cleanly */
-static void server_stop(Server *srv)
-{
-    int status;
-
-    if (!srv->pid) {
-        return;
-    }
-    g_assert_cmpint(kill(srv->pid, SIGTERM), ==, 0);
-    g_assert_cmpint(waitpid(srv->pid, &status, 0), ==, srv->pid);
-    g_assert_true(WIFEXITED(status));
-    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-    server_cleanup(srv);
-}
-
-/* Kill the server as a crash would */
-static void server_kill(Server *srv)
-{
-    int status;
-
-    g_assert_cmpint(kill(srv->pid, SIGKILL), ==, 0);
-    g_assert_cmpint(waitpid(srv->pid, &status, 0), ==, srv->pid);
-    server_cleanup(srv);
-}
-
-/* The -device option that plugs the server's device, with @props */
-static char *vfio_user_pci(const Server *srv, const char *props)
-{
-    return g_strdup_printf("-device '{\"driver\":\"vfio-user-pci\","
-                           "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}"
-                           "%s%s}'", srv->sock, props ? "," : "",
-                           props ? props : "");
-}
 
 /* ---- the machines ---- */
 
@@ -172,7 +76,7 @@ static char *vfio_user_pci(const Server *srv, const char *props)
 
 typedef struct Env {
     QTestState *qts;
-    Server srv;
+    QVfioUserServer srv;
     QGenericPCIBus gbus;
     QPCIBus *bus;
     QGuestAllocator alloc;      /* pseries */
@@ -208,9 +112,9 @@ static Env *env_new(const EnvOpts *o, bool pseries)
     const char *ram_size = pseries ? "1G" : "512M";
     g_autofree char *ram = NULL;
 
-    server_start(&e->srv, o->server);
+    qvus_start(&e->srv, o->server);
     if (!o->unplugged) {
-        dev = vfio_user_pci(&e->srv, o->props ? o->props
+        dev = qvus_device(&e->srv, o->props ? o->props
                                               : "\"addr\":\"4.0\"");
     }
     if (!o->private_ram) {
@@ -262,7 +166,7 @@ static void env_stop(Env *e)
         alloc_destroy(&e->alloc);
     }
     qtest_quit(e->qts);
-    server_stop(&e->srv);
+    qvus_stop(&e->srv);
     g_free(e);
 }
 
@@ -935,7 +839,7 @@ static void stdin_from(gpointer opaque)
  */
 static void test_smmu_refused_without_messages(void)
 {
-    Server srv = { 0 };
+    QVfioUserServer srv = { 0 };
     g_autofree char *json = NULL, *qmp = NULL;
     g_autofree char *out = NULL, *err = NULL;
     g_autoptr(GError) gerr = NULL;
@@ -947,7 +851,7 @@ static void test_smmu_refused_without_messages(void)
      * On the command line: QEMU does not start.  Had it taken the device
      * it would read these QMP commands and quit with status 0.
      */
-    server_start(&srv, NULL);
+    qvus_start(&srv, NULL);
     json = g_strdup_printf("{\"driver\":\"vfio-user-pci\",\"socket\":"
                            "{\"type\":\"unix\",\"path\":\"%s\"},"
                            "\"x-dma-messages\":\"off\"}", srv.sock);
@@ -971,7 +875,7 @@ static void test_smmu_refused_without_messages(void)
     g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
     g_assert_nonnull(strstr(err, "cannot notify new mappings"));
     g_assert_nonnull(strstr(err, "x-dma-messages=auto"));
-    server_stop(&srv);
+    qvus_stop(&srv);
 
     /* Hot-plugged behind a root port: device_add fails, QEMU runs on */
     e = env_virt(&(EnvOpts) {
@@ -1475,7 +1379,7 @@ static void test_tce_server_killed(void)
 
     put_tce(e, LIOBN_DEFAULT, 0x1000, PSERIES_DATA | TCE_RW);
     assert_fill_lands(e, 0x1008, PSERIES_DATA + 8, DMA_PATH_DIRECT);
-    server_kill(&e->srv);
+    qvus_kill(&e->srv);
     put_tce(e, LIOBN_DEFAULT, 0x2000, PSERIES_DATA | TCE_RW);
     put_tce(e, LIOBN_DEFAULT, 0x1000, 0);
     ddw_create(e, 16, 30);

@@ -106,6 +106,7 @@
 #include "libqos/spapr-hcall.h"
 #include "libqos/ti-pat.h"
 #include "libqos/viommu-testdev-pci.h"
+#include "libqos/viommu-testdev-vfio-user.h"
 
 #define VIRT_RAM_BASE       0x40000000ull
 #define RAM_SIZE            (1ull << 30)
@@ -1989,6 +1990,420 @@ static void put_figure(GString *s, double x)
     g_string_append_printf(s, isnan(x) ? " – |" : " %.1f |", x);
 }
 
+#ifdef VIOMMU_TESTDEV_VFIO_USER
+/*
+ * ---- The test device out of process ----
+ *
+ * The same bursts through QEMU's vfio-user client and the out-of-process
+ * test device (viommu-testdev-vfio-user), against the in-QEMU device on
+ * the same machine and mappings: 4 KiB accesses over VU_PAGES pages,
+ * directly through guest memory the client mapped, or by DMA_READ/
+ * DMA_WRITE messages (x-dma-messages=on, or the SMMUv3, which cannot
+ * notify mappings).  A command's time is its doorbell write and the
+ * status read that waits for it (the out-of-process device's doorbell is
+ * a posted write), less a NOP's.  Then what one guest mapping or unmapping
+ * costs when it must reach the server as DMA_MAP/DMA_UNMAP: H_PUT_TCE
+ * (timed inside the emulator) and a PAT entry write (timed around the
+ * qtest write), with the in-QEMU device and with the out-of-process one.
+ */
+
+#define VU_PAGES            256
+#define VU_LEN              4096
+#define VU_QUICK_COUNT      16
+#define VU_MAP_OPS          64
+#define VU_IOVA             0x8000000000ull
+
+typedef enum VuModel { VU_NONE, VU_SMMU, VU_PAT, VU_TCE } VuModel;
+
+typedef struct VuRow {
+    const char *name;
+    VuModel model;
+    bool messages;          /* x-dma-messages=on */
+} VuRow;
+
+static const VuRow vu_rows[] = {
+    { "none-direct", VU_NONE, false },
+    { "none-message", VU_NONE, true },
+    { "smmuv3-s1-message", VU_SMMU, false },
+    { "pat-direct", VU_PAT, false },
+    { "pat-message", VU_PAT, true },
+    { "tce-direct", VU_TCE, false },
+    { "tce-message", VU_TCE, true },
+};
+
+typedef struct VuResult {
+    bool done;
+    double ns[2][DIR_COUNT];    /* [in QEMU, out of process] per 4 KiB */
+} VuResult;
+
+static VuResult vu_results[ARRAY_SIZE(vu_rows)];
+
+/* H_PUT_TCE and PAT entry writes, mapping and unmapping: ns per operation */
+enum { VU_MAP, VU_UNMAP, VU_MAP_OP_COUNT };
+static double vu_map_ns[2][VU_MAP_OP_COUNT][2];    /* [tce, pat][op][oop] */
+static bool vu_map_done[2];
+
+typedef struct VuInst {
+    QTestState *qts;
+    QGenericPCIBus gbus;
+    QPCIBus *bus;
+    QGuestAllocator alloc;
+    bool spapr;
+    QViommuTestdev td;
+    QSMMUv3 smmu;
+    QVfioUserServer srv;
+    bool oop;               /* the device out of process */
+    uint64_t base;          /* bus address of page 0 */
+    uint64_t pa;            /* where page 0 lands */
+    double nop_ns;
+} VuInst;
+
+static uint64_t vu_smmu_out(unsigned i, void *opaque)
+{
+    return *(uint64_t *)opaque + (uint64_t)i * PAGE;
+}
+
+static void vu_start(VuInst *in, VuModel model, bool oop, bool messages)
+{
+    g_autofree char *dev = NULL;
+
+    memset(in, 0, sizeof(*in));
+    in->oop = oop;
+    if (oop) {
+        qvus_start(&in->srv, NULL);
+        dev = qvus_device(&in->srv, messages ?
+                          "\"addr\":\"4.0\",\"x-dma-messages\":\"on\"" :
+                          "\"addr\":\"4.0\"");
+    } else {
+        dev = g_strdup("-device viommu-testdev,addr=4.0");
+    }
+    if (model == VU_TCE) {
+        in->spapr = true;
+        in->qts = qtest_initf("-M pseries -m 1G -nodefaults "
+                              "-object memory-backend-memfd,id=ram,size=1G,"
+                              "share=on -M memory-backend=ram %s", dev);
+        spapr_alloc_init(&in->alloc, in->qts, ALLOC_NO_FLAGS);
+        in->bus = qpci_new_spapr(in->qts, &in->alloc);
+    } else {
+        in->qts = qtest_initf("-M virt%s -cpu max -m 1G -nodefaults "
+                              "-object memory-backend-memfd,id=ram,size=1G,"
+                              "share=on -M memory-backend=ram %s %s",
+                              model == VU_SMMU ? ",iommu=smmuv3" : "",
+                              model == VU_PAT ? "-device ti-pat" : "", dev);
+        qpci_init_generic(&in->gbus, in->qts, NULL, false);
+        in->bus = &in->gbus.bus;
+    }
+    qvtd_init(&in->td, in->bus, DEV_DEVFN);
+
+    switch (model) {
+    case VU_NONE:
+        in->base = in->pa = DATA_PA;
+        break;
+    case VU_SMMU:
+        in->pa = DATA_PA;
+        in->base = VU_IOVA;
+        qsmmu_init(&in->smmu, in->qts, QSMMU_VIRT_BASE);
+        qsmmu_setup_tables(&in->smmu, STRTAB_ADDR, STRTAB_LOG2SIZE,
+                           EVENTQ_ADDR, EVENTQ_LOG2SIZE);
+        qsmmu_set_cr0(&in->smmu, SMMU_CR0_SMMUEN | SMMU_CR0_EVENTQEN);
+        qsmmu_setup_cmdq(&in->smmu, CMDQ_ADDR, CMDQ_LOG2SIZE);
+        qsmmu_cd_s1_4k(in->qts, CD_ADDR,
+                       qsmmu_pt_build_linear(in->qts, false, PT_POOL, VU_IOVA,
+                                             VU_PAGES, vu_smmu_out, &in->pa,
+                                             0), ASID);
+        qsmmu_ste_s1(&in->smmu, DEV_SID, CD_ADDR);
+        break;
+    case VU_PAT:
+        in->pa = DATA_PA;
+        in->base = TI_PAT_AUTO_WINDOW(0);
+        qtest_writel(in->qts, TI_PAT_AUTO_MMRS(0) + TI_PAT_CONTROL,
+                     TI_PAT_CONTROL_EN |
+                     TI_PAT_CONTROL_PAGE_SIZE(TI_PAT_PAGE_4K));
+        for (unsigned i = 0; i < VU_PAGES; i++) {
+            uint64_t at = TI_PAT_AUTO_TABLE(0) + TI_PAT_ENTRY_OFFSET(i);
+            uint64_t pa = DATA_PA + i * PAGE;
+
+            qtest_writel(in->qts, at, TI_PAT_ADDRL(pa));
+            qtest_writel(in->qts, at + 4, TI_PAT_ADDRH(pa) |
+                         TI_PAT_ADDRH_ENABLE);
+        }
+        break;
+    case VU_TCE: {
+        uint64_t arg[] = { LIOBN_DEFAULT, 0, TCE_LIST_PA, VU_PAGES };
+
+        in->pa = TCE_DATA_PA;
+        in->base = 0;
+        for (unsigned k = 0; k < VU_PAGES; k++) {
+            qtest_writeq(in->qts, TCE_LIST_PA + 8 * k,
+                         (TCE_DATA_PA + k * PAGE) | 3);
+        }
+        g_assert_cmpint(qtest_spapr_hcall(in->qts, TCE_LIST_PA + 0x1000,
+                                          TCE_LIST_PA + 0x2000,
+                                          H_PUT_TCE_INDIRECT, 4, arg, NULL,
+                                          0), ==, H_SUCCESS);
+        break;
+    }
+    }
+}
+
+static void vu_stop(VuInst *in)
+{
+    qvtd_free(&in->td);
+    if (in->spapr) {
+        qpci_free_spapr(in->bus);
+        alloc_destroy(&in->alloc);
+    }
+    qtest_quit(in->qts);
+    if (in->oop) {
+        qvus_stop(&in->srv);
+    }
+}
+
+/* A command from the doorbell to the status read that finds it done */
+static double vu_time_command(VuInst *in)
+{
+    int64_t t0 = g_get_monotonic_time();
+    uint32_t st;
+
+    qvtd_wr(&in->td, R_DOORBELL, 1);
+    st = qvtd_rd(&in->td, R_STATUS);
+    g_assert_cmphex(st & STATUS_BUSY, ==, 0);
+    g_assert_cmpuint(STATUS_RESULT(st), ==, RES_OK);
+    return (g_get_monotonic_time() - t0) * 1000.0;
+}
+
+static void vu_burst_setup(VuInst *in, int dir, uint32_t count)
+{
+    qvtd_wr64(&in->td, R_DMA_ADDR, in->base);
+    qvtd_wr(&in->td, R_LEN, VU_LEN);
+    qvtd_wr(&in->td, R_BURST_STRIDE, PAGE);
+    qvtd_wr(&in->td, R_BURST_SPAN, VU_PAGES * PAGE);
+    qvtd_wr(&in->td, R_BURST_COUNT, count);
+    qvtd_wr(&in->td, R_OP, dir == DIR_READ ? OP_BURST_READ : OP_BURST_WRITE);
+}
+
+/*
+ * Before timing: a page read and a page written land where the mapping
+ * says, and the out-of-process device took the path the row is about
+ */
+static void vu_verify(VuInst *in, const VuRow *row)
+{
+    uint32_t path = row->messages || row->model == VU_SMMU ?
+                    DMA_PATH_MESSAGE : DMA_PATH_DIRECT;
+
+    qtest_writeq(in->qts, in->pa + 5 * PAGE, 0x0102030405060708ull);
+    g_assert_cmpuint(qvtd_run(&in->td, OP_READ, in->base + 5 * PAGE, 8), ==,
+                     RES_OK);
+    g_assert_cmphex(qvtd_rd64(&in->td, BUF_OFFSET), ==,
+                    qtest_big_endian(in->qts) ? 0x0807060504030201ull :
+                                                0x0102030405060708ull);
+    qvtd_wr(&in->td, R_PATTERN, 0x7a7a7a7a);
+    g_assert_cmpuint(qvtd_run(&in->td, OP_FILL, in->base + 9 * PAGE + 8, 4),
+                     ==, RES_OK);
+    g_assert_cmphex(qtest_readl(in->qts, in->pa + 9 * PAGE + 8), ==,
+                    0x7a7a7a7a);
+    g_assert_cmpuint(qvtd_rd(&in->td, R_DMA_PATH) & 7, ==,
+                     in->oop ? path : DMA_PATH_MEMORY);
+}
+
+static void vu_measure_nop(VuInst *in)
+{
+    double t[NOP_REPS];
+
+    qvtd_wr(&in->td, R_OP, OP_NOP);
+    for (int i = 0; i < NOP_REPS; i++) {
+        t[i] = vu_time_command(in);
+    }
+    in->nop_ns = median(t, NOP_REPS);
+}
+
+/* Both devices, alternately: ns per 4 KiB access in each direction */
+static void run_vu_row(const void *opaque)
+{
+    const VuRow *row = opaque;
+    VuResult *res = &vu_results[row - vu_rows];
+    unsigned reps = g_test_perf() ? PERF_REPS : QUICK_REPS;
+    VuInst in[2];
+
+    for (int o = 0; o < 2; o++) {
+        vu_start(&in[o], row->model, o, row->messages);
+        vu_verify(&in[o], row);
+        vu_measure_nop(&in[o]);
+    }
+    for (int dir = 0; dir < DIR_COUNT; dir++) {
+        uint32_t count[2] = { VU_QUICK_COUNT, VU_QUICK_COUNT };
+        double t[2][MAX_REPS];
+
+        for (int o = 0; o < 2 && g_test_perf(); o++) {
+            double ns;
+
+            /* Size the bursts on a first one: about PERF_TARGET_NS each */
+            vu_burst_setup(&in[o], dir, VU_PAGES);
+            ns = MAX(vu_time_command(&in[o]) - in[o].nop_ns, 1) / VU_PAGES;
+            count[o] = MIN(MAX(PERF_TARGET_NS / ns, VU_PAGES),
+                           BURST_MAX_BYTES / VU_LEN);
+        }
+        for (unsigned r = 0; r < reps; r++) {
+            for (int o = 0; o < 2; o++) {
+                vu_burst_setup(&in[o], dir, count[o]);
+                t[o][r] = MAX(vu_time_command(&in[o]) - in[o].nop_ns, 0) /
+                          count[o];
+                g_assert_cmpuint(qvtd_rd(&in[o].td, R_BURST_DONE), ==,
+                                 count[o]);
+            }
+        }
+        for (int o = 0; o < 2; o++) {
+            res->ns[o][dir] = median(t[o], reps);
+        }
+    }
+    res->done = true;
+    for (int o = 0; o < 2; o++) {
+        vu_stop(&in[o]);
+    }
+}
+
+static double vu_hcall_ns(VuInst *in, uint64_t ioba, uint64_t tce)
+{
+    uint64_t arg[] = { LIOBN_DEFAULT, ioba, tce }, ns;
+
+    g_assert_cmpint(qtest_spapr_hcall_timed(in->qts, TCE_LIST_PA + 0x1000,
+                                            TCE_LIST_PA + 0x2000, H_PUT_TCE,
+                                            3, arg, &ns), ==, H_SUCCESS);
+    return ns;
+}
+
+static double vu_pat_write_ns(VuInst *in, unsigned i, bool enable)
+{
+    uint64_t at = TI_PAT_AUTO_TABLE(0) + TI_PAT_ENTRY_OFFSET(i);
+    uint64_t pa = DATA_PA + (i % VU_PAGES) * PAGE;
+    int64_t t0 = g_get_monotonic_time();
+
+    qtest_writel(in->qts, at + 4, TI_PAT_ADDRH(pa) |
+                 (enable ? TI_PAT_ADDRH_ENABLE : 0));
+    return (g_get_monotonic_time() - t0) * 1000.0;
+}
+
+/*
+ * One guest mapping and one unmapping, with the in-QEMU device (nobody
+ * listens) and with the out-of-process one (VFIO sends DMA_MAP/DMA_UNMAP
+ * and waits for the reply): the difference is what reaching the server
+ * costs.  Pages past the ones vu_start() mapped, each mapped then
+ * unmapped.
+ */
+static void run_vu_map(const void *opaque)
+{
+    VuModel model = (uintptr_t)opaque;
+    int m = model == VU_TCE ? 0 : 1;
+    unsigned reps = g_test_perf() ? VU_MAP_OPS : 4;
+    double t[2][VU_MAP_OP_COUNT][VU_MAP_OPS];
+    VuInst in[2];
+
+    for (int o = 0; o < 2; o++) {
+        vu_start(&in[o], model, o, false);
+    }
+    for (unsigned r = 0; r < reps; r++) {
+        for (int o = 0; o < 2; o++) {
+            unsigned i = VU_PAGES + r;
+
+            if (model == VU_TCE) {
+                t[o][VU_MAP][r] = vu_hcall_ns(&in[o], i * PAGE,
+                                              (TCE_DATA_PA + r * PAGE) | 3);
+                t[o][VU_UNMAP][r] = vu_hcall_ns(&in[o], i * PAGE, 0);
+            } else {
+                uint64_t pa = DATA_PA + (i % VU_PAGES) * PAGE;
+
+                qtest_writel(in[o].qts, TI_PAT_AUTO_TABLE(0) +
+                             TI_PAT_ENTRY_OFFSET(i), TI_PAT_ADDRL(pa));
+                t[o][VU_MAP][r] = vu_pat_write_ns(&in[o], i, true);
+                t[o][VU_UNMAP][r] = vu_pat_write_ns(&in[o], i, false);
+            }
+        }
+    }
+    /* The mappings reached the server, and went again */
+    g_assert_cmpuint(qvtd_rd(&in[1].td, R_DMA_REGIONS), ==,
+                     model == VU_TCE ? VU_PAGES : 1 + VU_PAGES);
+    for (int o = 0; o < 2; o++) {
+        for (int op = 0; op < VU_MAP_OP_COUNT; op++) {
+            vu_map_ns[m][op][o] = median(t[o][op], reps);
+        }
+        vu_stop(&in[o]);
+    }
+    vu_map_done[m] = true;
+}
+
+static void report_vfio_user(GString *md)
+{
+    static const char *const map_name[2][VU_MAP_OP_COUNT] = {
+        { "H_PUT_TCE mapping a page", "H_PUT_TCE clearing it" },
+        { "a PAT entry enabled", "a PAT entry disabled" },
+    };
+    bool any = false;
+
+    for (int r = 0; r < ARRAY_SIZE(vu_rows); r++) {
+        any |= vu_results[r].done;
+    }
+    if (!any && !vu_map_done[0] && !vu_map_done[1]) {
+        return;
+    }
+    g_string_append(md, "\nThe test device out of process (vfio-user-pci), "
+                    "4 KiB accesses over 256 pages, against the in-QEMU "
+                    "device on the same mappings:\n\n"
+                    "| row | dir | in QEMU ns / 4 KiB | out of process ns "
+                    "/ 4 KiB | out of process MiB/s | out / in |\n"
+                    "|---|---|---:|---:|---:|---:|\n");
+    for (int r = 0; r < ARRAY_SIZE(vu_rows); r++) {
+        const VuResult *v = &vu_results[r];
+
+        for (int dir = 0; v->done && dir < DIR_COUNT; dir++) {
+            g_string_append_printf(md, "| vfio-user-%s | %s | %.0f | %.0f |"
+                                   " %.0f | %.1f |\n", vu_rows[r].name,
+                                   dir_name[dir], v->ns[0][dir],
+                                   v->ns[1][dir],
+                                   VU_LEN / v->ns[1][dir] * 1e9 / (1 << 20),
+                                   v->ns[1][dir] / v->ns[0][dir]);
+        }
+    }
+    g_string_append(md, "\nOne guest mapping or unmapping, ns per operation "
+                    "(H_PUT_TCE timed in the emulator, a PAT entry write "
+                    "around its qtest write):\n\n"
+                    "| operation | in-QEMU device | out of process | "
+                    "reaching the server |\n|---|---:|---:|---:|\n");
+    for (int m = 0; m < 2; m++) {
+        for (int op = 0; vu_map_done[m] && op < VU_MAP_OP_COUNT; op++) {
+            g_string_append_printf(md, "| %s | %.0f | %.0f | %.0f |\n",
+                                   map_name[m][op], vu_map_ns[m][op][0],
+                                   vu_map_ns[m][op][1],
+                                   vu_map_ns[m][op][1] - vu_map_ns[m][op][0]);
+        }
+    }
+}
+
+static void add_vfio_user_rows(bool ppc)
+{
+    if (!qtest_has_device("vfio-user-pci")) {
+        return;
+    }
+    for (int r = 0; r < ARRAY_SIZE(vu_rows); r++) {
+        g_autofree char *path = NULL;
+
+        if ((vu_rows[r].model == VU_TCE) != ppc ||
+            (vu_rows[r].model == VU_SMMU && !qtest_has_device("arm-smmuv3")) ||
+            (vu_rows[r].model == VU_PAT && !qtest_has_device("ti-pat"))) {
+            continue;
+        }
+        path = g_strdup_printf("/viommu-bench/vfio-user/%s", vu_rows[r].name);
+        qtest_add_data_func(path, &vu_rows[r], run_vu_row);
+    }
+    if (ppc) {
+        qtest_add_data_func("/viommu-bench/vfio-user/tce-map-unmap",
+                            (void *)(uintptr_t)VU_TCE, run_vu_map);
+    } else if (qtest_has_device("ti-pat")) {
+        qtest_add_data_func("/viommu-bench/vfio-user/pat-map-unmap",
+                            (void *)(uintptr_t)VU_PAT, run_vu_map);
+    }
+}
+#endif /* VIOMMU_TESTDEV_VFIO_USER */
+
 static void report(void)
 {
     const char *dir_out = g_getenv("VIOMMU_BENCH_DIR");
@@ -2082,6 +2497,9 @@ static void report(void)
     }
     report_tce_management(md);
     report_tce_bytes(md);
+#ifdef VIOMMU_TESTDEV_VFIO_USER
+    report_vfio_user(md);
+#endif
     printf("\n%s\n", md->str);
 
     if (dir_out) {
@@ -2094,6 +2512,7 @@ static void report(void)
         g_assert(g_file_set_contents(tsv_path, tsv->str, -1, NULL));
     }
 }
+
 
 /* VIOMMU_BENCH_IMPLS=ours,floor runs only those, to profile one */
 static void select_impls(const char *list)
@@ -2150,6 +2569,9 @@ int main(int argc, char **argv)
                            run_tce_management);
             qtest_add_func("/viommu-bench/tce-bytes", run_tce_bytes);
         }
+#ifdef VIOMMU_TESTDEV_VFIO_USER
+        add_vfio_user_rows(ppc);
+#endif
     }
     ret = g_test_run();
     if (g_test_perf()) {
