@@ -25,6 +25,7 @@
 #include "qobject/qnum.h"
 #include "hw/vfio-user/protocol.h"
 #include "vfio-user-server.h"
+#include "trace.h"
 
 /* What this server offers in the version handshake */
 #define VUS_MAX_FDS             8
@@ -622,6 +623,7 @@ static int vus_dma_message(VfioUserServer *s, uint64_t addr, void *buf,
         qemu_cond_timedwait(&s->reply_cond, &s->lock, left);
     }
     qemu_mutex_unlock(&s->lock);
+    trace_vfio_user_server_dma_message(is_write, addr, len, w.err);
     return w.err;
 }
 
@@ -1043,6 +1045,14 @@ static void vus_handle(VfioUserServer *s, VfioUserMsg *msg)
         ret = -ENOSYS;
         break;
     }
+    trace_vfio_user_server_request(msg->hdr.id, msg->hdr.command,
+                                   msg->hdr.size, ret);
+    if (msg->hdr.command == VFIO_USER_DMA_MAP) {
+        trace_vfio_user_server_dma_map(ev.iova, ev.size, ev.prot, ev.has_fd,
+                                       ev.offset, ret);
+    } else if (msg->hdr.command == VFIO_USER_DMA_UNMAP) {
+        trace_vfio_user_server_dma_unmap(ev.iova, ev.size, ev.all, ret);
+    }
     if (ret < 0) {
         vus_reply_error(s, msg, -ret);
     }
@@ -1107,6 +1117,7 @@ static void vus_gone(void *opaque)
     vus_drop_regions(s);
     qemu_mutex_unlock(&s->dma_lock);
     vus_close_irq_fds(s);
+    trace_vfio_user_server_connection(false);
     if (s->dev->connection) {
         s->dev->connection(s->opaque, false);
     }
@@ -1135,6 +1146,7 @@ static void vus_accept(void *opaque)
     vus_listen(s, false);
     qemu_thread_create(&s->reader, "vfio-user-reader", vus_reader, s,
                        QEMU_THREAD_JOINABLE);
+    trace_vfio_user_server_connection(true);
     if (s->dev->connection) {
         s->dev->connection(s->opaque, true);
     }
