@@ -556,13 +556,7 @@ static uint32_t evtq_prod(Env *e)
 static void assert_event(Env *e, unsigned idx, uint64_t w0, uint64_t w1,
                          uint64_t w2, uint64_t w3)
 {
-    uint64_t evt[4];
-
-    qsmmu_event(&e->smmu, idx, evt);
-    g_assert_cmphex(evt[0], ==, w0);
-    g_assert_cmphex(evt[1], ==, w1);
-    g_assert_cmphex(evt[2], ==, w2);
-    g_assert_cmphex(evt[3], ==, w3);
+    qsmmu_assert_event(&e->smmu, idx, w0, w1, w2, w3);
 }
 
 /* Event record word 1 */

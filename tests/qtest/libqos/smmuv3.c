@@ -184,6 +184,18 @@ void qsmmu_event(QSMMUv3 *s, unsigned idx, uint64_t evt[4])
     }
 }
 
+void qsmmu_assert_event(QSMMUv3 *s, unsigned idx, uint64_t w0, uint64_t w1,
+                        uint64_t w2, uint64_t w3)
+{
+    uint64_t evt[4];
+
+    qsmmu_event(s, idx, evt);
+    g_assert_cmphex(evt[0], ==, w0);
+    g_assert_cmphex(evt[1], ==, w1);
+    g_assert_cmphex(evt[2], ==, w2);
+    g_assert_cmphex(evt[3], ==, w3);
+}
+
 void qsmmu_ste_bypass(QSMMUv3 *s, uint32_t sid)
 {
     write_ste(s, sid, STE0_V | (STE_CONFIG_BYPASS << STE0_CONFIG_SHIFT),

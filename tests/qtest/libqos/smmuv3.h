@@ -152,6 +152,9 @@ void qsmmu_cmd(QSMMUv3 *s, uint64_t w0, uint64_t w1);
 
 /* The event record at index @idx of the event queue */
 void qsmmu_event(QSMMUv3 *s, unsigned idx, uint64_t evt[4]);
+/* Assert that the event record at index @idx is exactly @w0 .. @w3 */
+void qsmmu_assert_event(QSMMUv3 *s, unsigned idx, uint64_t w0, uint64_t w1,
+                        uint64_t w2, uint64_t w3);
 
 /* An STE for @sid from eight raw words */
 void qsmmu_ste_raw(QSMMUv3 *s, uint32_t sid, const uint64_t dw[8]);
