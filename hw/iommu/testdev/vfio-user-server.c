@@ -1204,13 +1204,18 @@ VfioUserServer *vfio_user_server_new(const char *path,
     return s;
 }
 
-void vfio_user_server_free(VfioUserServer *s)
+void vfio_user_server_drop_client(VfioUserServer *s)
 {
     if (s->fd >= 0) {
         shutdown(s->fd, SHUT_RDWR);
         qemu_bh_cancel(s->gone_bh);
         vus_gone(s);
     }
+}
+
+void vfio_user_server_free(VfioUserServer *s)
+{
+    vfio_user_server_drop_client(s);
     vus_listen(s, false);
     close(s->listen_fd);
     unlink(s->path);

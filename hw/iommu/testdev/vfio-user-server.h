@@ -88,6 +88,11 @@ typedef struct VfioUserDeviceInfo {
 VfioUserServer *vfio_user_server_new(const char *path,
                                      const VfioUserDeviceInfo *dev,
                                      void *opaque, Error **errp);
+/*
+ * Drop the client, if one is connected: DMA messages waiting for a reply
+ * fail at once
+ */
+void vfio_user_server_drop_client(VfioUserServer *s);
 /* Drop the client, stop listening, unlink the socket */
 void vfio_user_server_free(VfioUserServer *s);
 void vfio_user_server_set_misbehaviour(VfioUserServer *s,

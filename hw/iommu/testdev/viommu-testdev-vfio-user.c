@@ -538,6 +538,8 @@ int main(int argc, char **argv)
         main_loop_wait(false);
     }
 
+    /* Its messages failing, the DMA thread's command ends at once */
+    vfio_user_server_drop_client(dev.server);
     viommu_testdev_core_finalize(&dev.core);
     vfio_user_server_free(dev.server);
     if (pidfile) {
