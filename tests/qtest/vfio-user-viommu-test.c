@@ -622,6 +622,21 @@ static void test_smmu_s1(void)
     g_assert_cmphex(qvtd_rd64(&e->td, BUF_OFFSET + 8), ==,
                     0x99aabbccddeeff00ull);
     g_assert_cmphex(evtq_prod(e), ==, 0);
+
+    /*
+     * A page that translates to the device's own buffer: refused by its
+     * re-entrancy guard, as the device in QEMU is, whichever thread of
+     * QEMU serves the message
+     */
+    qsmmu_pt_map(&pt, 0x10009000, e->td.bar.addr + BUF_OFFSET, true);
+    qvtd_wr(&e->td, R_PATTERN, 0x5a5a5a5a);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, 0x10009010, 8), ==,
+                     RES_ACCESS_ERROR);
+    qvtd_assert_outcome(&e->td, MEMTX_ACCESS_ERROR, 0x10009010, 0);
+    g_assert_cmpuint(dma_path(e), ==, DMA_PATH_MESSAGE);
+    g_assert_cmphex(qvtd_rd(&e->td, BUF_OFFSET + 0x10), !=, 0x5a5a5a5a);
+    g_assert_cmpuint(qvtd_run_async(&e->td, OP_READ, 0x10009000, 8), ==,
+                     RES_ACCESS_ERROR);
     env_stop(e);
 }
 
@@ -776,16 +791,20 @@ static void test_smmu_guest_toggles(void)
     qsmmu_writel(&e->smmu, SMMU_GBPA, SMMU_GBPA_UPDATE);
     assert_fill_lands(e, VIRT_DATA, VIRT_DATA, DMA_PATH_DIRECT);
 
+    /*
+     * Stage 1 for 16 pages at an IOVA that, untranslated, nothing
+     * answers (the PCI window at 0x10000000 holds the device's BAR)
+     */
     smmu_enable(e);
     qsmmu_pt_init(&pt, e->qts, false, PT_POOL, PT_POOL_SIZE);
     for (int i = 0; i < 16; i++) {
-        qsmmu_pt_map(&pt, 0x10000000 + i * 0x1000ull,
+        qsmmu_pt_map(&pt, NOWHERE + i * 0x1000ull,
                      VIRT_DATA + (15 - i) * 0x1000ull, true);
     }
     qsmmu_cd_s1_4k(e->qts, CD0, pt.root, ASID);
     qsmmu_ste_s1(&e->smmu, SID, CD0);
     qvtd_wr(&e->td, R_PATTERN, 0x44444444);
-    g_assert_cmpuint(qvtd_run_async(&e->td, OP_FILL, 0x10000000, 0x10000),
+    g_assert_cmpuint(qvtd_run_async(&e->td, OP_FILL, NOWHERE, 0x10000),
                      ==, RES_OK);
     assert_paths(e, DMA_PATH_MESSAGE, 0, 16);
     g_assert_cmphex(mem_le32(e, VIRT_DATA + 0xf000), ==, 0x44444444);
@@ -797,7 +816,7 @@ static void test_smmu_guest_toggles(void)
      * RAM is mapped for direct DMA
      */
     before = qvtd_rd(&e->td, R_COMPLETIONS);
-    qvtd_start_async(&e->td, OP_FILL, 0x10000000, 0x10000);
+    qvtd_start_async(&e->td, OP_FILL, NOWHERE, 0x10000);
     qsmmu_ste_bypass(&e->smmu, SID);
     qsmmu_cmd(&e->smmu, SMMU_CMD_CFGI_STE | ((uint64_t)SID << 32), 0);
     qvtd_wait_async(&e->td, before);
