@@ -95,9 +95,11 @@ struct VfioUserServer {
     QEMUBH *gone_bh;
     uint64_t client_max_xfer;   /* the client's max_data_xfer_size */
 
-    QemuMutex lock;             /* the three below, and the waiters' state */
+    QemuMutex lock;             /* the four below, and the waiters' state */
     QemuCond reply_cond;
     bool connected;
+    /* DMA messages being sent on fd, which stays open until they are */
+    unsigned senders;
     QSIMPLEQ_HEAD(, VfioUserMsg) requests;
     QLIST_HEAD(, VfioUserDmaWait) waiters;
 
@@ -389,7 +391,12 @@ static void *vus_reader(void *opaque)
         break;
     }
 
-    /* The client is gone: nobody will answer the DMA messages in flight */
+    /*
+     * The client is gone, or its stream cannot be trusted: end the
+     * connection both ways, and nobody will answer the DMA messages in
+     * flight
+     */
+    shutdown(fd, SHUT_RDWR);
     qemu_mutex_lock(&s->lock);
     s->connected = false;
     while ((w = QLIST_FIRST(&s->waiters))) {
@@ -591,6 +598,7 @@ static int vus_dma_message(VfioUserServer *s, uint64_t addr, void *buf,
         return -ENOTCONN;
     }
     fd = s->fd;
+    s->senders++;
     qemu_mutex_lock(&s->send_lock);
     w.id = hdr.id = s->next_id++;
     qemu_mutex_unlock(&s->send_lock);
@@ -604,6 +612,8 @@ static int vus_dma_message(VfioUserServer *s, uint64_t addr, void *buf,
 
     deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + s->dma_timeout_ms;
     qemu_mutex_lock(&s->lock);
+    s->senders--;
+    qemu_cond_broadcast(&s->reply_cond);
     if (ret < 0 && !w.done) {
         QLIST_REMOVE(&w, next);
         w.done = true;
@@ -1100,9 +1110,13 @@ static void vus_gone(void *opaque)
         return;
     }
     qemu_thread_join(&s->reader);
+    qemu_mutex_lock(&s->lock);
+    /* The DMA thread may still be sending on it: the send fails at once */
+    while (s->senders) {
+        qemu_cond_wait(&s->reply_cond, &s->lock);
+    }
     close(s->fd);
     s->fd = -1;
-    qemu_mutex_lock(&s->lock);
     while ((msg = QSIMPLEQ_FIRST(&s->requests))) {
         QSIMPLEQ_REMOVE_HEAD(&s->requests, next);
         vus_msg_free(msg);
