@@ -1382,6 +1382,84 @@ static void test_tce_messages(void)
     env_stop(e);
 }
 
+/* EEH on the PHB's PE (bus 0's), through its RTAS calls */
+#define PE_ADDR             1
+#define EEH_ENABLE          1
+#define EEH_THAW_IO         2
+#define EEH_THAW_DMA        3
+#define PE_NORMAL           0
+#define PE_STOPPED_IO_DMA   2
+#define PE_STOPPED_DMA      4
+
+static void eeh_option(Env *e, uint32_t option)
+{
+    uint32_t in[] = { PE_ADDR, BUID >> 32, (uint32_t)BUID, option }, out;
+
+    g_assert_cmpint(rtas(e, "ibm,set-eeh-option", 4, in, 1, &out), ==,
+                    RTAS_OUT_SUCCESS);
+}
+
+static uint32_t pe_state(Env *e)
+{
+    uint32_t in[] = { PE_ADDR, BUID >> 32, (uint32_t)BUID }, out[5];
+
+    g_assert_cmpint(rtas(e, "ibm,read-slot-reset-state2", 3, in, 5, out),
+                    ==, RTAS_OUT_SUCCESS);
+    return out[1];
+}
+
+/*
+ * With EEH on, the PHB freezes the PE when the TCEs refuse one of the
+ * device's requests, as it does for a device in QEMU: by message the
+ * request reaches the PHB; mapped, the device refuses it itself and the
+ * PE stays up
+ */
+static void test_tce_eeh(void)
+{
+    Env *e = env_pseries(&(EnvOpts) {
+        .props = "\"addr\":\"4.0\",\"x-dma-messages\":\"on\"",
+    });
+    gint64 deadline;
+
+    eeh_option(e, EEH_ENABLE);
+    put_tce(e, LIOBN_DEFAULT, 0x1000, PSERIES_DATA | TCE_RW);
+    assert_fill_lands(e, 0x1008, PSERIES_DATA + 8, DMA_PATH_MESSAGE);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+
+    /*
+     * No TCE at 0x9000.  The doorbell is a posted write: the message
+     * reaches the PHB soon after it, and MMIO then reads all ones
+     */
+    qvtd_wr(&e->td, R_PATTERN, 0x11111111);
+    qvtd_wr64(&e->td, R_DMA_ADDR, 0x9000);
+    qvtd_wr(&e->td, R_LEN, 8);
+    qvtd_wr(&e->td, R_OP, OP_FILL);
+    qvtd_wr(&e->td, R_DOORBELL, 1);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (pe_state(e) != PE_STOPPED_IO_DMA) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(1000);
+    }
+    g_assert_cmphex(qvtd_rd(&e->td, R_STATUS), ==, UINT32_MAX);
+    eeh_option(e, EEH_THAW_IO);
+    g_assert_cmpuint(pe_state(e), ==, PE_STOPPED_DMA);
+    g_assert_cmpuint(STATUS_RESULT(qvtd_rd(&e->td, R_STATUS)), ==,
+                     RES_TRANSLATION_FAULT);
+    qvtd_assert_outcome(&e->td, MEMTX_DECODE_ERROR, 0x9000, 0);
+    g_assert_cmpuint(dma_path(e), ==, DMA_PATH_MESSAGE);
+    eeh_option(e, EEH_THAW_DMA);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    assert_fill_lands(e, 0x1010, PSERIES_DATA + 0x10, DMA_PATH_MESSAGE);
+    env_stop(e);
+
+    /* Mapped: refused by the device, the PE stays up */
+    e = env_pseries(&(EnvOpts) { 0 });
+    eeh_option(e, EEH_ENABLE);
+    assert_fill_refused(e, 0x9000, RES_TRANSLATION_FAULT, DMA_PATH_REFUSED);
+    g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
+    env_stop(e);
+}
+
 /*
  * The server killed while the guest maps: the TCE hypercalls still
  * succeed, the client reports the failed DMA_MAP and QEMU runs on
@@ -1445,6 +1523,7 @@ int main(int argc, char **argv)
         qtest_add_func("/vfio-user/tce/hotplug-replay",
                        test_tce_hotplug_replay);
         qtest_add_func("/vfio-user/tce/messages", test_tce_messages);
+        qtest_add_func("/vfio-user/tce/eeh", test_tce_eeh);
         qtest_add_func("/vfio-user/tce/server-killed",
                        test_tce_server_killed);
     }
