@@ -24,7 +24,8 @@ build=$repo/build
 out=$build/bench
 
 "$repo/scripts/install-deps.sh" bench
-ninja -C "$build" tests/qtest/viommu-bench qemu-system-aarch64 qemu-system-ppc64
+ninja -C "$build" tests/qtest/viommu-bench qemu-system-aarch64 qemu-system-ppc64 \
+    tests/qtest/viommu/viommu-testdev-vfio-user
 ref=$("$repo/scripts/reference.sh")
 rm -rf "$out"
 mkdir -p "$out"
