@@ -863,6 +863,7 @@ static void test_smmu_refused_without_messages(void)
     g_autofree char *json = NULL, *qmp = NULL;
     g_autofree char *out = NULL, *err = NULL;
     g_autoptr(GError) gerr = NULL;
+    const char *desc;
     QDict *rsp;
     Env *e;
     int status;
@@ -905,9 +906,9 @@ static void test_smmu_refused_without_messages(void)
     env_open_root_port(e);
     rsp = env_plug(e, "rp", NULL, "off");
     g_assert(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "cannot notify new mappings"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_assert_nonnull(strstr(desc, "cannot notify new mappings"));
+    g_assert_nonnull(strstr(desc, "x-dma-messages=auto"));
     qobject_unref(rsp);
     /* With messages (the default) the same plug succeeds */
     rsp = env_plug(e, "rp", NULL, NULL);
