@@ -368,6 +368,110 @@ static void assert_unmaps(Env *e, unsigned from, unsigned to, uint64_t iova,
     }
 }
 
+/*
+ * The regions records [0, @n) leave the server holding, by IOVA: what the
+ * client announced for the device's address space as it was then.  What
+ * shows through an address space the vIOMMU bypasses is the SMMU's to
+ * choose (RAM alone, or with its IOMMU region in the holes of the
+ * alias); tests of its switches compare against this, exactly.
+ */
+static GArray *live_regions(Env *e, unsigned n)
+{
+    GArray *live = g_array_new(false, false, sizeof(MapRec));
+
+    g_assert_cmpuint(n, <=, MAP_LOG_LEN);
+    for (unsigned i = 0; i < n; i++) {
+        MapRec r = map_rec(e, i);
+        unsigned j;
+
+        g_assert_cmpuint(r.err, ==, 0);
+        switch (r.type) {
+        case MAP_REC_MAP_FD:
+        case MAP_REC_MAP_MESSAGE:
+            for (j = 0; j < live->len &&
+                        g_array_index(live, MapRec, j).iova < r.iova; j++) {
+                /* keep them sorted */
+            }
+            g_array_insert_val(live, j, r);
+            break;
+        case MAP_REC_UNMAP:
+            for (j = 0; j < live->len; j++) {
+                MapRec *l = &g_array_index(live, MapRec, j);
+
+                if (l->iova == r.iova && l->size == r.size) {
+                    break;
+                }
+            }
+            g_assert_cmpuint(j, <, live->len);
+            g_array_remove_index(live, j);
+            break;
+        case MAP_REC_UNMAP_ALL:
+            g_array_set_size(live, 0);
+            break;
+        default:
+            g_assert_not_reached();
+        }
+    }
+    g_assert_cmpuint(dma_regions(e), ==, live->len);
+    return live;
+}
+
+/* Guest RAM, whole, is among @live, mapped with the memory file */
+static void assert_ram_mapped(GArray *live)
+{
+    for (unsigned i = 0; i < live->len; i++) {
+        MapRec *l = &g_array_index(live, MapRec, i);
+
+        if (l->iova == VIRT_RAM_BASE) {
+            g_assert_cmpuint(l->type, ==, MAP_REC_MAP_FD);
+            g_assert_cmpuint(l->prot, ==, MAP_PROT_RW);
+            g_assert_cmphex(l->size, ==, VIRT_RAM_SIZE);
+            g_assert_cmphex(l->offset, ==, 0);
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
+/* Records @n.. withdraw each of @live, in order of IOVA */
+static void assert_withdrawn(Env *e, unsigned n, GArray *live)
+{
+    for (unsigned i = 0; i < live->len; i++) {
+        MapRec *l = &g_array_index(live, MapRec, i);
+
+        assert_map_rec(e, n + i, MAP_REC_UNMAP, 0, l->iova, l->size);
+    }
+}
+
+/*
+ * Records @n.. withdraw @live and announce the IOMMU region, all of the
+ * 64-bit space in halves, for DMA by messages
+ */
+static void assert_switched_to_iommu(Env *e, unsigned n, GArray *live)
+{
+    g_assert_cmpuint(map_count(e), ==, n + live->len + 2);
+    assert_withdrawn(e, n, live);
+    n += live->len;
+    assert_map_rec(e, n, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 0, 1ull << 63);
+    assert_map_rec(e, n + 1, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 1ull << 63,
+                   1ull << 63);
+    g_assert_cmpuint(dma_regions(e), ==, 2);
+}
+
+/* Record @n withdraws everything; those after it announce @live again */
+static void assert_announced_again(Env *e, unsigned n, GArray *live)
+{
+    assert_map_rec(e, n, MAP_REC_UNMAP_ALL, 0, 0, 0);
+    for (unsigned i = 0; i < live->len; i++) {
+        MapRec *l = &g_array_index(live, MapRec, i);
+
+        assert_map_rec(e, n + 1 + i, l->type, l->prot, l->iova, l->size);
+        g_assert_cmphex(map_rec(e, n + 1 + i).offset, ==, l->offset);
+    }
+    g_assert_cmpuint(map_count(e), ==, n + 1 + live->len);
+    g_assert_cmpuint(dma_regions(e), ==, live->len);
+}
+
 /* Nothing reached the server since record @n */
 static void assert_no_map_since(Env *e, unsigned n)
 {
@@ -575,26 +679,21 @@ static void test_smmu_enable(void)
 {
     Env *e = env_virt(&(EnvOpts) { .machine = ",iommu=smmuv3" });
     uint32_t n = map_count(e);
+    g_autoptr(GArray) bypass = live_regions(e, n);
 
+    assert_ram_mapped(bypass);
     assert_fill_lands(e, VIRT_DATA, VIRT_DATA, DMA_PATH_DIRECT);
     smmu_enable(e);
-    g_assert_cmpuint(dma_regions(e), ==, 2);
-    g_assert_cmpuint(map_count(e), ==, n + 3);
-    /* The bypass alias's RAM goes, the IOMMU region comes, in halves */
-    assert_map_rec(e, n, MAP_REC_UNMAP, 0, VIRT_RAM_BASE, VIRT_RAM_SIZE);
-    assert_map_rec(e, n + 1, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 0,
-                   1ull << 63);
-    assert_map_rec(e, n + 2, MAP_REC_MAP_MESSAGE, MAP_PROT_RW, 1ull << 63,
-                   1ull << 63);
+    /* The bypass alias's regions go, the IOMMU region comes */
+    assert_switched_to_iommu(e, n, bypass);
+    n += bypass->len;
     /* An STE that bypasses: the SMMU hands the address on unchanged */
     qsmmu_ste_bypass(&e->smmu, SID);
     assert_fill_lands(e, VIRT_DATA + 0x28, VIRT_DATA + 0x28,
                       DMA_PATH_MESSAGE);
     /* Off again: the bypass alias, its RAM mapped directly once more */
     qsmmu_set_cr0(&e->smmu, 0);
-    g_assert_cmpuint(dma_regions(e), ==, 1);
-    assert_map_rec(e, n + 3, MAP_REC_UNMAP_ALL, 0, 0, 0);
-    assert_map_fd(e, n + 4, MAP_PROT_RW, VIRT_RAM_BASE, VIRT_RAM_SIZE, 0);
+    assert_announced_again(e, n + 2, bypass);
     assert_fill_lands(e, VIRT_DATA + 0x38, VIRT_DATA + 0x38, DMA_PATH_DIRECT);
     assert_qemu_runs(e);
     env_stop(e);
@@ -781,15 +880,19 @@ static void test_smmu_ste_bypass_abort(void)
 static void test_smmu_guest_toggles(void)
 {
     Env *e = env_virt(&(EnvOpts) { .machine = ",iommu=smmuv3" });
+    g_autoptr(GArray) bypass = live_regions(e, map_count(e));
     QSMMUPageTable pt;
-    uint32_t before;
+    uint32_t before, n;
     gint64 deadline;
 
     /* SMMUEN clear, GBPA abort: the IOMMU region refuses everything */
+    n = map_count(e);
     qsmmu_writel(&e->smmu, SMMU_GBPA, SMMU_GBPA_UPDATE | SMMU_GBPA_ABORT);
+    assert_switched_to_iommu(e, n, bypass);
     assert_fill_refused(e, VIRT_DATA, RES_TRANSLATION_FAULT,
                         DMA_PATH_MESSAGE);
     qsmmu_writel(&e->smmu, SMMU_GBPA, SMMU_GBPA_UPDATE);
+    assert_announced_again(e, n + bypass->len + 2, bypass);
     assert_fill_lands(e, VIRT_DATA, VIRT_DATA, DMA_PATH_DIRECT);
 
     /*
@@ -819,18 +922,17 @@ static void test_smmu_guest_toggles(void)
      * so the switch may follow the DMA's end by a turn of the main loop
      */
     before = qvtd_rd(&e->td, R_COMPLETIONS);
+    n = map_count(e);
     qvtd_start_async(&e->td, OP_FILL, NOWHERE, 0x10000);
     qsmmu_ste_bypass(&e->smmu, SID);
     qsmmu_cmd(&e->smmu, SMMU_CMD_CFGI_STE | ((uint64_t)SID << 32), 0);
     qvtd_wait_async(&e->td, before);
     deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-    while (dma_regions(e) != 1) {
+    while (map_count(e) < n + 1 + bypass->len) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(1000);
     }
-    assert_map_rec(e, map_count(e) - 2, MAP_REC_UNMAP_ALL, 0, 0, 0);
-    assert_map_fd(e, map_count(e) - 1, MAP_PROT_RW, VIRT_RAM_BASE,
-                  VIRT_RAM_SIZE, 0);
+    assert_announced_again(e, n, bypass);
     assert_fill_lands(e, VIRT_DATA + 0x40, VIRT_DATA + 0x40,
                       DMA_PATH_DIRECT);
 
