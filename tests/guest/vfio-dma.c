@@ -375,6 +375,18 @@ static struct cmd_result td_run(unsigned op, uint64_t addr, uint64_t dst,
         }
         usleep(10);
     }
+    /*
+     * An out-of-process device may also have finished, its refused
+     * request freezing the PE, while the read of STATUS that saw it done
+     * was already in flight, as on real hardware: that read still has
+     * the data, the next ones would not.  Ask before reading them.
+     */
+    if (eeh && !r.froze && st != UINT32_MAX &&
+        eeh_op(VFIO_EEH_PE_GET_STATE) == VFIO_EEH_PE_STATE_STOPPED) {
+        eeh_thaw(VFIO_EEH_PE_UNFREEZE_IO, VFIO_EEH_PE_STATE_STOPPED_DMA,
+                 "UNFREEZE_IO");
+        r.froze = 1;
+    }
     r.result = STATUS_RESULT(st);
     r.memtx = rd32(R_MEMTX);
     r.fault_addr = rd64(R_FAULT_ADDR);
