@@ -553,21 +553,22 @@ static void test_none_messages(void)
  * With x-no-posted-writes=on the client waits for the doorbell write's
  * reply, holding the BQL, while the server, which answers in order,
  * needs the client to serve its DMA first: the waiting thread serves it
- * (it used to wait for the reply's 5 s timeout, and the write failed)
+ * (it used to wait for the reply's timeout, and the write failed).  The
+ * timeout is an hour, far past the suite's: a client that waited for it
+ * could not pass.
  */
 static void test_none_messages_non_posted(void)
 {
     Env *e = env_virt(&(EnvOpts) {
         .private_ram = true,
-        .props = "\"addr\":\"4.0\",\"x-no-posted-writes\":true",
+        .props = "\"addr\":\"4.0\",\"x-no-posted-writes\":true,"
+                 "\"x-msg-timeout\":3600000",
     });
-    gint64 start = g_get_monotonic_time();
 
     for (int i = 0; i < 4; i++) {
         assert_fill_lands(e, VIRT_DATA + i * 0x1000, VIRT_DATA + i * 0x1000,
                           DMA_PATH_MESSAGE);
     }
-    g_assert_cmpint(g_get_monotonic_time() - start, <, 4 * G_USEC_PER_SEC);
     env_stop(e);
 }
 
@@ -610,23 +611,23 @@ static void test_misbehave_huge(void)
 
 /*
  * The server drops the connection in the middle of a DMA: the device is
- * gone (its registers read as all ones, at once), QEMU runs on
+ * gone (its registers read as all ones, at once), QEMU runs on.  "At
+ * once" without a clock: the client would wait an hour for a reply it
+ * thought still coming, far past the suite's timeout.
  */
 static void test_misbehave_disconnect(void)
 {
-    Env *e = env_virt(&(EnvOpts) { .server = "--x-misbehave=disconnect",
-                                   .private_ram = true });
-    gint64 start;
+    Env *e = env_virt(&(EnvOpts) {
+        .server = "--x-misbehave=disconnect", .private_ram = true,
+        .props = "\"addr\":\"4.0\",\"x-msg-timeout\":3600000",
+    });
 
     qvtd_wr64(&e->td, R_DMA_ADDR, VIRT_DATA);
     qvtd_wr(&e->td, R_LEN, 8);
     qvtd_wr(&e->td, R_OP, OP_FILL);
     qvtd_wr(&e->td, R_DOORBELL, 1);
-    start = g_get_monotonic_time();
     g_assert_cmphex(qvtd_rd(&e->td, R_STATUS), ==, UINT32_MAX);
     g_assert_cmphex(qvtd_rd(&e->td, R_ID), ==, UINT32_MAX);
-    /* Not the client's 5 s reply timeout: the connection failed at once */
-    g_assert_cmpint(g_get_monotonic_time() - start, <, 4 * G_USEC_PER_SEC);
     assert_qemu_runs(e);
     env_stop(e);
 }
