@@ -1529,6 +1529,7 @@ static void test_tce_eeh(void)
 {
     Env *e = env_pseries(&(EnvOpts) {
         .props = "\"addr\":\"4.0\",\"x-dma-messages\":\"on\"",
+        .extra = "-global spapr-pci-host-bridge.eeh=on",
     });
     gint64 deadline;
 
@@ -1564,7 +1565,9 @@ static void test_tce_eeh(void)
     env_stop(e);
 
     /* Mapped: refused by the device, the PE stays up */
-    e = env_pseries(&(EnvOpts) { 0 });
+    e = env_pseries(&(EnvOpts) {
+        .extra = "-global spapr-pci-host-bridge.eeh=on",
+    });
     eeh_option(e, EEH_ENABLE);
     assert_fill_refused(e, 0x9000, RES_TRANSLATION_FAULT, DMA_PATH_REFUSED);
     g_assert_cmpuint(pe_state(e), ==, PE_NORMAL);
