@@ -41,7 +41,7 @@ what=${1:-all}
 if [ "$what" = models ]; then
     what=qtest
     qtests=(viommu-testdev-test smmuv3-test ti-pat-test spapr-tce-test
-            viommu-bench)
+            viommu-bench vfio-user-viommu-test)
     export CHECK_QTESTS="${qtests[*]}"
 fi
 QEMU_BUILD=$repo/build-asan CHECK_TIMEOUT_SCALE=3 \
