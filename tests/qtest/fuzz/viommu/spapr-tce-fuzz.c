@@ -73,18 +73,23 @@
 #define HRETS               0x0f000400ull
 #define RARGS               0x0f000800ull
 #define RRETS               0x0f000c00ull
+#define ERROR_LOG           0x0f001000ull   /* ibm,slot-error-detail's */
 
 #define H_HARDWARE          (-1)
-#define TCE_INDIRECT_MAX    512
+#define TCE_INDIRECT_MAX    512     /* and H_STUFF_TCE's non-zero count */
+#define H_STUFF_TOO_MANY    (-57)   /* H_P4 */
 #define RTAS_SUCCESS        0
 #define RTAS_HW_ERROR       (-1)
 #define RTAS_PARAM_ERROR    (-3)
+#define RTAS_UNEXPECTED_STATE (-7)
 
 /* ibm,read-slot-reset-state2 states */
 #define PE_NORMAL           0
 #define PE_RESET            1
 #define PE_STOPPED          2
 #define PE_DMA_STOPPED      4
+
+enum { EEH_OFF, EEH_ON, EEH_UNKNOWN };
 
 /*
  * At most this many operations per input, of which this many machine
@@ -110,7 +115,7 @@ typedef struct Window {
 
 typedef struct Shadow {
     Window win[NR_WINDOWS];         /* LIOBN_BASE + i */
-    bool eeh_on;
+    int eeh_on;                 /* EEH_OFF, EEH_ON or EEH_UNKNOWN */
     int pe_state;
 } Shadow;
 
@@ -247,7 +252,7 @@ static void shadow_reset(void)
         window_close(w);
     }
     window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
-    sp.sh.eeh_on = false;
+    sp.sh.eeh_on = EEH_OFF;
     sp.sh.pe_state = PE_NORMAL;
 }
 
@@ -458,10 +463,18 @@ static void op_stuff_tce(Input *in)
     int64_t rc, alt;
     Window *w = hcall_window(liobn, &rc, &alt);
 
-    /* Only TCEs that map nothing are stuffed */
+    /*
+     * Only TCEs that map nothing are stuffed; zeros over any count, other
+     * values over at most 512 (docs/system/devices/spapr-tce.rst)
+     */
     if (w) {
-        rc = alt = tce_range(w, ioba, npages, &index) && !(tce & 3)
-                   ? H_SUCCESS : H_PARAMETER;
+        if (!tce_range(w, ioba, npages, &index) || (tce & 3)) {
+            rc = alt = H_PARAMETER;
+        } else if (tce && npages > TCE_INDIRECT_MAX) {
+            rc = alt = H_STUFF_TOO_MANY;
+        } else {
+            rc = alt = H_SUCCESS;
+        }
     }
     expect_rc("H_STUFF_TCE", hcall(H_STUFF_TCE, 4, args, NULL, 0), rc, alt);
     if (w && rc == H_SUCCESS) {
@@ -737,47 +750,53 @@ static void op_eeh_option(Input *in)
     bool known = true;
 
     /*
-     * Only enabling names a device (or the PE) that must exist; the other
-     * options act on the PHB's one PE, whatever the address, as upstream's
-     * VFIO EEH has it
+     * Every option names the PE or a device in it; LoPAR's "PE State
+     * Control" table decides the rest (docs/system/devices/spapr-tce.rst,
+     * "EEH")
      */
-    if ((addr == BAD_ADDR && option == 1) || option > 3) {
+    if (addr == BAD_ADDR || option > 3) {
         expect_rc("ibm,set-eeh-option", st, RTAS_PARAM_ERROR,
                   RTAS_PARAM_ERROR);
         pe_state_check(true, "a refused ibm,set-eeh-option");
         return;
     }
     switch (option) {
-    case 0:                     /* disable, which thaws */
+    case 0:
+        /*
+         * A PE whose devices have I/O, memory or bus mastering on keeps
+         * EEH on, and which they have is the guest's (and the fuzzer's)
+         * to change: from here EEH is unknown until enabled again
+         */
         expect_rc("ibm,set-eeh-option 0", st, RTAS_SUCCESS, RTAS_SUCCESS);
-        sp.sh.eeh_on = false;
-        known = s != PE_RESET;
-        sp.sh.pe_state = PE_NORMAL;
+        sp.sh.eeh_on = EEH_UNKNOWN;
+        known = false;
         break;
     case 1:
         expect_rc("ibm,set-eeh-option 1", st, RTAS_SUCCESS, RTAS_SUCCESS);
-        sp.sh.eeh_on = true;
+        sp.sh.eeh_on = EEH_ON;
         break;
     case 2:                     /* thaw MMIO */
         if (s == PE_STOPPED) {
             expect_rc("ibm,set-eeh-option 2", st, RTAS_SUCCESS, RTAS_SUCCESS);
             sp.sh.pe_state = PE_DMA_STOPPED;
-        } else if (s == PE_RESET) {
-            expect_rc("ibm,set-eeh-option 2", st, RTAS_HW_ERROR,
-                      RTAS_HW_ERROR);
+        } else if (s == PE_NORMAL || s == PE_DMA_STOPPED) {
+            expect_rc("ibm,set-eeh-option 2", st, RTAS_PARAM_ERROR,
+                      RTAS_PARAM_ERROR);
         } else {
-            known = false;
+            expect_rc("ibm,set-eeh-option 2", st, RTAS_UNEXPECTED_STATE,
+                      RTAS_UNEXPECTED_STATE);
         }
         break;
     case 3:                     /* thaw DMA */
         if (s == PE_DMA_STOPPED) {
             expect_rc("ibm,set-eeh-option 3", st, RTAS_SUCCESS, RTAS_SUCCESS);
             sp.sh.pe_state = PE_NORMAL;
-        } else if (s == PE_STOPPED || s == PE_RESET) {
-            expect_rc("ibm,set-eeh-option 3", st, RTAS_HW_ERROR,
-                      RTAS_HW_ERROR);
+        } else if (s == PE_NORMAL) {
+            expect_rc("ibm,set-eeh-option 3", st, RTAS_PARAM_ERROR,
+                      RTAS_PARAM_ERROR);
         } else {
-            known = false;
+            expect_rc("ibm,set-eeh-option 3", st, RTAS_UNEXPECTED_STATE,
+                      RTAS_UNEXPECTED_STATE);
         }
         break;
     }
@@ -828,7 +847,8 @@ static void op_eeh_info(Input *in)
         expect_rc("ibm,get-config-addr-info2",
                   rtas("ibm,get-config-addr-info2", 4, args, 2, out),
                   RTAS_SUCCESS, RTAS_SUCCESS);
-        if (out[1] != (args[3] ? 2 : PE_ADDR)) {
+        /* One function, the test device, so the PE is not shared (1) */
+        if (out[1] != (args[3] ? 1 : PE_ADDR)) {
             vfuzz_finding("spapr", "ibm,get-config-addr-info2 function %u "
                           "answered 0x%x", args[3], out[1]);
         }
@@ -841,11 +861,18 @@ static void op_eeh_info(Input *in)
     default:
         args[0] = PE_ADDR;
         option = take(in, 1) % 4;
+        args[5] = ERROR_LOG;
+        args[6] = 4 * KiB;
         args[7] = option;
+        /* The log (0) if the PE has an error recorded, else "none" (1) */
         expect_rc("ibm,slot-error-detail",
                   rtas("ibm,slot-error-detail", 8, args, 1, out),
                   option == 1 || option == 2 ? 1 : RTAS_PARAM_ERROR,
-                  option == 1 || option == 2 ? 1 : RTAS_PARAM_ERROR);
+                  option == 1 || option == 2 ? RTAS_SUCCESS : RTAS_PARAM_ERROR);
+        if (option == 2) {
+            /* The OS gave the PE up: unavailable until the machine resets */
+            pe_state_check(false, "ibm,slot-error-detail 2");
+        }
         break;
     }
 }
@@ -971,10 +998,10 @@ static void op_dma(Input *in)
     }
 
     refused = dma_refused(addr, len, is_write);
-    if (sp.sh.eeh_on && before == PE_NORMAL && refused >= 0) {
+    if (sp.sh.eeh_on == EEH_ON && before == PE_NORMAL && refused >= 0) {
         sp.sh.pe_state = refused ? PE_STOPPED : PE_NORMAL;
         pe_state_check(true, "a DMA");
-    } else if (!sp.sh.eeh_on) {
+    } else if (sp.sh.eeh_on == EEH_OFF) {
         pe_state_check(true, "a DMA with EEH off");
     } else {
         pe_state_check(false, "a DMA");
@@ -1031,10 +1058,14 @@ static void op_migrate(Input *in)
     QEMUFile *f;
     int ret;
 
+    /*
+     * Stopping completes a command the device's DMA thread was running, so
+     * what must survive is the registers as the stop leaves them
+     */
+    vm_stop(RUN_STATE_PAUSED);
     if (regs) {
         read_testdev_regs(before);
     }
-    vm_stop(RUN_STATE_PAUSED);
     global_state_store_running();
     f = qemu_file_new_output(QIO_CHANNEL(out));
     ret = qemu_save_device_state(f);
