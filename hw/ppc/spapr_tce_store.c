@@ -15,14 +15,15 @@
 
 /*
  * A hashed leaf has 4 to 256 slots, at most 3/4 of them with a key: 192
- * TCEs, 2.5 KiB.  More TCEs go flat (4 KiB), and a flat leaf whose chunk
- * drops below 48 TCEs is hashed again, so that a chunk whose TCEs come
- * and go around one size does not flip between the two.
+ * TCEs, 2.5 KiB.  A leaf takes whichever of the two shapes is smaller for
+ * its TCEs, flat over a power of two of TCEs that covers their run, or
+ * hashed; more than 192 TCEs go flat.  A flat leaf less than 1/8 full is
+ * made over, so that a chunk whose TCEs come and go around one size does
+ * not flip between shapes: a new flat leaf is more than 1/4 full.
  */
 #define HASH_MIN_SLOTS          4
 #define HASH_MAX_SLOTS          256
 #define HASH_MAX_LIVE           (HASH_MAX_SLOTS / 4 * 3)
-#define FLAT_MIN_LIVE           48
 
 typedef SpaprTceStoreNode Node;
 typedef SpaprTceStoreLeaf Leaf;
@@ -49,14 +50,9 @@ static unsigned hash_max_used(unsigned slots)
 }
 
 /* The fewest slots that hold @live TCEs at most 3/4 full */
-static unsigned hash_slots_for(unsigned live)
+static inline unsigned hash_slots_for(unsigned live)
 {
-    unsigned slots = HASH_MIN_SLOTS;
-
-    while (hash_max_used(slots) < live) {
-        slots <<= 1;
-    }
-    return slots;
+    return MAX(HASH_MIN_SLOTS, pow2ceil(DIV_ROUND_UP(live * 4, 3)));
 }
 
 /* The TCEs of chunk @chunk: 512, or fewer for the last of a window */
@@ -108,8 +104,12 @@ static Node *node_new(SpaprTceStore *s, uint32_t slots, uint32_t shift,
     return n;
 }
 
-/* An empty leaf: flat with @slots TCEs, or hashed with @slots slots */
-static Leaf *leaf_new(SpaprTceStore *s, unsigned slots, bool hashed)
+/*
+ * An empty leaf: flat with @slots TCEs from offset @base, or hashed with
+ * @slots slots
+ */
+static Leaf *leaf_new(SpaprTceStore *s, unsigned slots, bool hashed,
+                      unsigned base)
 {
     Leaf *leaf = store_alloc(s, leaf_bytes(slots, hashed));
 
@@ -118,7 +118,11 @@ static Leaf *leaf_new(SpaprTceStore *s, unsigned slots, bool hashed)
     }
     leaf->slots = slots;
     leaf->mult = hashed ? s->mult : 0;
-    leaf->used = 0;
+    if (hashed) {
+        leaf->used = 0;
+    } else {
+        leaf->base = base;
+    }
     leaf->live = 0;
     memset(leaf->tce, 0, slots * sizeof(uint64_t));
     if (hashed) {
@@ -153,6 +157,28 @@ static unsigned hash_find(Leaf *leaf, unsigned off, bool *found)
     return leaf->slots;     /* full: reserve() never lets that happen */
 }
 
+uint64_t spapr_tce_store_hashed_lookup(const SpaprTceStoreLeaf *leaf,
+                                       unsigned off)
+{
+    const uint16_t *key = (const uint16_t *)&leaf->tce[leaf->slots];
+    unsigned mask = leaf->slots - 1, i, n;
+
+    i = (uint16_t)(off * leaf->mult) >> (16 - ctz32(leaf->slots));
+    /* At most 3/4 of the slots have a key: an empty one ends the probe */
+    for (n = 0; n < leaf->slots; n++, i = (i + 1) & mask) {
+        uint16_t k = qatomic_read(&key[i]);
+
+        if (k == off) {
+            smp_rmb();          /* pairs with the store's: TCE, then key */
+            return qatomic_read(&leaf->tce[i]);
+        }
+        if (k == TCE_STORE_NO_KEY) {
+            break;
+        }
+    }
+    return 0;
+}
+
 /* Into a leaf nobody reads yet */
 static void leaf_fill(Leaf *leaf, unsigned off, uint64_t tce)
 {
@@ -160,7 +186,7 @@ static void leaf_fill(Leaf *leaf, unsigned off, uint64_t tce)
     unsigned i;
 
     if (!leaf->mult) {
-        leaf->tce[off] = tce;
+        leaf->tce[off - leaf->base] = tce;
     } else {
         i = hash_find(leaf, off, &found);
         leaf->tce[i] = tce;
@@ -181,7 +207,7 @@ static void leaf_foreach(Leaf *leaf, void (*fn)(unsigned, uint64_t, void *),
     if (!leaf->mult) {
         for (i = 0; i < leaf->slots; i++) {
             if (leaf->tce[i]) {
-                fn(i, leaf->tce[i], opaque);
+                fn(leaf->base + i, leaf->tce[i], opaque);
             }
         }
         return;
@@ -200,27 +226,96 @@ static void leaf_foreach(Leaf *leaf, void (*fn)(unsigned, uint64_t, void *),
     }
 }
 
+/*
+ * Call @fn(offset, TCE) for each TCE of @leaf in the order they are kept:
+ * a copy into another leaf needs no order, and a hashed leaf's is not
+ * worth sorting for it
+ */
+static void leaf_foreach_kept(Leaf *leaf,
+                              void (*fn)(unsigned, uint64_t, void *),
+                              void *opaque)
+{
+    uint16_t *key;
+    unsigned i;
+
+    if (!leaf->mult) {
+        leaf_foreach(leaf, fn, opaque);
+        return;
+    }
+    key = leaf_keys(leaf);
+    for (i = 0; i < leaf->slots; i++) {
+        if (key[i] != TCE_STORE_NO_KEY && leaf->tce[i]) {
+            fn(key[i], leaf->tce[i], opaque);
+        }
+    }
+}
+
 static void leaf_copy_one(unsigned off, uint64_t tce, void *opaque)
 {
     leaf_fill(opaque, off, tce);
 }
 
+/* The offsets of the TCEs set in a leaf: [lo, hi], empty if lo > hi */
+typedef struct OffRange {
+    unsigned lo, hi;
+} OffRange;
+
+#define OFF_RANGE_EMPTY ((OffRange) { TCE_STORE_LEAF_SIZE, 0 })
+
+static void off_range_add(OffRange *r, unsigned off)
+{
+    r->lo = MIN(r->lo, off);
+    r->hi = MAX(r->hi, off);
+}
+
+static void off_range_one(unsigned off, uint64_t tce, void *opaque)
+{
+    off_range_add(opaque, off);
+}
+
+static OffRange leaf_range(Leaf *leaf)
+{
+    OffRange r = OFF_RANGE_EMPTY;
+
+    if (leaf) {
+        leaf_foreach_kept(leaf, off_range_one, &r);
+    }
+    return r;
+}
+
 /*
- * A copy of @old's TCEs, flat or hashed with room for @live TCEs; NULL
- * without memory
+ * A copy of @old's TCEs with room for @live TCEs at offsets @want (which
+ * covers @old's): flat or hashed, whichever is smaller; NULL without
+ * memory.  A flat leaf's run is a power of two, so that a run growing
+ * one TCE at a time is copied a few times, not at each TCE; it leaves its
+ * room on the side the run grows to (@down: below @old's).
  */
 static Leaf *leaf_reshape(SpaprTceStore *s, uint64_t chunk, Leaf *old,
-                          unsigned live)
+                          unsigned live, OffRange want, bool down)
 {
-    unsigned flat = chunk_tces(s, chunk);
+    unsigned chunk_len = chunk_tces(s, chunk);
+    unsigned run = MIN(pow2ceil(want.hi - want.lo + 1), chunk_len);
     unsigned slots = hash_slots_for(live);
-    bool hashed = live <= HASH_MAX_LIVE && slots < flat;
-    Leaf *leaf = leaf_new(s, hashed ? slots : flat, hashed);
+    bool hashed = live <= HASH_MAX_LIVE && slots < chunk_len &&
+                  leaf_bytes(slots, true) < leaf_bytes(run, false);
+    unsigned base = 0;
+    Leaf *leaf;
 
+    if (!hashed) {
+        base = down ? MAX((int)want.hi + 1 - (int)run, 0) : want.lo;
+        base = MIN(base, chunk_len - run);
+    }
+    leaf = leaf_new(s, hashed ? slots : run, hashed, base);
     if (leaf && old) {
-        leaf_foreach(old, leaf_copy_one, leaf);
+        leaf_foreach_kept(old, leaf_copy_one, leaf);
     }
     return leaf;
+}
+
+/* A leaf of the smallest shape for the TCEs @old has; NULL without memory */
+static Leaf *leaf_shrink(SpaprTceStore *s, uint64_t chunk, Leaf *old)
+{
+    return leaf_reshape(s, chunk, old, old->live, leaf_range(old), false);
 }
 
 /* ---- finding and placing nodes and leaves ---- */
@@ -345,6 +440,13 @@ static void chunk_prune(SpaprTceStore *s, uint64_t chunk)
  * A hashed leaf full of cleared keys, or a flat one with few TCEs left,
  * is made smaller.  Without memory for it, it stays as it is.
  */
+static inline bool leaf_too_big(Leaf *leaf)
+{
+    return leaf->mult ? leaf->slots > hash_slots_for(leaf->live) * 2 &&
+                        leaf->used > leaf->live * 2
+                      : leaf->live < leaf->slots / 8;
+}
+
 static void chunk_tidy(SpaprTceStore *s, uint64_t chunk)
 {
     Leaf *leaf = leaf_of(s, chunk), *small;
@@ -353,11 +455,8 @@ static void chunk_tidy(SpaprTceStore *s, uint64_t chunk)
         chunk_prune(s, chunk);
         return;
     }
-    if (leaf->mult ? leaf->slots > hash_slots_for(leaf->live) * 2 &&
-                     leaf->used > leaf->live * 2
-                   : leaf->live < FLAT_MIN_LIVE &&
-                     hash_slots_for(leaf->live) < leaf->slots) {
-        small = leaf_reshape(s, chunk, leaf, leaf->live);
+    if (leaf_too_big(leaf)) {
+        small = leaf_shrink(s, chunk, leaf);
         if (small) {
             leaf_publish(s, chunk, small);
         }
@@ -416,13 +515,17 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
 
     for (chunk = first >> TCE_STORE_LEAF_BITS;
          n && chunk <= (first + n - 1) >> TCE_STORE_LEAF_BITS; chunk++) {
+        OffRange want = OFF_RANGE_EMPTY, had;
         unsigned k = 0;
         Leaf *leaf, *room;
 
         lo = MAX(first, chunk << TCE_STORE_LEAF_BITS);
         hi = MIN(first + n, (chunk + 1) << TCE_STORE_LEAF_BITS);
         for (i = lo; i < hi; i++) {
-            k += !tces || tces[i - first];
+            if (!tces || tces[i - first]) {
+                k++;
+                off_range_add(&want, i & LEAF_MASK);
+            }
         }
         if (!k) {
             continue;
@@ -431,11 +534,17 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
             goto fail;
         }
         leaf = leaf_of(s, chunk);
-        if (leaf && (!leaf->mult ||
-                     leaf->used + k <= hash_max_used(leaf->slots))) {
+        if (leaf && (leaf->mult
+                     ? leaf->used + k <= hash_max_used(leaf->slots)
+                     : want.lo >= leaf->base &&
+                       want.hi < leaf->base + leaf->slots)) {
             continue;               /* room already */
         }
-        room = leaf_reshape(s, chunk, leaf, (leaf ? leaf->live : 0) + k);
+        had = leaf_range(leaf);
+        room = leaf_reshape(s, chunk, leaf, (leaf ? leaf->live : 0) + k,
+                            (OffRange) { MIN(had.lo, want.lo),
+                                         MAX(had.hi, want.hi) },
+                            leaf && want.lo < had.lo && had.lo <= had.hi);
         if (!room) {
             goto fail;
         }
@@ -453,7 +562,7 @@ fail:
 }
 
 /* spapr_tce_store_set() in @leaf, or in no leaf */
-static uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
+static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
                          uint64_t tce)
 {
     uint64_t old = 0;
@@ -466,7 +575,12 @@ static uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
         return 0;
     }
     if (!leaf->mult) {
-        i = off;
+        i = off - leaf->base;
+        if (i >= leaf->slots) {
+            /* Outside the run: setting needs reserved room */
+            assert(!tce);
+            return 0;
+        }
     } else {
         i = hash_find(leaf, off, &found);
         if (!found) {
@@ -478,7 +592,7 @@ static uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
             qatomic_set(&leaf->tce[i], tce);
             /*
              * A reader sees the key only once the TCE is there: pairs
-             * with spapr_tce_store_leaf_lookup()'s smp_rmb()
+             * with spapr_tce_store_hashed_lookup()'s smp_rmb()
              */
             smp_wmb();
             qatomic_set(&leaf_keys(leaf)[i], off);
@@ -502,6 +616,45 @@ uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
                     index & LEAF_MASK, tce);
 }
 
+/* Whether leaf_set() can set TCE @off to a non-zero value without room */
+static inline bool leaf_has_room(Leaf *leaf, unsigned off)
+{
+    bool found;
+
+    if (!leaf->mult) {
+        return off - leaf->base < leaf->slots;
+    }
+    if (leaf->used < hash_max_used(leaf->slots)) {
+        return true;
+    }
+    hash_find(leaf, off, &found);
+    return found;
+}
+
+bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
+                         uint64_t *old)
+{
+    uint64_t chunk = index >> TCE_STORE_LEAF_BITS;
+    unsigned off = index & LEAF_MASK;
+    Leaf *leaf = leaf_of(s, chunk);
+
+    /*
+     * Most puts land in a leaf that has room, and leave it as it is: one
+     * walk down the tree, where reserve, set and tidy would make three
+     */
+    if (tce && !(leaf && leaf_has_room(leaf, off))) {
+        if (!spapr_tce_store_reserve(s, index, 1, NULL)) {
+            return false;
+        }
+        leaf = leaf_of(s, chunk);
+    }
+    *old = leaf_set(s, leaf, off, tce);
+    if (leaf && (!leaf->live || leaf_too_big(leaf))) {
+        chunk_tidy(s, chunk);
+    }
+    return true;
+}
+
 void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
                               const uint64_t *tces, uint64_t *old)
 {
@@ -513,14 +666,16 @@ void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
         unsigned run = MIN(n - i, TCE_STORE_LEAF_SIZE - off);
         Leaf *leaf = leaf_of(s, index >> TCE_STORE_LEAF_BITS);
 
-        if (leaf && !leaf->mult) {
-            /* A flat leaf: straight in, counted once */
+        if (leaf && !leaf->mult && off >= leaf->base &&
+            off + run <= leaf->base + leaf->slots) {
+            /* Within a flat leaf's run: straight in, counted once */
+            uint64_t *tce = &leaf->tce[off - leaf->base];
             int delta = 0;
 
-            for (; run; run--, i++, off++) {
-                uint64_t was = leaf->tce[off];
+            for (; run; run--, i++, tce++) {
+                uint64_t was = *tce;
 
-                qatomic_set(&leaf->tce[off], tces[i]);
+                qatomic_set(tce, tces[i]);
                 delta += !!tces[i] - !!was;
                 if (old) {
                     old[i] = was;

@@ -58,7 +58,8 @@
 
 /* The store's sizes, as hw/ppc/spapr_tce_store.c lays it out */
 #define NODE_BYTES(slots)   (32 + 8 * (slots))
-#define FLAT_LEAF_BYTES     (24 + 8 * 512)
+#define FLAT_RUN_BYTES(n)   (24 + 8 * (n))
+#define FLAT_LEAF_BYTES     FLAT_RUN_BYTES(512)
 #define HASH_LEAF_BYTES(s)  (24 + 10 * (s))
 
 typedef struct Env {
@@ -399,15 +400,18 @@ static void test_indirect_leading_zeros(void)
     assert_tce(e, LIOBN_DEFAULT, 511 * 0x1000, (DATA + 511 * 0x1000) |
                TCE_RW);
     assert_fill_lands(e, 400 * 0x1000 + 8, DATA + 400 * 0x1000 + 8);
-    /* The root and one flat leaf: 212 TCEs are more than a hash holds */
+    /*
+     * The root and one flat leaf over the last 256 TCEs of the chunk: 212
+     * TCEs are more than a hash holds
+     */
     g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
-                     NODE_BYTES(512) + FLAT_LEAF_BYTES);
+                     NODE_BYTES(512) + FLAT_RUN_BYTES(256));
     /* All zeros: nothing to keep, nothing allocated */
     memset(tces, 0, sizeof(tces));
     g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0x400000, tces, 512), ==,
                     H_SUCCESS);
     g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
-                     NODE_BYTES(512) + FLAT_LEAF_BYTES);
+                     NODE_BYTES(512) + FLAT_RUN_BYTES(256));
     env_stop(e);
 }
 
@@ -528,11 +532,11 @@ static void test_no_memory(void)
     for (int i = 0; i < 512; i++) {
         tces[i] = (DATA + i * 0x1000ull) | TCE_RW;
     }
-    /* Half in chunk 0, half in chunk 1: each gets a flat leaf */
-    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 256 * 0x1000, tces, 512), ==,
+    /* 412 in chunk 0 and 100 in chunk 1: a flat leaf and a run of 128 */
+    g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 100 * 0x1000, tces, 512), ==,
                     H_NOT_ENOUGH_RESOURCES);
-    assert_tce(e, LIOBN_DEFAULT, 256 * 0x1000, 0);
-    assert_tce(e, LIOBN_DEFAULT, 767 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 100 * 0x1000, 0);
+    assert_tce(e, LIOBN_DEFAULT, 611 * 0x1000, 0);
     g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
     /* One chunk fits */
     g_assert_cmpint(put_list(e, LIOBN_DEFAULT, 0, tces, 512), ==, H_SUCCESS);
@@ -798,9 +802,9 @@ static void test_ddw_hostile_windows(void)
                     H_SUCCESS);
     assert_tce(e, LIOBN_DDW, DDW_START + (1ull << 44) - (1 << 24),
                0x20000000ull | TCE_RW);
-    /* One TCE: a root over 4 nodes, one node, a leaf of 4 slots */
+    /* One TCE: a root over 4 nodes, one node, a flat leaf of one TCE */
     g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==,
-                     NODE_BYTES(4) + NODE_BYTES(512) + HASH_LEAF_BYTES(4));
+                     NODE_BYTES(4) + NODE_BYTES(512) + FLAT_RUN_BYTES(1));
     g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 44), 0), ==,
                     H_PARAMETER);
     /* Every one of its TCEs set: a flat table's worth, and cleared */
@@ -871,10 +875,13 @@ static void test_ddw_huge_window(void)
     /* Past the window */
     g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (1ull << 43), 0), ==,
                     H_PARAMETER);
-    /* 8 TCEs: a root over 8192 nodes, 5 nodes, 7 leaves of 4 slots */
+    /*
+     * 8 TCEs: a root over 8192 nodes, 5 nodes, 6 flat leaves of one TCE,
+     * and a hashed leaf for TCEs 0 and 511 (a flat one would span 512)
+     */
     g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==,
                      NODE_BYTES(8192) + 5 * NODE_BYTES(512) +
-                     7 * HASH_LEAF_BYTES(4));
+                     6 * FLAT_RUN_BYTES(1) + HASH_LEAF_BYTES(4));
     g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START, 0, 1ull << 31), ==,
                     H_SUCCESS);
     g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
@@ -1398,7 +1405,8 @@ static void test_store_cost(void)
 
 /*
  * Random TCE traffic against a flat array that says what each TCE must
- * be: single and bulk writes (lists that mix zeros in), page-fault
+ * be: single and bulk writes (lists that mix zeros in), walks of single
+ * writes up or down (a flat leaf's run growing either way), page-fault
  * stuffs, clears of any size, over a few chunks of a window of two
  * levels, so that leaves go from hashed to flat and back and nodes come
  * and go; a migration, a window removed and created again, a reset.
@@ -1449,9 +1457,19 @@ static void rnd_batch(Env *e, uint64_t *model, int ops)
 
     for (int op = 0; op < ops; op++) {
         uint64_t i = rnd_index(), n, tce;
-        int kind = g_test_rand_int_range(0, 10);
+        int kind = g_test_rand_int_range(0, 12), step;
 
-        if (kind < 5) {
+        if (kind >= 10) {
+            /* A walk, one H_PUT_TCE a TCE, up or down */
+            n = g_test_rand_int_range(1, 200);
+            step = kind == 10 ? 1 : -1;
+            for (uint64_t k = 0; k < n && i < RND_TCES; k++, i += step) {
+                tce = rnd_tce();
+                g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 12),
+                                        tce), ==, H_SUCCESS);
+                model[i] = tce;
+            }
+        } else if (kind < 5) {
             tce = rnd_tce();
             g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 12), tce),
                             ==, H_SUCCESS);

@@ -4,11 +4,12 @@
  * A window may have up to 2^32 TCEs while a guest sets a few of them, or
  * all.  The store keeps what is set in a radix tree of at most two levels
  * of nodes above leaves of 512 TCEs (one 4 KiB page of a flat table).  A
- * leaf is flat, indexed by the TCE's offset in its chunk, or, while its
- * chunk holds few TCEs, a small hash of (offset, TCE) pairs.  So an
- * untouched window costs the SpaprTceStore alone, a sparse one about 20
- * bytes per TCE, a dense one a flat table and 1% more, and nothing ever
- * costs more than a flat table of the same chunks.
+ * leaf is flat, indexed by the TCE's offset in its chunk: over all of the
+ * chunk, or over the run of it in use, which a DMA reads as fast; or,
+ * while the chunk holds few TCEs spread out, a small hash of (offset,
+ * TCE) pairs.  So an untouched window costs the SpaprTceStore alone, a
+ * sparse one about 20 bytes per TCE, a dense one a flat table and 1%
+ * more, and nothing ever costs more than a flat table of the same chunks.
  *
  * Lookups run without the BQL, in RCU read-side critical sections (DMA
  * from vCPUs, the main loop and iothreads), take no lock and allocate
@@ -55,12 +56,16 @@ typedef struct SpaprTceStoreLeaf {
     struct rcu_head rcu;
     uint16_t slots;             /* entries of tce[] */
     /*
-     * 0: tce[] is indexed by the offset in the chunk.  Otherwise tce[] is
-     * a hash table whose keys (offsets) follow it in a uint16_t array,
-     * and this odd number is the hash's multiplier.
+     * 0: the leaf is flat, tce[i] is the TCE at offset base + i of the
+     * chunk (all of it, or the run of it that is in use).  Otherwise
+     * tce[] is a hash table whose keys (offsets) follow it in a uint16_t
+     * array, and this odd number is the hash's multiplier.
      */
     uint16_t mult;
-    uint16_t used;              /* hashed: slots with a key */
+    union {
+        uint16_t base;          /* flat: the offset of tce[0] */
+        uint16_t used;          /* hashed: slots with a key */
+    };
     uint16_t live;              /* TCEs set */
     uint64_t tce[];
 } SpaprTceStoreLeaf;
@@ -98,6 +103,12 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
  */
 uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce);
 /*
+ * Reserve, set and tidy for TCE @index alone, its old value in @old;
+ * false, with nothing changed, without memory
+ */
+bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
+                         uint64_t *old);
+/*
  * spapr_tce_store_set() of @tces[0 .. @n - 1] into TCEs @first onwards,
  * finding each leaf once; their old values go into @old if it is not NULL
  */
@@ -121,39 +132,38 @@ void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
 void spapr_tce_store_foreach(SpaprTceStore *s, SpaprTceVisit *fn,
                              void *opaque);
 
-static inline uint64_t spapr_tce_store_leaf_lookup(SpaprTceStoreLeaf *leaf,
-                                                   unsigned off)
-{
-    const uint16_t *key;
-    unsigned mask, i, n;
+/* TCE @off of a hashed @leaf, 0 if it is not set */
+uint64_t spapr_tce_store_hashed_lookup(const SpaprTceStoreLeaf *leaf,
+                                       unsigned off);
 
-    if (likely(!leaf->mult)) {
+static inline QEMU_ALWAYS_INLINE
+uint64_t spapr_tce_store_leaf_lookup(SpaprTceStoreLeaf *leaf, unsigned off)
+{
+    unsigned i;
+
+    /*
+     * A flat leaf is read here, in the caller's translation; probing a
+     * hash is a call, so that this stays small enough to inline.  A leaf
+     * from offset 0 (all of a chunk, the common case) is tested first:
+     * while the CPU checks that branch, it already loads the TCE, which
+     * would otherwise wait for the header's base.
+     */
+    if (likely(!leaf->mult && !leaf->base)) {
         return likely(off < leaf->slots) ? qatomic_read(&leaf->tce[off]) : 0;
     }
-    key = (const uint16_t *)&leaf->tce[leaf->slots];
-    mask = leaf->slots - 1;
-    i = (uint16_t)(off * leaf->mult) >> (16 - ctz32(leaf->slots));
-    /* At most 3/4 of the slots have a key: an empty one ends the probe */
-    for (n = 0; n < leaf->slots; n++, i = (i + 1) & mask) {
-        uint16_t k = qatomic_read(&key[i]);
-
-        if (k == off) {
-            smp_rmb();          /* pairs with the store's: TCE, then key */
-            return qatomic_read(&leaf->tce[i]);
-        }
-        if (k == TCE_STORE_NO_KEY) {
-            break;
-        }
+    if (!leaf->mult) {
+        i = off - leaf->base;
+        return i < leaf->slots ? qatomic_read(&leaf->tce[i]) : 0;
     }
-    return 0;
+    return spapr_tce_store_hashed_lookup(leaf, off);
 }
 
 /*
  * TCE @index (< the window's TCEs), 0 if it is not set.  Called in an RCU
  * read-side critical section, or with the BQL.
  */
-static inline uint64_t spapr_tce_store_lookup(SpaprTceStore *s,
-                                              uint64_t index)
+static inline QEMU_ALWAYS_INLINE
+uint64_t spapr_tce_store_lookup(SpaprTceStore *s, uint64_t index)
 {
     SpaprTceStoreNode *n = qatomic_rcu_read(&s->root);
     SpaprTceStoreLeaf *leaf;
