@@ -82,13 +82,33 @@ typedef struct SpaprTceTableState {
 
 #define TCE_STATE(t) container_of(t, SpaprTceTableState, tcet)
 
-static QLIST_HEAD(, SpaprTceTable) spapr_tce_tables =
-    QLIST_HEAD_INITIALIZER(spapr_tce_tables);
+/*
+ * Every table, sorted by LIOBN.  A hypercall finds its table here in a
+ * cache line or two; a list would touch two lines of each table it passed
+ * (its LIOBN and its link are far apart), and between two hypercalls of a
+ * guest those lines are seldom still cached.  Changed and read with the
+ * BQL.
+ */
+typedef struct TceByLiobn {
+    uint32_t liobn;
+    SpaprTceTable *tcet;
+} TceByLiobn;
+
+static struct {
+    TceByLiobn *entry;
+    unsigned count;
+    /*
+     * The machine's RAM from 0: the partition's pages that most TCEs map,
+     * kept beside the index so that checking them touches no other line
+     */
+    uint64_t ram_size;
+} tce_tables;
 
 /* ---- a table's TCEs, whichever way they are kept ---- */
 
 /* Called from an RCU read-side critical section, or with the BQL */
-static inline uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
+static inline QEMU_ALWAYS_INLINE
+uint64_t tce_read(SpaprTceTable *tcet, uint64_t index)
 {
     if (tcet->table) {
         return qatomic_read(&tcet->table[index]);
@@ -216,28 +236,26 @@ static inline IOMMUTLBEntry tce_entry(SpaprTceTable *tcet, hwaddr addr,
  * What tce_translate() leaves out of its fast path: the trace, and a
  * device's access that the TCE refuses or that the PE looks at (stopped,
  * or with an error injection armed).  Lookups for notifiers and replay
- * (IOMMU_NONE) see the TCE as it is.
+ * (IOMMU_NONE) see the TCE as it is.  True when the PE stops the access.
  */
-static IOMMUTLBEntry G_GNUC_NO_INLINE
+static bool G_GNUC_NO_INLINE
 tce_translate_slow(SpaprTceTable *tcet, hwaddr addr, IOMMUAccessFlags flag,
                    uint64_t tce)
 {
     SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
-    IOMMUTLBEntry ret = tce_entry(tcet, addr, tce, tce_perm(tce));
+    IOMMUTLBEntry entry = tce_entry(tcet, addr, tce, tce_perm(tce));
 
-    trace_spapr_iommu_xlate(tcet->liobn, addr, ret.translated_addr, ret.perm,
-                            ret.addr_mask);
-    if (pe && flag != IOMMU_NONE &&
-        spapr_phb_eeh_dma_stop(pe, tcet->liobn, addr, flag & IOMMU_WO,
-                               (ret.perm & flag) != flag)) {
-        ret.perm = IOMMU_NONE;
-    }
-    return ret;
+    trace_spapr_iommu_xlate(tcet->liobn, addr, entry.translated_addr,
+                            entry.perm, entry.addr_mask);
+    return pe && flag != IOMMU_NONE &&
+           spapr_phb_eeh_dma_stop(pe, tcet->liobn, addr, flag & IOMMU_WO,
+                                  (entry.perm & flag) != flag);
 }
 
 /*
  * Called from an RCU read-side critical section.  The fast path makes no
- * call, so that it needs no stack frame.
+ * call and takes no local's address, so that it needs no stack frame and
+ * no stack protector.
  */
 static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
                                    IOMMUAccessFlags flag, int iommu_idx)
@@ -246,14 +264,15 @@ static IOMMUTLBEntry tce_translate(IOMMUMemoryRegion *iommu, hwaddr addr,
     SpaprPhbEeh *pe = TCE_STATE(tcet)->pe;
     uint64_t index = addr >> tcet->page_shift;
     uint64_t tce = likely(index < tcet->nb_table) ? tce_read(tcet, index) : 0;
+    IOMMUAccessFlags perm = tce_perm(tce);
 
     if (unlikely(trace_event_get_state_backends(TRACE_SPAPR_IOMMU_XLATE) ||
                  (pe && flag != IOMMU_NONE &&
-                  (spapr_phb_eeh_dma_watched(pe) ||
-                   (tce_perm(tce) & flag) != flag)))) {
-        return tce_translate_slow(tcet, addr, flag, tce);
+                  (spapr_phb_eeh_dma_watched(pe) || (perm & flag) != flag))) &&
+        tce_translate_slow(tcet, addr, flag, tce)) {
+        perm = IOMMU_NONE;
     }
-    return tce_entry(tcet, addr, tce, tce_perm(tce));
+    return tce_entry(tcet, addr, tce, perm);
 }
 
 typedef struct TceReplay {
@@ -320,19 +339,61 @@ static int tce_notify_flag_changed(IOMMUMemoryRegion *iommu,
 
 /* ---- the API ---- */
 
-SpaprTceTable *spapr_tce_find_by_liobn(target_ulong liobn)
+/* The place of @liobn in tce_tables, or where it would go */
+static inline unsigned tce_liobn_slot(uint32_t liobn)
 {
-    SpaprTceTable *tcet;
+    unsigned lo = 0, hi = tce_tables.count;
+
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+
+        if (tce_tables.entry[mid].liobn < liobn) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static inline SpaprTceTable *tce_table_by_liobn(target_ulong liobn)
+{
+    unsigned i;
 
     if (liobn >> 32) {
         return NULL;
     }
-    QLIST_FOREACH(tcet, &spapr_tce_tables, list) {
-        if (tcet->liobn == liobn) {
-            return tcet;
-        }
-    }
-    return NULL;
+    i = tce_liobn_slot(liobn);
+    return i < tce_tables.count && tce_tables.entry[i].liobn == liobn ?
+           tce_tables.entry[i].tcet : NULL;
+}
+
+SpaprTceTable *spapr_tce_find_by_liobn(target_ulong liobn)
+{
+    return tce_table_by_liobn(liobn);
+}
+
+static void tce_tables_add(SpaprTceTable *tcet)
+{
+    unsigned i = tce_liobn_slot(tcet->liobn);
+
+    tce_tables.entry = g_renew(TceByLiobn, tce_tables.entry,
+                               tce_tables.count + 1);
+    memmove(&tce_tables.entry[i + 1], &tce_tables.entry[i],
+            (tce_tables.count - i) * sizeof(tce_tables.entry[0]));
+    tce_tables.entry[i] = (TceByLiobn) { tcet->liobn, tcet };
+    tce_tables.count++;
+    tce_tables.ram_size = current_machine->ram_size;
+}
+
+static void tce_tables_remove(SpaprTceTable *tcet)
+{
+    unsigned i = tce_liobn_slot(tcet->liobn);
+
+    assert(i < tce_tables.count && tce_tables.entry[i].tcet == tcet);
+    tce_tables.count--;
+    memmove(&tce_tables.entry[i], &tce_tables.entry[i + 1],
+            (tce_tables.count - i) * sizeof(tce_tables.entry[0]));
 }
 
 typedef struct TceMove {
@@ -489,38 +550,38 @@ int spapr_tcet_dma_dt(void *fdt, int node_off, const char *propname,
  * The TCE index of @ioba in @tcet's window, for @npages pages; false when
  * any of them is outside it.
  */
-static bool tce_index(SpaprTceTable *tcet, target_ulong ioba, uint64_t npages,
-                      uint64_t *index)
+static void G_GNUC_NO_INLINE tce_index_refused(SpaprTceTable *tcet,
+                                               target_ulong ioba,
+                                               uint64_t npages)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall: %" PRIu64 " pages at IOBA 0x"
+                  TARGET_FMT_lx " leave LIOBN 0x%x's window\n", npages, ioba,
+                  tcet->liobn);
+}
+
+static inline bool tce_index(SpaprTceTable *tcet, target_ulong ioba,
+                             uint64_t npages, uint64_t *index)
 {
     uint64_t i;
 
     i = (ioba - tcet->bus_offset) >> tcet->page_shift;
     if (ioba < tcet->bus_offset || i >= tcet->nb_table ||
         npages > tcet->nb_table - i) {
-        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall: %" PRIu64 " pages at IOBA "
-                      "0x" TARGET_FMT_lx " leave LIOBN 0x%x's window\n",
-                      npages, ioba, tcet->liobn);
+        tce_index_refused(tcet, ioba, npages);
         return false;
     }
     *index = i;
     return true;
 }
 
-/*
- * LoPAR: a TCE that maps a page (its permission bits are not "page
- * fault") must name a page of the partition; KVM answers H_PARAMETER
- * otherwise.  RAM, or a DIMM plugged into the hotplug area.
- */
-static bool tce_in_partition(SpaprTceTable *tcet, uint64_t tce)
+/* Whether the page of @tce is in a DIMM plugged into the hotplug area */
+static bool tce_in_dimm(SpaprTceTable *tcet, uint64_t tce)
 {
     MachineState *ms = current_machine;
     hwaddr page = tce_page(tcet, tce);
     MemoryRegionSection sec;
     bool ram;
 
-    if (!tce_perm(tce) || page < ms->ram_size) {
-        return true;
-    }
     if (!ms->device_memory || page < ms->device_memory->base ||
         page - ms->device_memory->base >=
         memory_region_size(&ms->device_memory->mr)) {
@@ -535,9 +596,17 @@ static bool tce_in_partition(SpaprTceTable *tcet, uint64_t tce)
     return ram;
 }
 
-static bool tce_check(SpaprTceTable *tcet, uint64_t tce)
+/*
+ * LoPAR: a TCE that maps a page (its permission bits are not "page
+ * fault") must name a page of the partition; KVM answers H_PARAMETER
+ * otherwise.  RAM, or a DIMM plugged into the hotplug area.
+ */
+static inline bool tce_check(SpaprTceTable *tcet, uint64_t tce)
 {
-    if (!tce_in_partition(tcet, tce)) {
+    if (!tce_perm(tce) || tce_page(tcet, tce) < tce_tables.ram_size) {
+        return true;
+    }
+    if (!tce_in_dimm(tcet, tce)) {
         qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall: TCE 0x%" PRIx64 " for "
                       "LIOBN 0x%x maps a page outside the partition\n", tce,
                       tcet->liobn);
@@ -580,6 +649,27 @@ static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
     }
 }
 
+/*
+ * Set TCE @index, making room and tidying after, and tell the notifiers;
+ * false, with nothing changed, without memory
+ */
+static bool tce_put_one(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+{
+    uint64_t old;
+
+    if (tcet->table) {
+        old = tcet->table[index];
+        qatomic_set(&tcet->table[index], tce);
+    } else if (!spapr_tce_store_put(&TCE_STATE(tcet)->store, index, tce,
+                                    &old)) {
+        return false;
+    }
+    if (tce_notified(tcet)) {
+        tce_notify(tcet, index, old, tce);
+    }
+    return true;
+}
+
 static void tce_cleared(uint64_t index, uint64_t old, void *opaque)
 {
     SpaprTceTable *tcet = opaque;
@@ -592,12 +682,7 @@ static void tce_cleared(uint64_t index, uint64_t old, void *opaque)
 
 bool spapr_tce_table_write(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
 {
-    if (index >= tcet->nb_table || !tce_reserve(tcet, index, 1, &tce)) {
-        return false;
-    }
-    tce_put(tcet, index, tce);
-    tce_tidy(tcet, index, 1);
-    return true;
+    return index < tcet->nb_table && tce_put_one(tcet, index, tce);
 }
 
 /* A hypercall's TCEs could not all be kept: Linux cleans up on this one */
@@ -614,7 +699,7 @@ static target_ulong tce_no_memory(SpaprTceTable *tcet, uint64_t n)
  */
 static SpaprTceTable *tce_hcall_table(target_ulong liobn)
 {
-    SpaprTceTable *tcet = spapr_tce_find_by_liobn(liobn);
+    SpaprTceTable *tcet = tce_table_by_liobn(liobn);
 
     if (!tcet || !tcet->nb_table) {
         qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x" TARGET_FMT_lx
@@ -633,13 +718,8 @@ static target_ulong h_put_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
     uint64_t index;
 
     if (tcet && tce_index(tcet, ioba, 1, &index) && tce_check(tcet, tce)) {
-        ret = H_SUCCESS;
-        if (!tce_reserve(tcet, index, 1, &tce)) {
-            ret = tce_no_memory(tcet, 1);
-        } else {
-            tce_put(tcet, index, tce);
-            tce_tidy(tcet, index, 1);
-        }
+        ret = tce_put_one(tcet, index, tce) ? H_SUCCESS
+                                            : tce_no_memory(tcet, 1);
     }
     trace_spapr_iommu_put(liobn, ioba, tce, ret);
     return ret;
@@ -676,7 +756,7 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
     SpaprTceTable *tcet = tce_hcall_table(liobn);
     target_ulong ret = H_PARAMETER;
     uint64_t tces[TCE_INDIRECT_MAX], old[TCE_INDIRECT_MAX];
-    uint64_t index, i, ram_size = current_machine->ram_size;
+    uint64_t index, i;
 
     if (!tcet || npages > TCE_INDIRECT_MAX || (list & SPAPR_TCE_PAGE_MASK) ||
         !tce_index(tcet, ioba, npages, &index)) {
@@ -690,9 +770,7 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
     }
     for (i = 0; i < npages; i++) {
         tces[i] = be64_to_cpu(tces[i]);
-        /* RAM first: the one check most TCEs need */
-        if ((tces[i] & TCE_PERM) &&
-            tce_page(tcet, tces[i]) >= ram_size && !tce_check(tcet, tces[i])) {
+        if (!tce_check(tcet, tces[i])) {
             goto out;
         }
     }
@@ -1179,7 +1257,7 @@ static void spapr_tce_table_realize(DeviceState *dev, Error **errp)
     memory_region_init_iommu(&tcet->iommu, sizeof(tcet->iommu),
                              TYPE_SPAPR_IOMMU_MEMORY_REGION, OBJECT(tcet),
                              iommu, 0);
-    QLIST_INSERT_HEAD(&spapr_tce_tables, tcet, list);
+    tce_tables_add(tcet);
     vmstate_register(VMSTATE_IF(tcet), tcet->liobn, &vmstate_spapr_tce_table,
                      tcet);
 }
@@ -1189,7 +1267,7 @@ static void spapr_tce_table_unrealize(DeviceState *dev)
     SpaprTceTable *tcet = SPAPR_TCE_TABLE(dev);
 
     vmstate_unregister(VMSTATE_IF(tcet), &vmstate_spapr_tce_table, tcet);
-    QLIST_REMOVE(tcet, list);
+    tce_tables_remove(tcet);
     spapr_tce_table_disable(tcet);
 }
 
