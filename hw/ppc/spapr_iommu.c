@@ -344,6 +344,14 @@ static inline unsigned tce_liobn_slot(uint32_t liobn)
 {
     unsigned lo = 0, hi = tce_tables.count;
 
+    /* A machine has a few tables: a scan is quicker than a search */
+    if (hi <= 8) {
+        while (lo < hi && tce_tables.entry[lo].liobn < liobn) {
+            lo++;
+        }
+        return lo;
+    }
+
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
 
@@ -653,7 +661,8 @@ static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
  * Set TCE @index, making room and tidying after, and tell the notifiers;
  * false, with nothing changed, without memory
  */
-static bool tce_put_one(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
+static inline bool tce_put_one(SpaprTceTable *tcet, uint64_t index,
+                               uint64_t tce)
 {
     uint64_t old;
 
@@ -697,13 +706,18 @@ static target_ulong tce_no_memory(SpaprTceTable *tcet, uint64_t n)
  * The table for a TCE hcall; NULL for an unknown LIOBN or one whose
  * window was removed, which LoPAR and KVM answer with H_PARAMETER.
  */
-static SpaprTceTable *tce_hcall_table(target_ulong liobn)
+static void G_GNUC_NO_INLINE tce_hcall_no_window(target_ulong liobn)
+{
+    qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x" TARGET_FMT_lx
+                  ", which has no window\n", liobn);
+}
+
+static inline SpaprTceTable *tce_hcall_table(target_ulong liobn)
 {
     SpaprTceTable *tcet = tce_table_by_liobn(liobn);
 
     if (!tcet || !tcet->nb_table) {
-        qemu_log_mask(LOG_GUEST_ERROR, "TCE hcall on LIOBN 0x" TARGET_FMT_lx
-                      ", which has no window\n", liobn);
+        tce_hcall_no_window(liobn);
         return NULL;
     }
     return tcet;

@@ -561,48 +561,60 @@ fail:
     return false;
 }
 
+/* leaf_set() in a hashed leaf: a call, to keep the flat path small */
+static uint64_t G_GNUC_NO_INLINE leaf_set_hashed(SpaprTceStore *s, Leaf *leaf,
+                                                 unsigned off, uint64_t tce)
+{
+    uint64_t old;
+    bool found;
+    unsigned i = hash_find(leaf, off, &found);
+
+    if (!found) {
+        if (!tce) {
+            return 0;
+        }
+        assert(i < leaf->slots && leaf->used < hash_max_used(leaf->slots));
+        qatomic_set(&leaf->tce[i], tce);
+        /*
+         * A reader sees the key only once the TCE is there: pairs with
+         * spapr_tce_store_hashed_lookup()'s smp_rmb()
+         */
+        smp_wmb();
+        qatomic_set(&leaf_keys(leaf)[i], off);
+        leaf->used++;
+        leaf->live++;
+        s->live++;
+        return 0;
+    }
+    /* A cleared TCE keeps its key: it is that key's slot again */
+    old = leaf->tce[i];
+    qatomic_set(&leaf->tce[i], tce);
+    leaf->live += !!tce - !!old;
+    s->live += !!tce - !!old;
+    return old;
+}
+
 /* spapr_tce_store_set() in @leaf, or in no leaf */
 static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
-                         uint64_t tce)
+                                uint64_t tce)
 {
-    uint64_t old = 0;
+    uint64_t old;
     unsigned i;
-    bool found;
 
     if (!leaf) {
         /* Setting needs reserved room; clearing what is not set is done */
         assert(!tce);
         return 0;
     }
-    if (!leaf->mult) {
-        i = off - leaf->base;
-        if (i >= leaf->slots) {
-            /* Outside the run: setting needs reserved room */
-            assert(!tce);
-            return 0;
-        }
-    } else {
-        i = hash_find(leaf, off, &found);
-        if (!found) {
-            if (!tce) {
-                return 0;
-            }
-            assert(i < leaf->slots &&
-                   leaf->used < hash_max_used(leaf->slots));
-            qatomic_set(&leaf->tce[i], tce);
-            /*
-             * A reader sees the key only once the TCE is there: pairs
-             * with spapr_tce_store_hashed_lookup()'s smp_rmb()
-             */
-            smp_wmb();
-            qatomic_set(&leaf_keys(leaf)[i], off);
-            leaf->used++;
-            leaf->live++;
-            s->live++;
-            return 0;
-        }
+    if (leaf->mult) {
+        return leaf_set_hashed(s, leaf, off, tce);
     }
-    /* A cleared hashed TCE keeps its key: it is that key's slot again */
+    i = off - leaf->base;
+    if (i >= leaf->slots) {
+        /* Outside the run: setting needs reserved room */
+        assert(!tce);
+        return 0;
+    }
     old = leaf->tce[i];
     qatomic_set(&leaf->tce[i], tce);
     leaf->live += !!tce - !!old;
