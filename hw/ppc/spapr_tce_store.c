@@ -335,7 +335,12 @@ static Node *leaf_parent(SpaprTceStore *s, uint64_t chunk)
 
 static unsigned leaf_slot(Node *parent, uint64_t chunk)
 {
-    return chunk & parent->mask;
+    /*
+     * A node over leaves always indexes by the chunk's low bits: with the
+     * mask a constant, the child's load need not wait for the node's
+     * header, which is often a cache miss of its own
+     */
+    return chunk & (NODE_SIZE - 1);
 }
 
 static Leaf *leaf_of(SpaprTceStore *s, uint64_t chunk)
@@ -650,6 +655,13 @@ bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
     unsigned off = index & LEAF_MASK;
     Leaf *leaf = leaf_of(s, chunk);
 
+    /*
+     * The TCE's line, fetched beside the leaf's header rather than after
+     * it: right for a leaf over all of its chunk, harmless otherwise
+     */
+    if (leaf) {
+        __builtin_prefetch(&leaf->tce[off], 1);
+    }
     /*
      * Most puts land in a leaf that has room, and leave it as it is: one
      * walk down the tree, where reserve, set and tidy would make three

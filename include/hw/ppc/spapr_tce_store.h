@@ -183,7 +183,8 @@ uint64_t spapr_tce_store_lookup(SpaprTceStore *s, uint64_t index)
             return 0;
         }
     }
-    i = (index >> TCE_STORE_LEAF_BITS) & n->mask;
+    /* A node over leaves indexes by the chunk's low bits (a constant mask) */
+    i = (index >> TCE_STORE_LEAF_BITS) & ((1u << TCE_STORE_NODE_BITS) - 1);
     if (unlikely(i >= n->slots)) {
         return 0;
     }
