@@ -36,6 +36,7 @@
 #include "system/runstate.h"
 #include "tests/qtest/fuzz/fuzz.h"
 /* The test device's MEMTX register bits are QEMU's MemTxResult bits */
+#undef MEMTX_ERROR
 #undef MEMTX_DECODE_ERROR
 #undef MEMTX_ACCESS_ERROR
 #include "tests/qtest/libqos/pci-spapr.h"

@@ -21,6 +21,7 @@
 #include "hw/qdev-core.h"
 #include "hw/sysbus.h"
 /* The test device's MEMTX register bits are QEMU's MemTxResult bits */
+#undef MEMTX_ERROR
 #undef MEMTX_DECODE_ERROR
 #undef MEMTX_ACCESS_ERROR
 #include "viommu-fuzz.h"
