@@ -108,6 +108,11 @@ typedef struct Run {
 typedef struct Window {
     bool live;              /* the window exists */
     bool ever;              /* it existed once: H_CONSTRAINED */
+    /*
+     * Made as the default window (by a reset), which a DDW that takes
+     * LIOBN_BASE once the default one is removed is not
+     */
+    bool def;
     uint64_t offset;        /* bus address of TCE 0 */
     unsigned shift;         /* page shift */
     uint64_t count;         /* TCEs */
@@ -222,7 +227,14 @@ static void window_open(Window *w, uint64_t offset, unsigned shift,
     w->offset = offset;
     w->shift = shift;
     w->count = count;
+    w->def = false;
     g_array_set_size(w->runs, 0);
+}
+
+static void default_window_open(void)
+{
+    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    sp.sh.win[0].def = true;
 }
 
 static void window_close(Window *w)
@@ -252,7 +264,7 @@ static void shadow_reset(void)
         }
         window_close(w);
     }
-    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    default_window_open();
     sp.sh.eeh_on = EEH_OFF;
     sp.sh.pe_state = PE_NORMAL;
 }
@@ -647,6 +659,7 @@ static void op_ddw_remove(Input *in)
     uint32_t liobn = pick_liobn(in), out;
     uint64_t i = (uint64_t)liobn - LIOBN_BASE;
     bool live = i < NR_WINDOWS && sp.sh.win[i].live;
+    bool was_default = live && sp.sh.win[i].def;
 
     expect_rc("ibm,remove-pe-dma-window",
               rtas("ibm,remove-pe-dma-window", 1, &liobn, 1, &out),
@@ -656,9 +669,13 @@ static void op_ddw_remove(Input *in)
         return;
     }
     window_close(&sp.sh.win[i]);
-    /* LoPAR: the last window gone, the default one comes back, empty */
-    if (!nr_live() && i != 0) {
-        window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    /*
+     * LoPAR: the last window gone, the default one comes back, empty,
+     * unless it was the default one; a DDW on LIOBN_BASE is not
+     * (spapr-tce-test's ddw/default-by-history)
+     */
+    if (!nr_live() && !was_default) {
+        default_window_open();
     }
 }
 
@@ -672,7 +689,7 @@ static void op_ddw_reset(Input *in)
     for (int i = 0; i < NR_WINDOWS; i++) {
         window_close(&sp.sh.win[i]);
     }
-    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    default_window_open();
 }
 
 /* A DDW call with too few arguments: refused, and nothing changes */
