@@ -8,7 +8,8 @@
  * "Input" below): the TCE hypercalls (through the fork's qtest-only
  * "rtas x-hcall"), the DDW and EEH RTAS calls, viommu-testdev DMA, a
  * machine reset and a migration (the devices' state saved and loaded
- * back into the reset machine).
+ * back into the machine with its PHB reset).  Between inputs only the
+ * PHB is reset, which is all an input changes (see input_reset()).
  *
  * A shadow of the hypervisor's state, written from PAPR and
  * docs/system/devices/spapr-tce.rst, predicts every call's return code
@@ -127,6 +128,7 @@ typedef struct Shadow {
 
 static struct {
     QTestState *qts;
+    DeviceState *phb;
     QGuestAllocator alloc;
     QPCIBus *bus;
     VFuzzTestdev td;
@@ -1065,9 +1067,44 @@ static void read_testdev_regs(uint32_t *regs)
     }
 }
 
+/*
+ * The devices' state, as a migration sends it without RAM.  The buffer
+ * starts as large as the largest stream so far (up to 16 MiB):
+ * QIOChannelBuffer grows by exactly what each write needs, which copied
+ * a stream of megabytes (flat TCE windows) dozens of times.
+ */
+static uint8_t *save_devices(size_t *len)
+{
+    static size_t hint = 64 * KiB;
+    QIOChannelBuffer *out = qio_channel_buffer_new(hint);
+    uint8_t *stream;
+    QEMUFile *f;
+    int ret;
+
+    global_state_store_running();
+    f = qemu_file_new_output(QIO_CHANNEL(out));
+    ret = qemu_save_device_state(f);
+    qemu_fflush(f);
+    if (ret < 0 || qemu_file_get_error(f)) {
+        vfuzz_finding("migration", "saving the devices' state failed");
+    }
+    *len = out->usage;
+    hint = MIN(MAX(hint, out->usage), 16 * MiB);
+    stream = g_memdup2(out->data, out->usage);
+    qemu_fclose(f);
+    object_unref(OBJECT(out));
+    return stream;
+}
+
+static void phb_reset(void)
+{
+    device_cold_reset(sp.phb);
+    main_loop_wait(true);
+}
+
 static void op_migrate(Input *in)
 {
-    QIOChannelBuffer *out = qio_channel_buffer_new(64 * KiB), *in_ch;
+    QIOChannelBuffer *in_ch;
     uint32_t before[TD_REGS], after[TD_REGS];
     bool regs = !mmio_fenced();
     g_autofree uint8_t *stream = NULL;
@@ -1084,20 +1121,14 @@ static void op_migrate(Input *in)
     if (regs) {
         read_testdev_regs(before);
     }
-    global_state_store_running();
-    f = qemu_file_new_output(QIO_CHANNEL(out));
-    ret = qemu_save_device_state(f);
-    qemu_fflush(f);
-    if (ret < 0 || qemu_file_get_error(f)) {
-        vfuzz_finding("migration", "saving the devices' state failed");
-    }
-    len = out->usage;
-    stream = g_memdup2(out->data, len);
-    qemu_fclose(f);
-    object_unref(OBJECT(out));
+    stream = save_devices(&len);
 
-    /* The destination: the machine as created, loading the stream */
-    qemu_system_reset(SHUTDOWN_CAUSE_NONE);
+    /*
+     * The destination: what the stream must carry as a machine just
+     * created has it, which for all an input reaches is the PHB's reset
+     * (see input_reset()); the rest of the machine comes from the stream
+     */
+    phb_reset();
     in_ch = qio_channel_buffer_new(len);
     qio_channel_write_all(QIO_CHANNEL(in_ch), (char *)stream, len,
                           &error_abort);
@@ -1129,6 +1160,113 @@ static void op_migrate(Input *in)
         }
     }
     pe_state_check(true, "a migration");
+}
+
+/* ---- between inputs ---- */
+
+/* A section of a device state stream (qemu_save_device_state()) */
+typedef struct Section {
+    char name[256];
+    size_t at, len;
+} Section;
+
+/*
+ * The sections of @s, found by their headers and footers
+ * (QEMU_VM_SECTION_FULL, ID, name; QEMU_VM_SECTION_FOOTER, ID): the
+ * stream does not say how long a section is.  A footer and a header
+ * could also be data by chance; for a check that only reports, that is
+ * good enough.
+ */
+static GArray *stream_sections(const uint8_t *s, size_t len)
+{
+    GArray *secs = g_array_new(false, true, sizeof(Section));
+    size_t p = 8;                       /* past the magic and version */
+
+    while (p + 6 < len && s[p] == QEMU_VM_SECTION_FULL) {
+        Section sec = { .at = p };
+        uint8_t footer[5] = { QEMU_VM_SECTION_FOOTER };
+        size_t n = s[p + 5], end = len;
+
+        memcpy(footer + 1, s + p + 1, 4);
+        memcpy(sec.name, s + p + 6, MIN(n, len - p - 6));
+        for (size_t q = p + 6 + n; q + 5 < len; q++) {
+            if (!memcmp(s + q, footer, 5) &&
+                (s[q + 5] == QEMU_VM_SECTION_FULL || s[q + 5] == QEMU_VM_EOF)) {
+                end = q + 5;
+                break;
+            }
+        }
+        sec.len = end - p;
+        g_array_append_val(secs, sec);
+        p = end;
+    }
+    return secs;
+}
+
+/*
+ * What an input can change is the PHB's: its windows and TCE tables, its
+ * EEH state, the test device on its bus; and RAM, which the next input
+ * zeroes where it was written.  No guest code runs, and the hypercalls
+ * and RTAS calls the target makes reach nothing else.  So resetting the
+ * PHB, which resets its bus, leaves what the next input can see as
+ * qemu_system_reset() would, without pseries' device tree and ROMs built
+ * and loaded again, which took most of an input's time.
+ * VIOMMU_FUZZ_RESET_CHECK=1 checks that, by the devices' state.
+ */
+static void input_reset(void)
+{
+    static int check = -1;
+    g_autofree uint8_t *light = NULL, *full = NULL, *again = NULL;
+    g_autoptr(GArray) ls = NULL, fs = NULL, as = NULL;
+    size_t light_len, full_len, again_len;
+
+    phb_reset();
+    if (check < 0) {
+        check = !!getenv("VIOMMU_FUZZ_RESET_CHECK");
+    }
+    if (!check) {
+        return;
+    }
+    /*
+     * Section by section, against the machine's reset where two of those
+     * agree: what varies from one reset to the next (the device tree's
+     * random seed in "spapr") is no input's doing.  Nor is the vCPU, which
+     * runs nothing under qtest and which the PHB's reset leaves alone:
+     * after a migration its MSR is the one loaded, not the one a reset
+     * sets.
+     */
+    vm_stop(RUN_STATE_PAUSED);
+    light = save_devices(&light_len);
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+    main_loop_wait(true);
+    full = save_devices(&full_len);
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+    main_loop_wait(true);
+    again = save_devices(&again_len);
+    vm_start();
+    ls = stream_sections(light, light_len);
+    fs = stream_sections(full, full_len);
+    as = stream_sections(again, again_len);
+    if (ls->len != fs->len || fs->len != as->len) {
+        vfuzz_finding("reset", "after the input, the PHB's reset leaves %u "
+                      "sections of devices' state, the machine's %u and %u",
+                      ls->len, fs->len, as->len);
+    }
+    for (guint i = 0; i < fs->len; i++) {
+        Section *l = &g_array_index(ls, Section, i);
+        Section *f = &g_array_index(fs, Section, i);
+        Section *a = &g_array_index(as, Section, i);
+
+        if (f->len != a->len || memcmp(full + f->at, again + a->at, f->len) ||
+            !strcmp(f->name, "cpu")) {
+            continue;
+        }
+        if (l->len != f->len || memcmp(light + l->at, full + f->at, f->len)) {
+            vfuzz_finding("reset", "after the input, the PHB's reset and the "
+                          "machine's leave section %u, \"%s\", different",
+                          i, f->name);
+        }
+    }
 }
 
 /* ---- the target ---- */
@@ -1204,7 +1342,7 @@ static void spapr_fuzz(QTestState *s, const unsigned char *data, size_t size)
             vfuzz_command_done(op->name);
         }
     }
-    fuzz_reset(s);
+    input_reset();
 }
 
 static void spapr_pre_vm_init(void)
@@ -1220,6 +1358,8 @@ static void spapr_pre_vm_init(void)
 static void spapr_pre_fuzz(QTestState *s)
 {
     sp.qts = s;
+    sp.phb = DEVICE(object_resolve_path_type("", "spapr-pci-host-bridge",
+                                             NULL));
     spapr_alloc_init(&sp.alloc, s, ALLOC_NO_FLAGS);
 }
 
