@@ -55,6 +55,9 @@
 #define NR_WINDOWS          4
 #define LIOBN_BASE          0x80000000u
 #define DMA64_BASE          (1ull << 59)
+/* The PHB's MSI window, over any DMA window: 4 KiB, or a host page */
+#define MSI_WINDOW          0x40000000000ull
+#define MSI_WINDOW_MAX      (64 * KiB)
 #define DEFAULT_SHIFT       12
 #define DEFAULT_COUNT       (1 * GiB >> DEFAULT_SHIFT)
 /* The largest block (the least a guest gets), the PHB's default page sizes */
@@ -90,6 +93,7 @@
 #define PE_RESET            1
 #define PE_STOPPED          2
 #define PE_DMA_STOPPED      4
+#define PE_UNAVAILABLE      5
 
 enum { EEH_OFF, EEH_ON, EEH_UNKNOWN };
 
@@ -723,7 +727,9 @@ static int32_t pe_state_now(void)
     expect_rc("ibm,read-slot-reset-state2",
               rtas("ibm,read-slot-reset-state2", 3, args, 5, out),
               RTAS_SUCCESS, RTAS_SUCCESS);
-    if (out[2] != 1 || out[3] != 1000 || out[4] != 0) {
+    /* No wait to suggest for a PE given up for good */
+    if (out[2] != 1 || out[3] != (out[1] == PE_UNAVAILABLE ? 0 : 1000) ||
+        out[4] != 0) {
         vfuzz_finding("spapr", "ibm,read-slot-reset-state2 answered %u %u "
                       "%u after the state", out[2], out[3], out[4]);
     }
@@ -747,7 +753,8 @@ static void pe_state_check(bool known, const char *after)
 
 static bool mmio_fenced(void)
 {
-    return sp.sh.pe_state == PE_RESET || sp.sh.pe_state == PE_STOPPED;
+    return sp.sh.pe_state == PE_RESET || sp.sh.pe_state == PE_STOPPED ||
+           sp.sh.pe_state == PE_UNAVAILABLE;
 }
 
 static void testdev_remap(void)
@@ -834,7 +841,11 @@ static void op_eeh_slot_reset(Input *in)
     int s = sp.sh.pe_state;
     bool known = true;
 
-    if (option == 1 || option == 3) {
+    if ((option == 1 || option == 3) && s == PE_UNAVAILABLE) {
+        /* A PE given up stays so until the machine resets */
+        expect_rc("ibm,set-slot-reset", st, RTAS_UNEXPECTED_STATE,
+                  RTAS_UNEXPECTED_STATE);
+    } else if (option == 1 || option == 3) {
         expect_rc("ibm,set-slot-reset", st, RTAS_SUCCESS, RTAS_SUCCESS);
         sp.sh.pe_state = PE_RESET;
     } else if (option == 0 && s == PE_RESET) {
@@ -891,7 +902,8 @@ static void op_eeh_info(Input *in)
                   option == 1 || option == 2 ? RTAS_SUCCESS : RTAS_PARAM_ERROR);
         if (option == 2) {
             /* The OS gave the PE up: unavailable until the machine resets */
-            pe_state_check(false, "ibm,slot-error-detail 2");
+            sp.sh.pe_state = PE_UNAVAILABLE;
+            pe_state_check(true, "ibm,slot-error-detail 2");
         }
         break;
     }
@@ -917,6 +929,10 @@ static VFuzzDma spapr_resolve(void *opaque, uint64_t addr, bool is_write)
     uint64_t size, tce;
     unsigned need = is_write ? 2 : 1;
 
+    if (addr - MSI_WINDOW < MSI_WINDOW_MAX) {
+        /* An MSI, or what the MSI window makes of the access: not claimed */
+        return (VFuzzDma) { VFUZZ_DMA_UNKNOWN };
+    }
     if (!w) {
         return (VFuzzDma) { VFUZZ_DMA_FAULT, 0, RES_DECODE_ERROR };
     }
@@ -951,7 +967,7 @@ static int dma_refused(uint64_t addr, uint32_t len, bool is_write)
         if (d.kind == VFUZZ_DMA_FAULT) {
             return 1;
         }
-        if (!vfuzz_ram(d.pa, n)) {
+        if (d.kind != VFUZZ_DMA_RAM || !vfuzz_ram(d.pa, n)) {
             return -1;
         }
         addr += n;
