@@ -1118,8 +1118,22 @@ static void phb_reset(void)
     main_loop_wait(true);
 }
 
+static int set_sparse_migration(Object *obj, void *opaque)
+{
+    if (object_dynamic_cast(obj, "spapr-tce-table")) {
+        object_property_set_bool(obj, "sparse-migration", *(bool *)opaque,
+                                 &error_abort);
+    }
+    return 0;
+}
+
 static void op_migrate(Input *in)
 {
+    /*
+     * The windows' TCEs go flat (upstream's form, the default) or as the
+     * set TCEs only ("sparse-migration", which a table takes at any time)
+     */
+    bool sparse = take(in, 1) & 1;
     QIOChannelBuffer *in_ch;
     uint32_t before[TD_REGS], after[TD_REGS];
     bool regs = !mmio_fenced();
@@ -1137,6 +1151,7 @@ static void op_migrate(Input *in)
     if (regs) {
         read_testdev_regs(before);
     }
+    object_child_foreach(OBJECT(sp.phb), set_sparse_migration, &sparse);
     stream = save_devices(&len);
 
     /*
