@@ -297,6 +297,11 @@ def eeh_state():
     return u8(S_EEH_INFO) + u8(0)
 
 
+def unclaimed(off, store=False):
+    # a load (or store) in the top 64 KiB of the 32-bit memory window
+    return u8(S_EEH_INFO) + u8(0x80) + u16((off & ~3) | (1 if store else 0))
+
+
 def sdma(op, window, index, within, length, pattern=0x01020304, asynchronous=False):
     opb = (op - 1) | (4 if asynchronous else 0)
     return (u8(S_DMA) + u8(opb) + u8(window) + u32(index) + u32(within) +
@@ -353,6 +358,14 @@ def spapr_seeds():
                          sdma(OP_FILL, DEFAULT, 1, 0, 8) +
                          u8(S_MACHINE_RESET) + eeh_state() +
                          sdma(OP_FILL, DEFAULT, 1, 0, 8))
+    # A load no BAR claims: nothing with EEH off, a freeze with it on
+    s["eeh-unclaimed"] = (put(DEFAULT, 1, 5) + unclaimed(0x100) +
+                          sdma(OP_FILL, DEFAULT, 1, 0, 8) +
+                          eeh_option(0, 1) + unclaimed(0x200) +
+                          unclaimed(0x300, store=True) +
+                          eeh_option(0, 2) + eeh_option(0, 3) +
+                          unclaimed(0x400, store=True) + eeh_option(0, 2) +
+                          sdma(OP_FILL, DEFAULT, 1, 0, 8))
     s["eeh"] = (eeh_option(0, 1) + put(DEFAULT, 1, 5) +
                 sdma(OP_FILL, DEFAULT, 1, 0, 8) + eeh_state() +
                 sdma(OP_FILL, DEFAULT, 9, 0, 8) + eeh_state() +

@@ -864,13 +864,65 @@ static void op_eeh_slot_reset(Input *in)
     }
 }
 
+static void check_fence(void)
+{
+    uint32_t id = qvtd_rd(&sp.td.q, R_ID);
+    uint32_t want = mmio_fenced() ? 0xffffffff : ID_VALUE;
+
+    if (id != want) {
+        vfuzz_finding("spapr", "the test device's ID reads 0x%x with the PE "
+                      "in state %d", id, sp.sh.pe_state);
+    }
+}
+
+/*
+ * A CPU load or store in the PHB's 32-bit memory window where no BAR is:
+ * the top 64 KiB, far above the test device's BAR, which libqos places
+ * at the bottom.  The PCI bus ends it in an unsupported request: with
+ * EEH on, the PE freezes, if it ran, and a load reads all ones; with EEH
+ * off, nothing happens (the model's eeh_unclaimed_ops).
+ */
+static void unclaimed_access(Input *in)
+{
+    QPCIBusSPAPR *bus = container_of(sp.bus, QPCIBusSPAPR, bus);
+    uint16_t off = take(in, 2);
+    bool store = off & 1;
+    uint64_t addr = bus->mmio32_cpu_base + bus->mmio32.pci_base +
+                    bus->mmio32.size - 64 * KiB + (off & ~3u);
+    uint32_t v;
+
+    if (store) {
+        qtest_writel(sp.qts, addr, 0);
+    } else {
+        v = qtest_readl(sp.qts, addr);
+        if (sp.sh.eeh_on == EEH_ON && v != UINT32_MAX) {
+            vfuzz_finding("spapr", "a load no BAR claims, with EEH on, read "
+                          "0x%x", v);
+        }
+    }
+    if (sp.sh.eeh_on == EEH_ON) {
+        if (sp.sh.pe_state == PE_NORMAL) {
+            sp.sh.pe_state = PE_STOPPED;
+        }
+        pe_state_check(true, "a load or store no BAR claims");
+    } else {
+        pe_state_check(sp.sh.eeh_on == EEH_OFF,
+                       "a load or store no BAR claims, with EEH off");
+    }
+    check_fence();
+}
+
 static void op_eeh_info(Input *in)
 {
     uint32_t args[8] = { CONFIG_ADDR, BUID >> 32, (uint32_t)BUID }, out[2];
     uint32_t option;
+    uint8_t sel = take(in, 1);
 
-    switch (take(in, 1) % 4) {
+    switch (sel % 4) {
     case 0:
+        if (sel & 0x80) {
+            unclaimed_access(in);
+        }
         pe_state_check(true, "the calls before");
         break;
     case 1:
@@ -974,17 +1026,6 @@ static int dma_refused(uint64_t addr, uint32_t len, bool is_write)
         off += n;
     }
     return 0;
-}
-
-static void check_fence(void)
-{
-    uint32_t id = qvtd_rd(&sp.td.q, R_ID);
-    uint32_t want = mmio_fenced() ? 0xffffffff : ID_VALUE;
-
-    if (id != want) {
-        vfuzz_finding("spapr", "the test device's ID reads 0x%x with the PE "
-                      "in state %d", id, sp.sh.pe_state);
-    }
 }
 
 static void op_dma(Input *in)
