@@ -1058,6 +1058,14 @@ static void op_dma(Input *in)
         len = take(in, 4);
         break;
     }
+    /*
+     * A device still busy with an earlier command ignores the doorbell, and
+     * what follows would blame the IOMMU for a DMA that never was
+     */
+    if (!mmio_fenced() && (qvtd_rd(&sp.td.q, R_STATUS) & STATUS_BUSY)) {
+        vfuzz_finding("spapr", "the test device is still busy (status 0x%x) "
+                      "before a command", qvtd_rd(&sp.td.q, R_STATUS));
+    }
     qvtd_wr64(&sp.td.q, R_DMA_ADDR, addr);
     qvtd_wr(&sp.td.q, R_LEN, len);
     qvtd_wr(&sp.td.q, R_PATTERN, take(in, 4));
