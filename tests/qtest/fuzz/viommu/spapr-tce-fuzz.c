@@ -1401,6 +1401,7 @@ static void spapr_fuzz(QTestState *s, const unsigned char *data, size_t size)
     bool verbose = getenv("VIOMMU_FUZZ_VERBOSE");
 
     sp.qts = s;
+    vfuzz_history_add(data, size);
     vfuzz_scrub_ram();
     shadow_reset();
     testdev_remap();

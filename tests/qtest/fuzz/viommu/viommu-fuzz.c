@@ -42,6 +42,56 @@
  */
 #define DRIFT_WARMUP_INPUTS     256
 
+/*
+ * The last inputs of the process, the current one last: a finding that
+ * depends on what earlier inputs left behind shows only when they are
+ * run again, in order
+ */
+#define HISTORY_INPUTS      64
+static struct {
+    uint8_t *data;
+    size_t len;
+} history[HISTORY_INPUTS];
+static uint64_t history_count;
+
+void vfuzz_history_add(const uint8_t *data, size_t len)
+{
+    static int on = -1;
+    unsigned i = history_count % HISTORY_INPUTS;
+
+    if (on < 0) {
+        on = getenv("VIOMMU_FUZZ_HISTORY") != NULL;
+    }
+    if (!on) {
+        return;
+    }
+    g_free(history[i].data);
+    history[i].data = g_memdup2(data, len);
+    history[i].len = len;
+    history_count++;
+}
+
+static void history_save(void)
+{
+    const char *dir = getenv("VIOMMU_FUZZ_HISTORY");
+    uint64_t first = history_count > HISTORY_INPUTS ?
+                     history_count - HISTORY_INPUTS : 0;
+
+    if (!dir || !history_count) {
+        return;
+    }
+    g_mkdir_with_parents(dir, 0755);
+    for (uint64_t n = first; n < history_count; n++) {
+        g_autofree char *name = g_strdup_printf("%s/history-%03" PRIu64, dir,
+                                                n - first);
+
+        g_file_set_contents(name, (char *)history[n % HISTORY_INPUTS].data,
+                            history[n % HISTORY_INPUTS].len, NULL);
+    }
+    fprintf(stderr, "viommu-fuzz: the last %" PRIu64 " inputs, this one "
+            "last, are in %s\n", history_count - first, dir);
+}
+
 void vfuzz_finding(const char *oracle, const char *fmt, ...)
 {
     va_list ap;
@@ -51,6 +101,7 @@ void vfuzz_finding(const char *oracle, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    history_save();
     fflush(stderr);
     abort();
 }
