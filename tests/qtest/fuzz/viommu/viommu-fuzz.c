@@ -14,6 +14,7 @@
 #include "qemu/timer.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
+#include "qapi/error.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "system/runstate.h"
@@ -673,6 +674,35 @@ static bool dma_all_ram(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
     return true;
 }
 
+/*
+ * The device's MMIO is fenced (an EEH freeze), so STATUS cannot say when
+ * the command is done; its "x-busy" can.  Stopping the VM would wait
+ * holding the BQL, which the DMA thread takes for each access that is
+ * not to RAM (one that froze the PE, for one): it gave up after 5 s, and
+ * the device, still busy, ignored the next input's first command.  So
+ * the wait goes on as the main loop would, without the BQL, for the rest
+ * of its 10 s.
+ */
+static void testdev_wait_fenced(int polls)
+{
+    Object *dev = object_resolve_path_type("", "viommu-testdev", NULL);
+
+    if (!dev) {
+        vm_stop(RUN_STATE_PAUSED);
+        vm_start();
+        return;
+    }
+    for (int i = polls; i < 100000; i++) {
+        if (!object_property_get_bool(dev, "x-busy", &error_abort)) {
+            return;
+        }
+        bql_unlock();
+        g_usleep(100);
+        bql_lock();
+        main_loop_wait(true);
+    }
+}
+
 void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
                               void *opaque)
 {
@@ -692,9 +722,7 @@ void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
         uint32_t st = qvtd_rd(&td->q, R_STATUS);
 
         if (st == UINT32_MAX) {
-            /* Its MMIO is fenced (an EEH freeze): stopping still waits */
-            vm_stop(RUN_STATE_PAUSED);
-            vm_start();
+            testdev_wait_fenced(i);
             return;
         }
         if (!(st & STATUS_BUSY)) {
