@@ -680,21 +680,24 @@ static bool dma_all_ram(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
  * holding the BQL, which the DMA thread takes for each access that is
  * not to RAM (one that froze the PE, for one): it gave up after 5 s, and
  * the device, still busy, ignored the next input's first command.  So
- * the wait goes on as the main loop would, without the BQL, for the rest
- * of its 10 s.
+ * the wait goes on as the main loop would, without the BQL, for 10 s of
+ * wall-clock time at most.
  */
-static void testdev_wait_fenced(int polls)
+static void testdev_wait_fenced(void)
 {
     Object *dev = object_resolve_path_type("", "viommu-testdev", NULL);
+    int64_t deadline = get_clock() + 10 * NANOSECONDS_PER_SECOND;
 
     if (!dev) {
         vm_stop(RUN_STATE_PAUSED);
         vm_start();
         return;
     }
-    for (int i = polls; i < 100000; i++) {
-        if (!object_property_get_bool(dev, "x-busy", &error_abort)) {
-            return;
+    while (object_property_get_bool(dev, "x-busy", &error_abort)) {
+        if (get_clock() > deadline) {
+            vfuzz_finding("bql-dma-thread", "the test device's DMA thread "
+                          "did not finish its command in 10 s, its MMIO "
+                          "fenced, with the BQL free");
         }
         bql_unlock();
         g_usleep(100);
@@ -722,7 +725,7 @@ void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
         uint32_t st = qvtd_rd(&td->q, R_STATUS);
 
         if (st == UINT32_MAX) {
-            testdev_wait_fenced(i);
+            testdev_wait_fenced();
             return;
         }
         if (!(st & STATUS_BUSY)) {
