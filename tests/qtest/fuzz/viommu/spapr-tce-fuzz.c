@@ -99,8 +99,8 @@ enum { EEH_OFF, EEH_ON, EEH_UNKNOWN };
 
 /*
  * At most this many operations per input, of which this many machine
- * resets and migrations (the fuzzer grows inputs full of them, at 50 to
- * 150 ms each under ASan)
+ * resets and migrations (the fuzzer grows inputs full of them, at 10 to
+ * 25 ms of CPU each under ASan, where an input of calls takes about 1)
  */
 #define MAX_OPS             512
 #define MAX_HEAVY_OPS       2
