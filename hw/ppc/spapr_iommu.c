@@ -925,15 +925,37 @@ static int tce_mig_keep(SpaprTceTableState *ts, uint64_t index, uint64_t tce)
     return 0;
 }
 
+/*
+ * The flat form goes out and comes in a chunk of TCEs at a time: a
+ * qemu_put_be64() per TCE is eight calls per TCE, millions for a large
+ * window, all while the VM is stopped
+ */
+#define TCE_FLAT_CHUNK      512
+
 typedef struct TceFlatPut {
     QEMUFile *f;
-    uint64_t next;
+    uint64_t next;              /* the index after the last one queued */
+    unsigned n;                 /* TCEs in buf */
+    uint64_t buf[TCE_FLAT_CHUNK];   /* big-endian */
 } TceFlatPut;
 
-static void tce_put_zeros(QEMUFile *f, uint64_t n)
+static void tce_flat_flush(TceFlatPut *p)
 {
-    while (n--) {
-        qemu_put_be64(f, 0);
+    qemu_put_buffer(p->f, (uint8_t *)p->buf, p->n * sizeof(p->buf[0]));
+    p->n = 0;
+}
+
+static void tce_put_zeros(TceFlatPut *p, uint64_t n)
+{
+    while (n) {
+        unsigned k = MIN(n, TCE_FLAT_CHUNK - p->n);
+
+        memset(&p->buf[p->n], 0, k * sizeof(p->buf[0]));
+        p->n += k;
+        n -= k;
+        if (p->n == TCE_FLAT_CHUNK) {
+            tce_flat_flush(p);
+        }
     }
 }
 
@@ -941,8 +963,11 @@ static void tce_flat_put_one(uint64_t index, uint64_t tce, void *opaque)
 {
     TceFlatPut *p = opaque;
 
-    tce_put_zeros(p->f, index - p->next);
-    qemu_put_be64(p->f, tce);
+    tce_put_zeros(p, index - p->next);
+    p->buf[p->n++] = cpu_to_be64(tce);
+    if (p->n == TCE_FLAT_CHUNK) {
+        tce_flat_flush(p);
+    }
     p->next = index + 1;
 }
 
@@ -951,11 +976,15 @@ static int tce_flat_put(QEMUFile *f, void *pv, size_t size,
                         const VMStateField *field, JSONWriter *vmdesc)
 {
     SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
-    TceFlatPut p = { .f = f };
+    g_autofree TceFlatPut *p = g_new(TceFlatPut, 1);
 
+    p->f = f;
+    p->next = 0;
+    p->n = 0;
     if (ts->tcet.mig_nb_table) {
-        spapr_tce_table_foreach(&ts->tcet, tce_flat_put_one, &p);
-        tce_put_zeros(f, ts->tcet.mig_nb_table - p.next);
+        spapr_tce_table_foreach(&ts->tcet, tce_flat_put_one, p);
+        tce_put_zeros(p, ts->tcet.mig_nb_table - p->next);
+        tce_flat_flush(p);
     }
     return 0;
 }
@@ -965,22 +994,29 @@ static int tce_flat_get(QEMUFile *f, void *pv, size_t size,
 {
     SpaprTceTableState *ts = container_of(pv, SpaprTceTableState, mig_store);
     uint32_t nb = ts->tcet.mig_nb_table;
+    g_autofree uint64_t *buf = NULL;
     uint64_t i, tce;
+    unsigned n, k;
     int ret;
 
     if (!tce_mig_count_ok(&ts->tcet, nb)) {
         return -EINVAL;
     }
     spapr_tce_store_init(&ts->mig_store, nb);
-    for (i = 0; i < nb; i++) {
-        tce = qemu_get_be64(f);
-        ret = tce ? tce_mig_keep(ts, i, tce) : 0;
-        if (ret < 0) {
-            return ret;
+    buf = g_new(uint64_t, TCE_FLAT_CHUNK);
+    for (i = 0; i < nb; i += n) {
+        n = MIN(nb - i, TCE_FLAT_CHUNK);
+        if (qemu_get_buffer(f, (uint8_t *)buf, n * sizeof(buf[0])) !=
+            n * sizeof(buf[0])) {
+            /* A truncated stream */
+            return qemu_file_get_error(f) ?: -EIO;
         }
-        /* A truncated stream reads as 0s: stop at its end */
-        if (!(i & 0xffff) && qemu_file_get_error(f)) {
-            break;
+        for (k = 0; k < n; k++) {
+            tce = be64_to_cpu(buf[k]);
+            ret = tce ? tce_mig_keep(ts, i + k, tce) : 0;
+            if (ret < 0) {
+                return ret;
+            }
         }
     }
     return qemu_file_get_error(f);

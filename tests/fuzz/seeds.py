@@ -297,10 +297,19 @@ def eeh_state():
     return u8(S_EEH_INFO) + u8(0)
 
 
+def unclaimed(off, store=False):
+    # a load (or store) in the top 64 KiB of the 32-bit memory window
+    return u8(S_EEH_INFO) + u8(0x80) + u16((off & ~3) | (1 if store else 0))
+
+
 def sdma(op, window, index, within, length, pattern=0x01020304, asynchronous=False):
     opb = (op - 1) | (4 if asynchronous else 0)
     return (u8(S_DMA) + u8(opb) + u8(window) + u32(index) + u32(within) +
             u8(1) + u16(length - 1) + u32(pattern))
+
+
+def migrate(sparse=False):
+    return u8(S_MIGRATE) + u8(1 if sparse else 0)
 
 
 def buffer(off, n8, seed):
@@ -334,6 +343,29 @@ def spapr_seeds():
                      get(DEFAULT, 5) + create(0, 30) + remove(DDW1) +
                      remove(DDW2) + query() + get(DEFAULT, 5) +
                      u8(S_SHORT) + u8(1) + u8(3))
+    # A DDW on the default window's LIOBN is no default window: removing
+    # it last brings the default one back
+    s["ddw-default-by-history"] = (create(1, 32) + remove(DEFAULT) +
+                                   create(1, 30) + put(DEFAULT, 3, 7) +
+                                   remove(DDW1) + remove(DEFAULT) +
+                                   get(DEFAULT, 3) + query() +
+                                   remove(DEFAULT) + query())
+    # The OS gives the PE up (ibm,slot-error-detail 2): state 5, fenced,
+    # no slot reset, until the machine resets
+    s["eeh-given-up"] = (eeh_option(0, 1) + put(DEFAULT, 1, 5) +
+                         u8(S_EEH_INFO) + u8(3) + u8(2) + eeh_state() +
+                         slot_reset(1) + eeh_option(0, 2) +
+                         sdma(OP_FILL, DEFAULT, 1, 0, 8) +
+                         u8(S_MACHINE_RESET) + eeh_state() +
+                         sdma(OP_FILL, DEFAULT, 1, 0, 8))
+    # A load no BAR claims: nothing with EEH off, a freeze with it on
+    s["eeh-unclaimed"] = (put(DEFAULT, 1, 5) + unclaimed(0x100) +
+                          sdma(OP_FILL, DEFAULT, 1, 0, 8) +
+                          eeh_option(0, 1) + unclaimed(0x200) +
+                          unclaimed(0x300, store=True) +
+                          eeh_option(0, 2) + eeh_option(0, 3) +
+                          unclaimed(0x400, store=True) + eeh_option(0, 2) +
+                          sdma(OP_FILL, DEFAULT, 1, 0, 8))
     s["eeh"] = (eeh_option(0, 1) + put(DEFAULT, 1, 5) +
                 sdma(OP_FILL, DEFAULT, 1, 0, 8) + eeh_state() +
                 sdma(OP_FILL, DEFAULT, 9, 0, 8) + eeh_state() +
@@ -349,10 +381,10 @@ def spapr_seeds():
                            eeh_option(0, 0))
     s["migrate"] = (put(DEFAULT, 1, 5) + create(1, 30) + put(DDW1, 4, 8) +
                     stuff(DDW1, 16, 600, page=40) + buffer(0x100, 2, 7) +
-                    u8(S_MIGRATE) + get(DEFAULT, 1) + get(DDW1, 4) +
+                    migrate() + get(DEFAULT, 1) + get(DDW1, 4) +
                     get(DDW1, 300) + sdma(OP_FILL, DDW1, 4, 0, 0x20) +
                     eeh_option(0, 1) + sdma(OP_FILL, DEFAULT, 7, 0, 8) +
-                    u8(S_MIGRATE) + eeh_state())
+                    migrate(sparse=True) + eeh_state())
     s["reset-async"] = (put(DEFAULT, 1, 5) +
                         sdma(OP_FILL, DEFAULT, 1, 0, 0x800,
                              asynchronous=True) +

@@ -872,6 +872,16 @@ static const Property viommu_testdev_properties[] = {
                      false),
 };
 
+/*
+ * STATUS.BUSY, for a harness that cannot read STATUS (the PE fenced by an
+ * EEH freeze) and must not wait for the DMA thread holding the BQL, which
+ * the thread takes for any access that is not to RAM
+ */
+static bool viommu_testdev_get_busy(Object *obj, Error **errp)
+{
+    return viommu_testdev_core_busy(&VIOMMU_TESTDEV(obj)->core);
+}
+
 static void viommu_testdev_class_init(ObjectClass *klass, const void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
@@ -888,6 +898,8 @@ static void viommu_testdev_class_init(ObjectClass *klass, const void *data)
     dc->vmsd = &vmstate_viommu_testdev;
     dc->desc = "DMA test device for IOMMU models";
     device_class_set_props(dc, viommu_testdev_properties);
+    object_class_property_add_bool(klass, "x-busy", viommu_testdev_get_busy,
+                                   NULL);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -8,7 +8,8 @@
  * "Input" below): the TCE hypercalls (through the fork's qtest-only
  * "rtas x-hcall"), the DDW and EEH RTAS calls, viommu-testdev DMA, a
  * machine reset and a migration (the devices' state saved and loaded
- * back into the reset machine).
+ * back into the machine with its PHB reset).  Between inputs only the
+ * PHB is reset, which is all an input changes (see input_reset()).
  *
  * A shadow of the hypervisor's state, written from PAPR and
  * docs/system/devices/spapr-tce.rst, predicts every call's return code
@@ -36,6 +37,7 @@
 #include "system/runstate.h"
 #include "tests/qtest/fuzz/fuzz.h"
 /* The test device's MEMTX register bits are QEMU's MemTxResult bits */
+#undef MEMTX_ERROR
 #undef MEMTX_DECODE_ERROR
 #undef MEMTX_ACCESS_ERROR
 #include "tests/qtest/libqos/pci-spapr.h"
@@ -53,6 +55,9 @@
 #define NR_WINDOWS          4
 #define LIOBN_BASE          0x80000000u
 #define DMA64_BASE          (1ull << 59)
+/* The PHB's MSI window, over any DMA window: 4 KiB, or a host page */
+#define MSI_WINDOW          0x40000000000ull
+#define MSI_WINDOW_MAX      (64 * KiB)
 #define DEFAULT_SHIFT       12
 #define DEFAULT_COUNT       (1 * GiB >> DEFAULT_SHIFT)
 /* The largest block (the least a guest gets), the PHB's default page sizes */
@@ -88,13 +93,14 @@
 #define PE_RESET            1
 #define PE_STOPPED          2
 #define PE_DMA_STOPPED      4
+#define PE_UNAVAILABLE      5
 
 enum { EEH_OFF, EEH_ON, EEH_UNKNOWN };
 
 /*
  * At most this many operations per input, of which this many machine
- * resets and migrations (the fuzzer grows inputs full of them, at 50 to
- * 150 ms each under ASan)
+ * resets and migrations (the fuzzer grows inputs full of them, at 10 to
+ * 25 ms of CPU each under ASan, where an input of calls takes about 1)
  */
 #define MAX_OPS             512
 #define MAX_HEAVY_OPS       2
@@ -107,6 +113,11 @@ typedef struct Run {
 typedef struct Window {
     bool live;              /* the window exists */
     bool ever;              /* it existed once: H_CONSTRAINED */
+    /*
+     * Made as the default window (by a reset), which a DDW that takes
+     * LIOBN_BASE once the default one is removed is not
+     */
+    bool def;
     uint64_t offset;        /* bus address of TCE 0 */
     unsigned shift;         /* page shift */
     uint64_t count;         /* TCEs */
@@ -121,6 +132,7 @@ typedef struct Shadow {
 
 static struct {
     QTestState *qts;
+    DeviceState *phb;
     QGuestAllocator alloc;
     QPCIBus *bus;
     VFuzzTestdev td;
@@ -221,7 +233,14 @@ static void window_open(Window *w, uint64_t offset, unsigned shift,
     w->offset = offset;
     w->shift = shift;
     w->count = count;
+    w->def = false;
     g_array_set_size(w->runs, 0);
+}
+
+static void default_window_open(void)
+{
+    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    sp.sh.win[0].def = true;
 }
 
 static void window_close(Window *w)
@@ -251,7 +270,7 @@ static void shadow_reset(void)
         }
         window_close(w);
     }
-    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    default_window_open();
     sp.sh.eeh_on = EEH_OFF;
     sp.sh.pe_state = PE_NORMAL;
 }
@@ -646,6 +665,7 @@ static void op_ddw_remove(Input *in)
     uint32_t liobn = pick_liobn(in), out;
     uint64_t i = (uint64_t)liobn - LIOBN_BASE;
     bool live = i < NR_WINDOWS && sp.sh.win[i].live;
+    bool was_default = live && sp.sh.win[i].def;
 
     expect_rc("ibm,remove-pe-dma-window",
               rtas("ibm,remove-pe-dma-window", 1, &liobn, 1, &out),
@@ -655,9 +675,13 @@ static void op_ddw_remove(Input *in)
         return;
     }
     window_close(&sp.sh.win[i]);
-    /* LoPAR: the last window gone, the default one comes back, empty */
-    if (!nr_live() && i != 0) {
-        window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    /*
+     * LoPAR: the last window gone, the default one comes back, empty,
+     * unless it was the default one; a DDW on LIOBN_BASE is not
+     * (spapr-tce-test's ddw/default-by-history)
+     */
+    if (!nr_live() && !was_default) {
+        default_window_open();
     }
 }
 
@@ -671,7 +695,7 @@ static void op_ddw_reset(Input *in)
     for (int i = 0; i < NR_WINDOWS; i++) {
         window_close(&sp.sh.win[i]);
     }
-    window_open(&sp.sh.win[0], 0, DEFAULT_SHIFT, DEFAULT_COUNT);
+    default_window_open();
 }
 
 /* A DDW call with too few arguments: refused, and nothing changes */
@@ -703,7 +727,9 @@ static int32_t pe_state_now(void)
     expect_rc("ibm,read-slot-reset-state2",
               rtas("ibm,read-slot-reset-state2", 3, args, 5, out),
               RTAS_SUCCESS, RTAS_SUCCESS);
-    if (out[2] != 1 || out[3] != 1000 || out[4] != 0) {
+    /* No wait to suggest for a PE given up for good */
+    if (out[2] != 1 || out[3] != (out[1] == PE_UNAVAILABLE ? 0 : 1000) ||
+        out[4] != 0) {
         vfuzz_finding("spapr", "ibm,read-slot-reset-state2 answered %u %u "
                       "%u after the state", out[2], out[3], out[4]);
     }
@@ -727,7 +753,8 @@ static void pe_state_check(bool known, const char *after)
 
 static bool mmio_fenced(void)
 {
-    return sp.sh.pe_state == PE_RESET || sp.sh.pe_state == PE_STOPPED;
+    return sp.sh.pe_state == PE_RESET || sp.sh.pe_state == PE_STOPPED ||
+           sp.sh.pe_state == PE_UNAVAILABLE;
 }
 
 static void testdev_remap(void)
@@ -814,7 +841,11 @@ static void op_eeh_slot_reset(Input *in)
     int s = sp.sh.pe_state;
     bool known = true;
 
-    if (option == 1 || option == 3) {
+    if ((option == 1 || option == 3) && s == PE_UNAVAILABLE) {
+        /* A PE given up stays so until the machine resets */
+        expect_rc("ibm,set-slot-reset", st, RTAS_UNEXPECTED_STATE,
+                  RTAS_UNEXPECTED_STATE);
+    } else if (option == 1 || option == 3) {
         expect_rc("ibm,set-slot-reset", st, RTAS_SUCCESS, RTAS_SUCCESS);
         sp.sh.pe_state = PE_RESET;
     } else if (option == 0 && s == PE_RESET) {
@@ -833,13 +864,65 @@ static void op_eeh_slot_reset(Input *in)
     }
 }
 
+static void check_fence(void)
+{
+    uint32_t id = qvtd_rd(&sp.td.q, R_ID);
+    uint32_t want = mmio_fenced() ? 0xffffffff : ID_VALUE;
+
+    if (id != want) {
+        vfuzz_finding("spapr", "the test device's ID reads 0x%x with the PE "
+                      "in state %d", id, sp.sh.pe_state);
+    }
+}
+
+/*
+ * A CPU load or store in the PHB's 32-bit memory window where no BAR is:
+ * the top 64 KiB, far above the test device's BAR, which libqos places
+ * at the bottom.  The PCI bus ends it in an unsupported request: with
+ * EEH on, the PE freezes, if it ran, and a load reads all ones; with EEH
+ * off, nothing happens (the model's eeh_unclaimed_ops).
+ */
+static void unclaimed_access(Input *in)
+{
+    QPCIBusSPAPR *bus = container_of(sp.bus, QPCIBusSPAPR, bus);
+    uint16_t off = take(in, 2);
+    bool store = off & 1;
+    uint64_t addr = bus->mmio32_cpu_base + bus->mmio32.pci_base +
+                    bus->mmio32.size - 64 * KiB + (off & ~3u);
+    uint32_t v;
+
+    if (store) {
+        qtest_writel(sp.qts, addr, 0);
+    } else {
+        v = qtest_readl(sp.qts, addr);
+        if (sp.sh.eeh_on == EEH_ON && v != UINT32_MAX) {
+            vfuzz_finding("spapr", "a load no BAR claims, with EEH on, read "
+                          "0x%x", v);
+        }
+    }
+    if (sp.sh.eeh_on == EEH_ON) {
+        if (sp.sh.pe_state == PE_NORMAL) {
+            sp.sh.pe_state = PE_STOPPED;
+        }
+        pe_state_check(true, "a load or store no BAR claims");
+    } else {
+        pe_state_check(sp.sh.eeh_on == EEH_OFF,
+                       "a load or store no BAR claims, with EEH off");
+    }
+    check_fence();
+}
+
 static void op_eeh_info(Input *in)
 {
     uint32_t args[8] = { CONFIG_ADDR, BUID >> 32, (uint32_t)BUID }, out[2];
     uint32_t option;
+    uint8_t sel = take(in, 1);
 
-    switch (take(in, 1) % 4) {
+    switch (sel % 4) {
     case 0:
+        if (sel & 0x80) {
+            unclaimed_access(in);
+        }
         pe_state_check(true, "the calls before");
         break;
     case 1:
@@ -871,7 +954,8 @@ static void op_eeh_info(Input *in)
                   option == 1 || option == 2 ? RTAS_SUCCESS : RTAS_PARAM_ERROR);
         if (option == 2) {
             /* The OS gave the PE up: unavailable until the machine resets */
-            pe_state_check(false, "ibm,slot-error-detail 2");
+            sp.sh.pe_state = PE_UNAVAILABLE;
+            pe_state_check(true, "ibm,slot-error-detail 2");
         }
         break;
     }
@@ -897,6 +981,10 @@ static VFuzzDma spapr_resolve(void *opaque, uint64_t addr, bool is_write)
     uint64_t size, tce;
     unsigned need = is_write ? 2 : 1;
 
+    if (addr - MSI_WINDOW < MSI_WINDOW_MAX) {
+        /* An MSI, or what the MSI window makes of the access: not claimed */
+        return (VFuzzDma) { VFUZZ_DMA_UNKNOWN };
+    }
     if (!w) {
         return (VFuzzDma) { VFUZZ_DMA_FAULT, 0, RES_DECODE_ERROR };
     }
@@ -931,24 +1019,13 @@ static int dma_refused(uint64_t addr, uint32_t len, bool is_write)
         if (d.kind == VFUZZ_DMA_FAULT) {
             return 1;
         }
-        if (!vfuzz_ram(d.pa, n)) {
+        if (d.kind != VFUZZ_DMA_RAM || !vfuzz_ram(d.pa, n)) {
             return -1;
         }
         addr += n;
         off += n;
     }
     return 0;
-}
-
-static void check_fence(void)
-{
-    uint32_t id = qvtd_rd(&sp.td.q, R_ID);
-    uint32_t want = mmio_fenced() ? 0xffffffff : ID_VALUE;
-
-    if (id != want) {
-        vfuzz_finding("spapr", "the test device's ID reads 0x%x with the PE "
-                      "in state %d", id, sp.sh.pe_state);
-    }
 }
 
 static void op_dma(Input *in)
@@ -980,6 +1057,14 @@ static void op_dma(Input *in)
     default:
         len = take(in, 4);
         break;
+    }
+    /*
+     * A device still busy with an earlier command ignores the doorbell, and
+     * what follows would blame the IOMMU for a DMA that never was
+     */
+    if (!mmio_fenced() && (qvtd_rd(&sp.td.q, R_STATUS) & STATUS_BUSY)) {
+        vfuzz_finding("spapr", "the test device is still busy (status 0x%x) "
+                      "before a command", qvtd_rd(&sp.td.q, R_STATUS));
     }
     qvtd_wr64(&sp.td.q, R_DMA_ADDR, addr);
     qvtd_wr(&sp.td.q, R_LEN, len);
@@ -1047,9 +1132,58 @@ static void read_testdev_regs(uint32_t *regs)
     }
 }
 
+/*
+ * The devices' state, as a migration sends it without RAM.  The buffer
+ * starts as large as the largest stream so far (up to 16 MiB):
+ * QIOChannelBuffer grows by exactly what each write needs, which copied
+ * a stream of megabytes (flat TCE windows) dozens of times.
+ */
+static uint8_t *save_devices(size_t *len)
+{
+    static size_t hint = 64 * KiB;
+    QIOChannelBuffer *out = qio_channel_buffer_new(hint);
+    uint8_t *stream;
+    QEMUFile *f;
+    int ret;
+
+    global_state_store_running();
+    f = qemu_file_new_output(QIO_CHANNEL(out));
+    ret = qemu_save_device_state(f);
+    qemu_fflush(f);
+    if (ret < 0 || qemu_file_get_error(f)) {
+        vfuzz_finding("migration", "saving the devices' state failed");
+    }
+    *len = out->usage;
+    hint = MIN(MAX(hint, out->usage), 16 * MiB);
+    stream = g_memdup2(out->data, out->usage);
+    qemu_fclose(f);
+    object_unref(OBJECT(out));
+    return stream;
+}
+
+static void phb_reset(void)
+{
+    device_cold_reset(sp.phb);
+    main_loop_wait(true);
+}
+
+static int set_sparse_migration(Object *obj, void *opaque)
+{
+    if (object_dynamic_cast(obj, "spapr-tce-table")) {
+        object_property_set_bool(obj, "sparse-migration", *(bool *)opaque,
+                                 &error_abort);
+    }
+    return 0;
+}
+
 static void op_migrate(Input *in)
 {
-    QIOChannelBuffer *out = qio_channel_buffer_new(64 * KiB), *in_ch;
+    /*
+     * The windows' TCEs go flat (upstream's form, the default) or as the
+     * set TCEs only ("sparse-migration", which a table takes at any time)
+     */
+    bool sparse = take(in, 1) & 1;
+    QIOChannelBuffer *in_ch;
     uint32_t before[TD_REGS], after[TD_REGS];
     bool regs = !mmio_fenced();
     g_autofree uint8_t *stream = NULL;
@@ -1066,20 +1200,15 @@ static void op_migrate(Input *in)
     if (regs) {
         read_testdev_regs(before);
     }
-    global_state_store_running();
-    f = qemu_file_new_output(QIO_CHANNEL(out));
-    ret = qemu_save_device_state(f);
-    qemu_fflush(f);
-    if (ret < 0 || qemu_file_get_error(f)) {
-        vfuzz_finding("migration", "saving the devices' state failed");
-    }
-    len = out->usage;
-    stream = g_memdup2(out->data, len);
-    qemu_fclose(f);
-    object_unref(OBJECT(out));
+    object_child_foreach(OBJECT(sp.phb), set_sparse_migration, &sparse);
+    stream = save_devices(&len);
 
-    /* The destination: the machine as created, loading the stream */
-    qemu_system_reset(SHUTDOWN_CAUSE_NONE);
+    /*
+     * The destination: what the stream must carry as a machine just
+     * created has it, which for all an input reaches is the PHB's reset
+     * (see input_reset()); the rest of the machine comes from the stream
+     */
+    phb_reset();
     in_ch = qio_channel_buffer_new(len);
     qio_channel_write_all(QIO_CHANNEL(in_ch), (char *)stream, len,
                           &error_abort);
@@ -1111,6 +1240,113 @@ static void op_migrate(Input *in)
         }
     }
     pe_state_check(true, "a migration");
+}
+
+/* ---- between inputs ---- */
+
+/* A section of a device state stream (qemu_save_device_state()) */
+typedef struct Section {
+    char name[256];
+    size_t at, len;
+} Section;
+
+/*
+ * The sections of @s, found by their headers and footers
+ * (QEMU_VM_SECTION_FULL, ID, name; QEMU_VM_SECTION_FOOTER, ID): the
+ * stream does not say how long a section is.  A footer and a header
+ * could also be data by chance; for a check that only reports, that is
+ * good enough.
+ */
+static GArray *stream_sections(const uint8_t *s, size_t len)
+{
+    GArray *secs = g_array_new(false, true, sizeof(Section));
+    size_t p = 8;                       /* past the magic and version */
+
+    while (p + 6 < len && s[p] == QEMU_VM_SECTION_FULL) {
+        Section sec = { .at = p };
+        uint8_t footer[5] = { QEMU_VM_SECTION_FOOTER };
+        size_t n = s[p + 5], end = len;
+
+        memcpy(footer + 1, s + p + 1, 4);
+        memcpy(sec.name, s + p + 6, MIN(n, len - p - 6));
+        for (size_t q = p + 6 + n; q + 5 < len; q++) {
+            if (!memcmp(s + q, footer, 5) &&
+                (s[q + 5] == QEMU_VM_SECTION_FULL || s[q + 5] == QEMU_VM_EOF)) {
+                end = q + 5;
+                break;
+            }
+        }
+        sec.len = end - p;
+        g_array_append_val(secs, sec);
+        p = end;
+    }
+    return secs;
+}
+
+/*
+ * What an input can change is the PHB's: its windows and TCE tables, its
+ * EEH state, the test device on its bus; and RAM, which the next input
+ * zeroes where it was written.  No guest code runs, and the hypercalls
+ * and RTAS calls the target makes reach nothing else.  So resetting the
+ * PHB, which resets its bus, leaves what the next input can see as
+ * qemu_system_reset() would, without pseries' device tree and ROMs built
+ * and loaded again, which took most of an input's time.
+ * VIOMMU_FUZZ_RESET_CHECK=1 checks that, by the devices' state.
+ */
+static void input_reset(void)
+{
+    static int check = -1;
+    g_autofree uint8_t *light = NULL, *full = NULL, *again = NULL;
+    g_autoptr(GArray) ls = NULL, fs = NULL, as = NULL;
+    size_t light_len, full_len, again_len;
+
+    phb_reset();
+    if (check < 0) {
+        check = !!getenv("VIOMMU_FUZZ_RESET_CHECK");
+    }
+    if (!check) {
+        return;
+    }
+    /*
+     * Section by section, against the machine's reset where two of those
+     * agree: what varies from one reset to the next (the device tree's
+     * random seed in "spapr") is no input's doing.  Nor is the vCPU, which
+     * runs nothing under qtest and which the PHB's reset leaves alone:
+     * after a migration its MSR is the one loaded, not the one a reset
+     * sets.
+     */
+    vm_stop(RUN_STATE_PAUSED);
+    light = save_devices(&light_len);
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+    main_loop_wait(true);
+    full = save_devices(&full_len);
+    qemu_system_reset(SHUTDOWN_CAUSE_GUEST_RESET);
+    main_loop_wait(true);
+    again = save_devices(&again_len);
+    vm_start();
+    ls = stream_sections(light, light_len);
+    fs = stream_sections(full, full_len);
+    as = stream_sections(again, again_len);
+    if (ls->len != fs->len || fs->len != as->len) {
+        vfuzz_finding("reset", "after the input, the PHB's reset leaves %u "
+                      "sections of devices' state, the machine's %u and %u",
+                      ls->len, fs->len, as->len);
+    }
+    for (guint i = 0; i < fs->len; i++) {
+        Section *l = &g_array_index(ls, Section, i);
+        Section *f = &g_array_index(fs, Section, i);
+        Section *a = &g_array_index(as, Section, i);
+
+        if (f->len != a->len || memcmp(full + f->at, again + a->at, f->len) ||
+            !strcmp(f->name, "cpu")) {
+            continue;
+        }
+        if (l->len != f->len || memcmp(light + l->at, full + f->at, f->len)) {
+            vfuzz_finding("reset", "after the input, the PHB's reset and the "
+                          "machine's leave section %u, \"%s\", different",
+                          i, f->name);
+        }
+    }
 }
 
 /* ---- the target ---- */
@@ -1165,6 +1401,7 @@ static void spapr_fuzz(QTestState *s, const unsigned char *data, size_t size)
     bool verbose = getenv("VIOMMU_FUZZ_VERBOSE");
 
     sp.qts = s;
+    vfuzz_history_add(data, size);
     vfuzz_scrub_ram();
     shadow_reset();
     testdev_remap();
@@ -1186,7 +1423,7 @@ static void spapr_fuzz(QTestState *s, const unsigned char *data, size_t size)
             vfuzz_command_done(op->name);
         }
     }
-    fuzz_reset(s);
+    input_reset();
 }
 
 static void spapr_pre_vm_init(void)
@@ -1202,6 +1439,8 @@ static void spapr_pre_vm_init(void)
 static void spapr_pre_fuzz(QTestState *s)
 {
     sp.qts = s;
+    sp.phb = DEVICE(object_resolve_path_type("", "spapr-pci-host-bridge",
+                                             NULL));
     spapr_alloc_init(&sp.alloc, s, ALLOC_NO_FLAGS);
 }
 

@@ -14,6 +14,7 @@
 #include "qemu/timer.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
+#include "qapi/error.h"
 #include "system/address-spaces.h"
 #include "system/memory.h"
 #include "system/runstate.h"
@@ -21,6 +22,7 @@
 #include "hw/qdev-core.h"
 #include "hw/sysbus.h"
 /* The test device's MEMTX register bits are QEMU's MemTxResult bits */
+#undef MEMTX_ERROR
 #undef MEMTX_DECODE_ERROR
 #undef MEMTX_ACCESS_ERROR
 #include "viommu-fuzz.h"
@@ -41,6 +43,56 @@
  */
 #define DRIFT_WARMUP_INPUTS     256
 
+/*
+ * The last inputs of the process, the current one last: a finding that
+ * depends on what earlier inputs left behind shows only when they are
+ * run again, in order
+ */
+#define HISTORY_INPUTS      64
+static struct {
+    uint8_t *data;
+    size_t len;
+} history[HISTORY_INPUTS];
+static uint64_t history_count;
+
+void vfuzz_history_add(const uint8_t *data, size_t len)
+{
+    static int on = -1;
+    unsigned i = history_count % HISTORY_INPUTS;
+
+    if (on < 0) {
+        on = getenv("VIOMMU_FUZZ_HISTORY") != NULL;
+    }
+    if (!on) {
+        return;
+    }
+    g_free(history[i].data);
+    history[i].data = g_memdup2(data, len);
+    history[i].len = len;
+    history_count++;
+}
+
+static void history_save(void)
+{
+    const char *dir = getenv("VIOMMU_FUZZ_HISTORY");
+    uint64_t first = history_count > HISTORY_INPUTS ?
+                     history_count - HISTORY_INPUTS : 0;
+
+    if (!dir || !history_count) {
+        return;
+    }
+    g_mkdir_with_parents(dir, 0755);
+    for (uint64_t n = first; n < history_count; n++) {
+        g_autofree char *name = g_strdup_printf("%s/history-%03" PRIu64, dir,
+                                                n - first);
+
+        g_file_set_contents(name, (char *)history[n % HISTORY_INPUTS].data,
+                            history[n % HISTORY_INPUTS].len, NULL);
+    }
+    fprintf(stderr, "viommu-fuzz: the last %" PRIu64 " inputs, this one "
+            "last, are in %s\n", history_count - first, dir);
+}
+
 void vfuzz_finding(const char *oracle, const char *fmt, ...)
 {
     va_list ap;
@@ -50,6 +102,7 @@ void vfuzz_finding(const char *oracle, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+    history_save();
     fflush(stderr);
     abort();
 }
@@ -621,6 +674,38 @@ static bool dma_all_ram(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
     return true;
 }
 
+/*
+ * The device's MMIO is fenced (an EEH freeze), so STATUS cannot say when
+ * the command is done; its "x-busy" can.  Stopping the VM would wait
+ * holding the BQL, which the DMA thread takes for each access that is
+ * not to RAM (one that froze the PE, for one): it gave up after 5 s, and
+ * the device, still busy, ignored the next input's first command.  So
+ * the wait goes on as the main loop would, without the BQL, for 10 s of
+ * wall-clock time at most.
+ */
+static void testdev_wait_fenced(void)
+{
+    Object *dev = object_resolve_path_type("", "viommu-testdev", NULL);
+    int64_t deadline = get_clock() + 10 * NANOSECONDS_PER_SECOND;
+
+    if (!dev) {
+        vm_stop(RUN_STATE_PAUSED);
+        vm_start();
+        return;
+    }
+    while (object_property_get_bool(dev, "x-busy", &error_abort)) {
+        if (get_clock() > deadline) {
+            vfuzz_finding("bql-dma-thread", "the test device's DMA thread "
+                          "did not finish its command in 10 s, its MMIO "
+                          "fenced, with the BQL free");
+        }
+        bql_unlock();
+        g_usleep(100);
+        bql_lock();
+        main_loop_wait(true);
+    }
+}
+
 void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
                               void *opaque)
 {
@@ -640,9 +725,7 @@ void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
         uint32_t st = qvtd_rd(&td->q, R_STATUS);
 
         if (st == UINT32_MAX) {
-            /* Its MMIO is fenced (an EEH freeze): stopping still waits */
-            vm_stop(RUN_STATE_PAUSED);
-            vm_start();
+            testdev_wait_fenced();
             return;
         }
         if (!(st & STATUS_BUSY)) {

@@ -29,6 +29,13 @@
 #include "tests/qtest/libqos/generic-pcihost.h"
 #include "tests/qtest/libqos/viommu-testdev-pci.h"
 
+/*
+ * With VIOMMU_FUZZ_HISTORY=DIR, keep the last 64 inputs (call at the
+ * start of each), which a finding writes to DIR/history-NNN, oldest
+ * first, so that running them in order replays what led to it
+ */
+void vfuzz_history_add(const uint8_t *data, size_t len);
+
 /* Report a finding of oracle @oracle and abort */
 G_NORETURN void G_GNUC_PRINTF(2, 3)
 vfuzz_finding(const char *oracle, const char *fmt, ...);
