@@ -566,11 +566,22 @@ fail:
     return false;
 }
 
+/* Slot @i of @leaf becomes @tce, counted; returns what it was */
+static inline uint64_t leaf_swap(SpaprTceStore *s, Leaf *leaf, unsigned i,
+                                 uint64_t tce)
+{
+    uint64_t old = leaf->tce[i];
+
+    qatomic_set(&leaf->tce[i], tce);
+    leaf->live += !!tce - !!old;
+    s->live += !!tce - !!old;
+    return old;
+}
+
 /* leaf_set() in a hashed leaf: a call, to keep the flat path small */
 static uint64_t G_GNUC_NO_INLINE leaf_set_hashed(SpaprTceStore *s, Leaf *leaf,
                                                  unsigned off, uint64_t tce)
 {
-    uint64_t old;
     bool found;
     unsigned i = hash_find(leaf, off, &found);
 
@@ -592,18 +603,13 @@ static uint64_t G_GNUC_NO_INLINE leaf_set_hashed(SpaprTceStore *s, Leaf *leaf,
         return 0;
     }
     /* A cleared TCE keeps its key: it is that key's slot again */
-    old = leaf->tce[i];
-    qatomic_set(&leaf->tce[i], tce);
-    leaf->live += !!tce - !!old;
-    s->live += !!tce - !!old;
-    return old;
+    return leaf_swap(s, leaf, i, tce);
 }
 
 /* spapr_tce_store_set() in @leaf, or in no leaf */
 static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
                                 uint64_t tce)
 {
-    uint64_t old;
     unsigned i;
 
     if (!leaf) {
@@ -620,11 +626,7 @@ static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
         assert(!tce);
         return 0;
     }
-    old = leaf->tce[i];
-    qatomic_set(&leaf->tce[i], tce);
-    leaf->live += !!tce - !!old;
-    s->live += !!tce - !!old;
-    return old;
+    return leaf_swap(s, leaf, i, tce);
 }
 
 uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
