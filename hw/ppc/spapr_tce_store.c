@@ -89,8 +89,7 @@ static void leaf_free(SpaprTceStore *s, Leaf *leaf)
     g_free_rcu(leaf, rcu);
 }
 
-static Node *node_new(SpaprTceStore *s, uint32_t slots, uint32_t shift,
-                      uint32_t mask)
+static Node *node_new(SpaprTceStore *s, uint32_t slots, uint32_t shift)
 {
     Node *n = store_alloc(s, node_bytes(slots));
 
@@ -98,7 +97,6 @@ static Node *node_new(SpaprTceStore *s, uint32_t slots, uint32_t shift,
         n->slots = slots;
         n->used = 0;
         n->shift = shift;
-        n->mask = mask;
         memset(n->child, 0, slots * sizeof(void *));
     }
     return n;
@@ -356,10 +354,9 @@ static Node *root_new(SpaprTceStore *s)
     uint64_t chunks = DIV_ROUND_UP(s->nb, TCE_STORE_LEAF_SIZE);
 
     if (chunks <= NODE_SIZE) {
-        return node_new(s, chunks, TCE_STORE_LEAF_BITS, NODE_SIZE - 1);
+        return node_new(s, chunks, TCE_STORE_LEAF_BITS);
     }
-    return node_new(s, DIV_ROUND_UP(chunks, NODE_SIZE), TCE_STORE_MID_SHIFT,
-                    UINT32_MAX);
+    return node_new(s, DIV_ROUND_UP(chunks, NODE_SIZE), TCE_STORE_MID_SHIFT);
 }
 
 /*
@@ -384,7 +381,7 @@ static Node *leaf_parent_make(SpaprTceStore *s, uint64_t chunk)
     i = chunk >> TCE_STORE_NODE_BITS;
     mid = root->child[i];
     if (!mid) {
-        mid = node_new(s, NODE_SIZE, TCE_STORE_LEAF_BITS, NODE_SIZE - 1);
+        mid = node_new(s, NODE_SIZE, TCE_STORE_LEAF_BITS);
         if (!mid) {
             return NULL;
         }

@@ -43,12 +43,11 @@ typedef struct SpaprTceStoreNode {
     uint32_t slots;             /* entries of child[] */
     uint32_t used;              /* children that are not NULL */
     /*
-     * The child of TCE index i is child[(i >> shift) & mask]: a root over
-     * nodes has shift TCE_STORE_MID_SHIFT, a node over leaves
-     * TCE_STORE_LEAF_BITS.
+     * The child of TCE index i: for a root over nodes (shift
+     * TCE_STORE_MID_SHIFT) child[i >> shift]; for a node over leaves
+     * (shift TCE_STORE_LEAF_BITS) child[(i >> shift) % 512]
      */
     uint32_t shift;
-    uint32_t mask;
     void *child[];
 } SpaprTceStoreNode;
 
