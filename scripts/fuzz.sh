@@ -96,6 +96,7 @@ field()
 run_one()
 {
     local t=$1 bin log start elapsed line execs rate cov ft corp found what
+    local interrupted
     local args=()
     bin=$(binary_of "$t")
     [ -x "$bin" ] || die "$bin is missing: run fuzz.sh build"
@@ -133,7 +134,14 @@ run_one()
                -o -name 'leak-*' \) | wc -l)
     what=$(grep -m 1 -E 'viommu-fuzz: ORACLE|ERROR: AddressSanitizer|runtime error:|ERROR: libFuzzer|==ERROR' \
            "$log" | cut -c1-200 || true)
-    if [ "$rc" -ne 0 ] && [ "$found" -eq 0 ]; then
+    # libFuzzer ends a run stopped by SIGINT (^C) or SIGTERM with status
+    # 72: that is the user's stop, not a finding
+    interrupted=
+    if [ "$rc" -ne 0 ] && [ "$found" -eq 0 ] &&
+       grep -q 'libFuzzer: run interrupted' "$log"; then
+        interrupted=1
+        what="stopped by a signal after $execs executions: not a finding"
+    elif [ "$rc" -ne 0 ] && [ "$found" -eq 0 ]; then
         found=1
         what=${what:-"exited with status $rc (see ${log#"$repo"/})"}
     fi
@@ -146,6 +154,10 @@ run_one()
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -Is)" "$t" \
         "$elapsed" "$execs" "$rate" "${cov:-}" "${ft:-}" "${corp:-}" \
         "$found" >> "$work/results.tsv"
+    if [ -n "$interrupted" ]; then
+        echo "   the other targets are not run"
+        exit 130
+    fi
     [ "$found" -eq 0 ]
 }
 
