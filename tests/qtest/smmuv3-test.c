@@ -3206,6 +3206,27 @@ static void test_hostile_strtab_log2size(void)
 }
 
 /*
+ * A notifier watching the SMMU's last byte: its IOMMU region spans 2^64
+ * bytes, whose size QEMU reports as UINT64_MAX, so the test device once
+ * took the region's last offset as 2^64 - 2 and asked for a notifier
+ * ending before it starts, which QEMU asserts against (found by the
+ * SMMUv3 fuzz target).  The watch is made, and the device goes on.
+ */
+static void test_hostile_watch_last_byte(void)
+{
+    Env *e = env_s1_page(0, 0, true);
+
+    qvtd_wr(&e->td[0], R_PATTERN, WATCH_UNMAP);
+    g_assert_cmpuint(qvtd_run(&e->td[0], OP_WATCH, UINT64_MAX, 0x1000), ==,
+                     RES_OK);
+    g_assert_cmpuint(qvtd_rd(&e->td[0], R_IOMMU_REQ_STATUS), ==,
+                     REQ_ANSWERED);
+    assert_fill_lands(e, 0, 0x10000000, DATA);
+    g_assert_cmpuint(qvtd_run(&e->td[0], OP_UNWATCH, 0, 0), ==, RES_OK);
+    env_stop(e);
+}
+
+/*
  * Queues of one entry (LOG2SIZE 0): PROD and CONS are a wrap bit alone.
  * The event queue takes one record, then overflows; the command queue
  * runs a command each time PROD's wrap bit flips.  make fuzz's SMMUv3
@@ -3799,6 +3820,8 @@ int main(int argc, char **argv)
                    test_hostile_strtab_log2size);
     qtest_add_func("/smmuv3/hostile/queues-of-one-entry",
                    test_hostile_queues_of_one_entry);
+    qtest_add_func("/smmuv3/hostile/watch-last-byte",
+                   test_hostile_watch_last_byte);
     qtest_add_func("/smmuv3/oracle/random-tables",
                    test_oracle_random_tables);
     qtest_add_func("/smmuv3/hostile/random-commands",
