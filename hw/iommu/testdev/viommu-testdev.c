@@ -485,7 +485,11 @@ static void viommu_testdev_watch(ViommuTestdevCore *core,
                                         "no IOMMU region at DMA_ADDR");
         return;
     }
-    last = memory_region_size(sec.mr) - 1;
+    /*
+     * The region's last offset, from its exact size: memory_region_size()
+     * reports a region of 2^64 bytes (an SMMU's) as UINT64_MAX, one short
+     */
+    last = int128_get64(int128_sub(sec.mr->size, int128_one()));
     if (cmd->regs.len && cmd->regs.len - 1 < last - sec.offset_within_region) {
         last = sec.offset_within_region + cmd->regs.len - 1;
     }
