@@ -603,6 +603,36 @@ static void test_virt_async_stop_waits(void)
 }
 
 /*
+ * x-burst-max-count bounds a burst below the register's own maximum (the
+ * fuzz targets set it: their DMA hook makes a long burst quadratic)
+ */
+static void test_virt_burst_max_count(void)
+{
+    TestDev *t = td_start_virt("", ",x-burst-max-count=16");
+    uint64_t base = VIRT_RAM_BASE + 0x900000;
+    uint8_t src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+    buf_write(t, 0, src, sizeof(src));
+    qtest_memset(t->qts, base, 0x5a, 0x1000);
+    wr(t, R_BURST_COUNT, 17);
+    wr(t, R_BURST_STRIDE, 8);
+    wr(t, R_BURST_SPAN, 0);
+    g_assert_cmpuint(run(t, OP_BURST_WRITE, base, sizeof(src)), ==,
+                     RES_BAD_COMMAND);
+    g_assert_cmpuint(rd(t, R_BURST_DONE), ==, 0);
+    assert_ram(t, base, 0x5a, 0x1000);
+
+    wr(t, R_BURST_COUNT, 16);
+    g_assert_cmpuint(run(t, OP_BURST_WRITE, base, sizeof(src)), ==, RES_OK);
+    assert_outcome(t, 0, 0, 16 * sizeof(src));
+    g_assert_cmpuint(rd(t, R_BURST_DONE), ==, 16);
+    g_assert_cmphex(qtest_readq(t->qts, base + 15 * 8), ==,
+                    0x0807060504030201ull);
+    assert_ram(t, base + 16 * 8, 0x5a, 0x1000 - 16 * 8);
+    td_stop(t);
+}
+
+/*
  * A burst whose later accesses would pass 2^64 is refused before its first
  * access, even one that RAM would take: nothing may continue at address 0.
  */
@@ -1652,6 +1682,8 @@ int main(int argc, char **argv)
         qtest_add_func("/viommu-testdev/virt/no-iommu/"
                        "burst-wrapping-past-2^64-refused",
                        test_virt_burst_wrap_refused);
+        qtest_add_func("/viommu-testdev/virt/no-iommu/burst-max-count",
+                       test_virt_burst_max_count);
         qtest_add_func("/viommu-testdev/virt/no-iommu/msi-on-completion",
                        test_virt_msi_on_completion);
         qtest_add_func("/viommu-testdev/virt/no-iommu/"

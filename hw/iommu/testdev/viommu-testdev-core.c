@@ -358,7 +358,8 @@ static void viommu_testdev_cmd_burst(ViommuTestdevCore *core,
         viommu_testdev_core_bad_command(core, cmd, "LEN out of range");
         return;
     }
-    if (cmd->regs.burst_count > VIOMMU_TESTDEV_BURST_MAX_COUNT ||
+    if (cmd->regs.burst_count > (core->burst_max_count ?:
+                                 VIOMMU_TESTDEV_BURST_MAX_COUNT) ||
         (uint64_t)cmd->regs.burst_count * cmd->regs.len >
         VIOMMU_TESTDEV_BURST_MAX_BYTES) {
         viommu_testdev_core_bad_command(core, cmd, "burst too long");

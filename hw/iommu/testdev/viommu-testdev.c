@@ -687,6 +687,12 @@ static void viommu_testdev_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "pri=on needs ats=on");
         return;
     }
+    if (!core->burst_max_count ||
+        core->burst_max_count > VIOMMU_TESTDEV_BURST_MAX_COUNT) {
+        error_setg(errp, "x-burst-max-count must be 1 to %u",
+                   VIOMMU_TESTDEV_BURST_MAX_COUNT);
+        return;
+    }
 
     pci_config_set_interrupt_pin(conf, 1);
 
@@ -874,6 +880,8 @@ static const Property viommu_testdev_properties[] = {
     DEFINE_PROP_BOOL("pasid", ViommuTestdevState, core.has_pasid, false),
     DEFINE_PROP_BOOL("secure-dma", ViommuTestdevState, core.secure_dma,
                      false),
+    DEFINE_PROP_UINT32("x-burst-max-count", ViommuTestdevState,
+                       core.burst_max_count, VIOMMU_TESTDEV_BURST_MAX_COUNT),
 };
 
 /*

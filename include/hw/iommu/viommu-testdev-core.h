@@ -148,6 +148,13 @@ struct ViommuTestdevCore {
     bool has_pri;
     bool has_pasid;
     bool secure_dma;
+    /*
+     * The longest burst taken, 1 .. VIOMMU_TESTDEV_BURST_MAX_COUNT; 0
+     * means that maximum.  A fuzzer lowers it: its DMA hook costs time
+     * in the accesses already made, so a burst's cost grows with the
+     * square of its length there.
+     */
+    uint32_t burst_max_count;
 
     /* Guest-visible registers */
     uint32_t ctrl;
