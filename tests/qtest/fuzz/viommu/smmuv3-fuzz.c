@@ -480,7 +480,8 @@ static const GenericFuzzConfig smmuv3_config = {
                    "BAR and the tables in guest memory, with DMA checked "
                    "against a model of the stream table",
     .args = "-M virt,iommu=smmuv3 -cpu max -nodefaults "
-            "-device viommu-testdev,addr=4.0",
+            "-device viommu-testdev,addr=4.0,"
+            "x-burst-max-count=" VFUZZ_BURST_MAX,
     .objects = "arm-smmuv3 viommu-testdev-*",
     .before_input = smmu_before_input,
     .after_command = smmu_after_command,

@@ -1451,7 +1451,8 @@ static GString *spapr_cmdline(FuzzTarget *t)
                         "-global spapr-pci-host-bridge.ddw-windows=4 "
                         "-global spapr-pci-host-bridge.eeh=on "
                         "-global migration.send-configuration=off "
-                        "-device viommu-testdev,addr=4.0");
+                        "-device viommu-testdev,addr=4.0,"
+                        "x-burst-max-count=" VFUZZ_BURST_MAX);
 }
 
 static void register_spapr_tce_fuzz(void)

@@ -110,7 +110,9 @@ static const GenericFuzzConfig ti_pat_config = {
     .description = "The fork's TI PAT: MMRS, TABLE, the window, and "
                    "viommu-testdev's DMA into it, checked against a model "
                    "of the table",
-    .args = "-M virt -cpu max -nodefaults -device viommu-testdev,addr=4.0 "
+    .args = "-M virt -cpu max -nodefaults "
+            "-device viommu-testdev,addr=4.0,"
+            "x-burst-max-count=" VFUZZ_BURST_MAX " "
             "-device ti-pat,entries=2048,window-size=0x1000000",
     .objects = "ti-pat viommu-testdev-*",
     .before_input = pat_before_input,

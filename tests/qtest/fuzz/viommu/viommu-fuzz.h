@@ -30,6 +30,15 @@
 #include "tests/qtest/libqos/viommu-testdev-pci.h"
 
 /*
+ * The test device's longest burst here (its x-burst-max-count).
+ * generic-fuzz's DMA hook scans every access an input has made before
+ * it, so a burst costs the square of its length: one of 2^20 accesses
+ * would hold the BQL for minutes, a finding of the harness, not of a
+ * model.  Bursts of 4096 cost tens of milliseconds.
+ */
+#define VFUZZ_BURST_MAX "4096"
+
+/*
  * With VIOMMU_FUZZ_HISTORY=DIR, keep the last 64 inputs (call at the
  * start of each), which a finding writes to DIR/history-NNN, oldest
  * first, so that running them in order replays what led to it
