@@ -550,7 +550,7 @@ void vfuzz_check_dma(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
     bool is_write;
 
     o.op = qvtd_rd(&td->q, R_OP) & 0xf;
-    if (o.op < OP_READ || o.op > OP_COMPARE) {
+    if (o.op < OP_READ || o.op > OP_COMPARE || td->cmd_regs_moved) {
         return;
     }
     o.addr = qvtd_rd64(&td->q, R_DMA_ADDR);
@@ -706,8 +706,42 @@ static void testdev_wait_fenced(void)
     }
 }
 
+/* The registers that say what a command does, as DMA oracles read them */
+typedef struct CmdRegs {
+    uint64_t addr;
+    uint32_t op, len, pattern, attr;
+} CmdRegs;
+
+static CmdRegs cmd_regs(VFuzzTestdev *td)
+{
+    return (CmdRegs) {
+        .addr = qvtd_rd64(&td->q, R_DMA_ADDR),
+        .op = qvtd_rd(&td->q, R_OP),
+        .len = qvtd_rd(&td->q, R_LEN),
+        .pattern = qvtd_rd(&td->q, R_PATTERN),
+        .attr = qvtd_rd(&td->q, R_ATTR),
+    };
+}
+
+static void wait_async(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque);
+
 void vfuzz_testdev_wait_async(VFuzzTestdev *td, VFuzzResolve resolve,
                               void *opaque)
+{
+    /*
+     * The DMA thread runs the command from a copy of these registers; its
+     * DMA may write the device's own BAR (the BQL, held until the wait,
+     * keeps it from doing so earlier), and then the registers no longer
+     * say what the command did
+     */
+    CmdRegs before = cmd_regs(td), after;
+
+    wait_async(td, resolve, opaque);
+    after = cmd_regs(td);
+    td->cmd_regs_moved = memcmp(&before, &after, sizeof(before)) != 0;
+}
+
+static void wait_async(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
 {
     td->async_all_ram = dma_all_ram(td, resolve, opaque);
     if (td->async_all_ram && vfuzz_oracle_on("bql-dma-thread")) {
@@ -753,6 +787,7 @@ void vfuzz_testdev_after_command(VFuzzTestdev *td, VFuzzResolve resolve,
     done = qvtd_rd(&td->q, R_COMPLETIONS);
     if (done == td->completions) {
         td->async_all_ram = false;
+        td->cmd_regs_moved = false;
         return;
     }
     stalls = qvtd_rd(&td->q, R_STOP_STALLS);
@@ -773,6 +808,7 @@ void vfuzz_testdev_after_command(VFuzzTestdev *td, VFuzzResolve resolve,
         vfuzz_check_dma(td, resolve, opaque);
     }
     td->completions = done;
+    td->cmd_regs_moved = false;
 }
 
 void vfuzz_virt_input_begin(QTestState *s, QGenericPCIBus *gbus,

@@ -120,6 +120,11 @@ typedef struct VFuzzTestdev {
     uint32_t completions;       /* COMPLETIONS when last seen */
     uint32_t stop_stalls;       /* STOP_STALLS when last seen */
     bool async_all_ram;         /* the last OP.ASYNC command's DMA: RAM */
+    /*
+     * The last OP.ASYNC command's DMA changed its own command registers
+     * (it reached the device's BAR): they no longer say what it did
+     */
+    bool cmd_regs_moved;
 } VFuzzTestdev;
 
 /* Find the device at @devfn on @bus, map its BAR0 and enable it */
