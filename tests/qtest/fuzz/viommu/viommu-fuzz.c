@@ -656,7 +656,10 @@ static bool dma_all_ram(VFuzzTestdev *td, VFuzzResolve resolve, void *opaque)
             span = (uint64_t)qvtd_rd(&td->q, R_BURST_STRIDE) *
                    qvtd_rd(&td->q, R_BURST_COUNT);
         }
-        len = MIN(span + len, 64 * 4096);
+        len += span;
+        if (len > 64 * 4096) {
+            return false;       /* too far to look at every page */
+        }
     } else if (op < OP_READ || op > OP_COMPARE) {
         return false;           /* COPY's second address is not looked at */
     }
