@@ -667,10 +667,10 @@ static inline bool tce_put_one(SpaprTceTable *tcet, uint64_t index,
     uint64_t old;
 
     if (tcet->table) {
-        old = tcet->table[index];
-        qatomic_set(&tcet->table[index], tce);
-    } else if (!spapr_tce_store_put(&TCE_STATE(tcet)->store, index, tce,
-                                    &old)) {
+        tce_put(tcet, index, tce);
+        return true;
+    }
+    if (!spapr_tce_store_put(&TCE_STATE(tcet)->store, index, tce, &old)) {
         return false;
     }
     if (tce_notified(tcet)) {
