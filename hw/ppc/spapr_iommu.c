@@ -140,13 +140,6 @@ static uint64_t tce_store(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
     return old;
 }
 
-static void tce_tidy(SpaprTceTable *tcet, uint64_t first, uint64_t n)
-{
-    if (!tcet->table) {
-        spapr_tce_store_tidy(&TCE_STATE(tcet)->store, first, n);
-    }
-}
-
 void spapr_tce_table_foreach(SpaprTceTable *tcet, SpaprTceVisit *fn,
                              void *opaque)
 {
@@ -658,7 +651,7 @@ static void tce_put(SpaprTceTable *tcet, uint64_t index, uint64_t tce)
 }
 
 /*
- * Set TCE @index, making room and tidying after, and tell the notifiers;
+ * Set TCE @index, making room for it, and tell the notifiers;
  * false, with nothing changed, without memory
  */
 static inline bool tce_put_one(SpaprTceTable *tcet, uint64_t index,
@@ -806,7 +799,6 @@ static target_ulong h_put_tce_indirect(PowerPCCPU *cpu,
             tce_notify(tcet, index + i, old[i], tces[i]);
         }
     }
-    tce_tidy(tcet, index, npages);
     ret = H_SUCCESS;
 out:
     trace_spapr_iommu_indirect(liobn, ioba, list, npages, 0, ret);
@@ -861,7 +853,6 @@ static target_ulong h_stuff_tce(PowerPCCPU *cpu, SpaprMachineState *spapr,
     for (i = 0; i < npages; i++) {
         tce_put(tcet, index + i, tce);
     }
-    tce_tidy(tcet, index, npages);
     ret = H_SUCCESS;
 out:
     trace_spapr_iommu_stuff(liobn, ioba, tce, npages, ret);
@@ -1341,11 +1332,23 @@ static void spapr_tce_table_get_bytes(Object *obj, Visitor *v,
     visit_type_uint64(v, name, &bytes, errp);
 }
 
+static void spapr_tce_table_get_leaves_made(Object *obj, Visitor *v,
+                                            const char *name, void *opaque,
+                                            Error **errp)
+{
+    uint64_t made = TCE_STATE(SPAPR_TCE_TABLE(obj))->store.leaves_made;
+
+    visit_type_uint64(v, name, &made, errp);
+}
+
 static void spapr_tce_table_init(Object *obj)
 {
     /* What the TCEs cost: for tests and make bench */
     object_property_add(obj, "x-store-bytes", "uint64",
                         spapr_tce_table_get_bytes, NULL, NULL, NULL);
+    /* How often a store is made over: for tests */
+    object_property_add(obj, "x-store-leaves-made", "uint64",
+                        spapr_tce_table_get_leaves_made, NULL, NULL, NULL);
 }
 
 static const Property spapr_tce_table_properties[] = {

@@ -17,9 +17,18 @@
  * A hashed leaf has 4 to 256 slots, at most 3/4 of them with a key: 192
  * TCEs, 2.5 KiB.  A leaf takes whichever of the two shapes is smaller for
  * its TCEs, flat over a power of two of TCEs that covers their run, or
- * hashed; more than 192 TCEs go flat.  A flat leaf less than 1/8 full is
- * made over, so that a chunk whose TCEs come and go around one size does
- * not flip between shapes: a new flat leaf is more than 1/4 full.
+ * hashed; more than 192 TCEs go flat.
+ *
+ * A leaf only grows while TCEs come and go one by one: a TCE cleared
+ * leaves its leaf as it was, and a leaf without room for a new TCE is
+ * made over bigger than it was.  Linux maps and unmaps a page at a time,
+ * each IOBA in turn; shrinking what a clear empties would make each map
+ * an allocation and each unmap a free after a grace period (20 times
+ * upstream's cost for the pair, measured), where this way a chunk is
+ * made over a few times on the first pass and never after.  No chunk
+ * costs more than its flat leaf all the same; what frees a leaf is a
+ * clear of its whole chunk (H_STUFF_TCE over it, a window's reset or
+ * removal).
  */
 #define HASH_MIN_SLOTS          4
 #define HASH_MAX_SLOTS          256
@@ -114,6 +123,7 @@ static Leaf *leaf_new(SpaprTceStore *s, unsigned slots, bool hashed,
     if (!leaf) {
         return NULL;
     }
+    s->leaves_made++;
     leaf->slots = slots;
     leaf->mult = hashed ? s->mult : 0;
     if (hashed) {
@@ -283,21 +293,34 @@ static OffRange leaf_range(Leaf *leaf)
 
 /*
  * A copy of @old's TCEs with room for @live TCEs at offsets @want (which
- * covers @old's): flat or hashed, whichever is smaller; NULL without
- * memory.  A flat leaf's run is a power of two, so that a run growing
- * one TCE at a time is copied a few times, not at each TCE; it leaves its
- * room on the side the run grows to (@down: below @old's).
+ * covers @old's), bigger than @old: flat or hashed, whichever is smaller;
+ * NULL without memory.  A flat leaf's run is a power of two, so that a
+ * run growing one TCE at a time is copied a few times, not at each TCE;
+ * it leaves its room on the side the run grows to (@down: below @old's).
+ * As each leaf a chunk takes is bigger than the last, and none is bigger
+ * than the flat leaf over the chunk, a chunk is made over a few times at
+ * most, however its TCEs come and go.
  */
-static Leaf *leaf_reshape(SpaprTceStore *s, uint64_t chunk, Leaf *old,
-                          unsigned live, OffRange want, bool down)
+static Leaf *leaf_grow(SpaprTceStore *s, uint64_t chunk, Leaf *old,
+                       unsigned live, OffRange want, bool down)
 {
+    size_t floor = old ? leaf_bytes(old->slots, old->mult) : 0;
     unsigned chunk_len = chunk_tces(s, chunk);
     unsigned run = MIN(pow2ceil(want.hi - want.lo + 1), chunk_len);
     unsigned slots = hash_slots_for(live);
-    bool hashed = live <= HASH_MAX_LIVE && slots < chunk_len &&
-                  leaf_bytes(slots, true) < leaf_bytes(run, false);
+    bool hashed;
     unsigned base = 0;
     Leaf *leaf;
+
+    while (run < chunk_len && leaf_bytes(run, false) <= floor) {
+        run = MIN(run * 2, chunk_len);
+    }
+    while (slots <= HASH_MAX_SLOTS && leaf_bytes(slots, true) <= floor) {
+        slots *= 2;
+    }
+    hashed = live <= HASH_MAX_LIVE && slots <= HASH_MAX_SLOTS &&
+             slots < chunk_len &&
+             leaf_bytes(slots, true) < leaf_bytes(run, false);
 
     if (!hashed) {
         base = down ? MAX((int)want.hi + 1 - (int)run, 0) : want.lo;
@@ -308,12 +331,6 @@ static Leaf *leaf_reshape(SpaprTceStore *s, uint64_t chunk, Leaf *old,
         leaf_foreach_kept(old, leaf_copy_one, leaf);
     }
     return leaf;
-}
-
-/* A leaf of the smallest shape for the TCEs @old has; NULL without memory */
-static Leaf *leaf_shrink(SpaprTceStore *s, uint64_t chunk, Leaf *old)
-{
-    return leaf_reshape(s, chunk, old, old->live, leaf_range(old), false);
 }
 
 /* ---- finding and placing nodes and leaves ---- */
@@ -438,33 +455,6 @@ static void chunk_prune(SpaprTceStore *s, uint64_t chunk)
     }
 }
 
-/*
- * A hashed leaf full of cleared keys, or a flat one with few TCEs left,
- * is made smaller.  Without memory for it, it stays as it is.
- */
-static inline bool leaf_too_big(Leaf *leaf)
-{
-    return leaf->mult ? leaf->slots > hash_slots_for(leaf->live) * 2 &&
-                        leaf->used > leaf->live * 2
-                      : leaf->live < leaf->slots / 8;
-}
-
-static void chunk_tidy(SpaprTceStore *s, uint64_t chunk)
-{
-    Leaf *leaf = leaf_of(s, chunk), *small;
-
-    if (!leaf || !leaf->live) {
-        chunk_prune(s, chunk);
-        return;
-    }
-    if (leaf_too_big(leaf)) {
-        small = leaf_shrink(s, chunk, leaf);
-        if (small) {
-            leaf_publish(s, chunk, small);
-        }
-    }
-}
-
 /* ---- the API ---- */
 
 void spapr_tce_store_init(SpaprTceStore *s, uint64_t nb)
@@ -477,6 +467,7 @@ void spapr_tce_store_init(SpaprTceStore *s, uint64_t nb)
     s->nb = nb;
     s->live = 0;
     s->bytes = 0;
+    s->leaves_made = 0;
     s->mult = mult | 1;
 }
 
@@ -543,10 +534,10 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
             continue;               /* room already */
         }
         had = leaf_range(leaf);
-        room = leaf_reshape(s, chunk, leaf, (leaf ? leaf->live : 0) + k,
-                            (OffRange) { MIN(had.lo, want.lo),
-                                         MAX(had.hi, want.hi) },
-                            leaf && want.lo < had.lo && had.lo <= had.hi);
+        room = leaf_grow(s, chunk, leaf, (leaf ? leaf->live : 0) + k,
+                         (OffRange) { MIN(had.lo, want.lo),
+                                      MAX(had.hi, want.hi) },
+                         leaf && want.lo < had.lo && had.lo <= had.hi);
         if (!room) {
             goto fail;
         }
@@ -663,7 +654,7 @@ bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
     }
     /*
      * Most puts land in a leaf that has room, and leave it as it is: one
-     * walk down the tree, where reserve, set and tidy would make three
+     * walk down the tree, where reserve and set would make two
      */
     if (tce && !(leaf && leaf_has_room(leaf, off))) {
         if (!spapr_tce_store_reserve(s, index, 1, NULL)) {
@@ -672,9 +663,6 @@ bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
         leaf = leaf_of(s, chunk);
     }
     *old = leaf_set(s, leaf, off, tce);
-    if (leaf && (!leaf->live || leaf_too_big(leaf))) {
-        chunk_tidy(s, chunk);
-    }
     return true;
 }
 
@@ -718,16 +706,6 @@ void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
     }
 }
 
-void spapr_tce_store_tidy(SpaprTceStore *s, uint64_t first, uint64_t n)
-{
-    uint64_t chunk;
-
-    for (chunk = first >> TCE_STORE_LEAF_BITS;
-         n && chunk <= (first + n - 1) >> TCE_STORE_LEAF_BITS; chunk++) {
-        chunk_tidy(s, chunk);
-    }
-}
-
 typedef struct ClearChunk {
     uint64_t base, lo, hi;
     SpaprTceVisit *fn;
@@ -752,14 +730,18 @@ static void clear_visit(unsigned off, uint64_t tce, void *opaque)
     c->fn(c->base + off, tce, c->opaque);
 }
 
-static void clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
+/*
+ * Clear @c's TCEs in @chunk.  True when that was all of the chunk, whose
+ * leaf is then gone; a leaf cleared in part stays, to be filled again.
+ */
+static bool clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
 {
     Node *parent = leaf_parent(s, chunk);
     Leaf *leaf = parent ? parent->child[leaf_slot(parent, chunk)] : NULL;
     unsigned i;
 
     if (!leaf) {
-        return;
+        return false;
     }
     c->base = chunk << TCE_STORE_LEAF_BITS;
     if (c->lo <= c->base && c->base + chunk_tces(s, chunk) <= c->hi) {
@@ -774,7 +756,7 @@ static void clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
             leaf_foreach(leaf, clear_visit, c);
         }
         leaf_free(s, leaf);
-        return;
+        return true;
     }
     c->n = 0;
     leaf_foreach(leaf, clear_collect, c);
@@ -785,6 +767,7 @@ static void clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
             c->fn(c->base + c->off[i], old, c->opaque);
         }
     }
+    return false;
 }
 
 void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
@@ -806,8 +789,9 @@ void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
             end = (chunk | (NODE_SIZE - 1)) + 1;
             continue;
         }
-        clear_chunk(s, chunk, &c);
-        chunk_tidy(s, chunk);
+        if (clear_chunk(s, chunk, &c)) {
+            chunk_prune(s, chunk);
+        }
     }
 }
 

@@ -170,19 +170,29 @@ static void assert_qemu_refuses(const char *args, const char *msg)
     }
 }
 
-/* What LIOBN @liobn's TCEs cost, in bytes */
-static uint64_t store_bytes(Env *e, uint32_t liobn)
+static uint64_t store_prop(Env *e, uint32_t liobn, const char *prop)
 {
     g_autofree char *path = g_strdup_printf("tce-table-%x", liobn);
     QDict *rsp = qtest_qmp(e->qts, "{ 'execute': 'qom-get', 'arguments': "
-                           "{ 'path': %s, 'property': 'x-store-bytes' } }",
-                           path);
-    uint64_t bytes;
+                           "{ 'path': %s, 'property': %s } }", path, prop);
+    uint64_t val;
 
     g_assert(qdict_haskey(rsp, "return"));
-    bytes = qdict_get_int(rsp, "return");
+    val = qdict_get_int(rsp, "return");
     qobject_unref(rsp);
-    return bytes;
+    return val;
+}
+
+/* What LIOBN @liobn's TCEs cost, in bytes */
+static uint64_t store_bytes(Env *e, uint32_t liobn)
+{
+    return store_prop(e, liobn, "x-store-bytes");
+}
+
+/* The leaves LIOBN @liobn's store allocated since its window was made */
+static uint64_t store_leaves_made(Env *e, uint32_t liobn)
+{
+    return store_prop(e, liobn, "x-store-leaves-made");
 }
 
 static int64_t hcall(Env *e, uint64_t op, int n, const uint64_t *in,
@@ -324,10 +334,16 @@ static void test_put_get_tce(void)
                             (DATA + 0x1000) | TCE_READ), ==, H_SUCCESS);
     assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000,
                (DATA + 0x1000) | TCE_READ);
-    /* Clearing both: nothing is kept any more */
+    /* Clearing both: their leaves stay, for the next TCEs there */
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, 0x5000, 0), ==, H_SUCCESS);
     assert_tce(e, LIOBN_DEFAULT, 0x5000, 0);
     g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0),
+                    ==, H_SUCCESS);
+    assert_tce(e, LIOBN_DEFAULT, DEFAULT_WINDOW - 0x1000, 0);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + 2 * FLAT_RUN_BYTES(1));
+    /* and go with a clear of the window */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
                     ==, H_SUCCESS);
     g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
     env_stop(e);
@@ -1404,6 +1420,77 @@ static void test_store_cost(void)
 }
 
 /*
+ * Linux maps and unmaps a page at a time, each IOBA in turn (its
+ * allocator's next fit), with a ring mapped all along.  A chunk's leaf
+ * grows as the pages pass, each time bigger, and stays as they are
+ * unmapped: a few leaves a chunk in all, then none.  Freeing the leaf of each
+ * page unmapped made each map an allocation and each unmap a free after
+ * an RCU grace period, 20 times upstream's cost for the pair.
+ */
+static void test_store_map_unmap_in_turn(void)
+{
+    Env *e = env_start("");
+    const uint64_t ring = DEFAULT_WINDOW - 0x1000;
+    uint64_t bytes = 0, made = 0;
+
+    g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, ring, DATA | TCE_RW), ==,
+                    H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + FLAT_RUN_BYTES(1));
+    g_assert_cmpuint(store_leaves_made(e, LIOBN_DEFAULT), ==, 1);
+    for (int pass = 0; pass < 3; pass++) {
+        /* Chunks 0 and 1, up; then chunk 2, down */
+        for (int k = 0; k < 1536; k++) {
+            uint64_t i = k < 1024 ? k : 2559 - k;
+            uint64_t tce = (DATA + (i & 0xff) * 0x1000ull) | TCE_RW;
+
+            g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, i << 12, tce), ==,
+                            H_SUCCESS);
+            if (k % 97 == 0) {
+                assert_fill_lands(e, (i << 12) + 0x40,
+                                  DATA + (i & 0xff) * 0x1000ull + 0x40);
+            }
+            g_assert_cmpint(put_tce(e, LIOBN_DEFAULT, i << 12, 0), ==,
+                            H_SUCCESS);
+        }
+        assert_tce(e, LIOBN_DEFAULT, 1100 << 12, 0);
+        assert_dma_refused(e, OP_FILL, 1100 << 12, RES_TRANSLATION_FAULT);
+        assert_tce(e, LIOBN_DEFAULT, ring, DATA | TCE_RW);
+        if (pass < 2) {
+            /*
+             * Each leaf bigger than the last, up to a flat one over the
+             * chunk: a flat run of 2^n TCEs (10 sizes) or a hash of 2^n
+             * slots (7), so at most 17 a chunk, however many passes
+             */
+            made = store_leaves_made(e, LIOBN_DEFAULT) - 1;
+            g_test_message("after pass %d: %" PRIu64 " leaves for 3 chunks",
+                           pass + 1, made);
+            g_assert_cmpuint(made, >=, 3);
+            g_assert_cmpuint(made, <=, 3 * 17);
+            bytes = store_bytes(e, LIOBN_DEFAULT);
+            g_assert_cmpuint(bytes, >, NODE_BYTES(512) + FLAT_RUN_BYTES(1));
+            g_assert_cmpuint(bytes, <=, NODE_BYTES(512) + FLAT_RUN_BYTES(1) +
+                             3 * FLAT_LEAF_BYTES);
+        } else {
+            /* The leaves over whole chunks by now: nothing more */
+            g_assert_cmpuint(store_leaves_made(e, LIOBN_DEFAULT) - 1, ==,
+                             made);
+            g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, bytes);
+            g_assert_cmpuint(bytes, ==, NODE_BYTES(512) + FLAT_RUN_BYTES(1) +
+                             3 * FLAT_LEAF_BYTES);
+        }
+    }
+    /* A clear of whole chunks lets their leaves go; the ring's stays */
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, 1536), ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==,
+                     NODE_BYTES(512) + FLAT_RUN_BYTES(1));
+    g_assert_cmpint(stuff_tce(e, LIOBN_DEFAULT, 0, 0, DEFAULT_WINDOW >> 12),
+                    ==, H_SUCCESS);
+    g_assert_cmpuint(store_bytes(e, LIOBN_DEFAULT), ==, 0);
+    env_stop(e);
+}
+
+/*
  * Random TCE traffic against a flat array that says what each TCE must
  * be: single and bulk writes (lists that mix zeros in), walks of single
  * writes up or down (a flat leaf's run growing either way), page-fault
@@ -1418,6 +1505,15 @@ static void test_store_cost(void)
 static const uint64_t rnd_spot[RND_SPOTS] = {
     0, 3 * 512, 7 * 512 + 100, (1 << 18) - 512, (1 << 18), RND_TCES - 1024,
 };
+
+/* The chunks a TCE was set in since the window was made */
+static bool rnd_used[RND_TCES / 512];
+
+static void rnd_set(uint64_t *model, uint64_t i, uint64_t tce)
+{
+    model[i] = tce;
+    rnd_used[i / 512] |= tce != 0;
+}
 
 static uint64_t rnd_index(void)
 {
@@ -1436,6 +1532,15 @@ static uint64_t rnd_tce(void)
 
 static void rnd_verify(Env *e, const uint64_t *model)
 {
+    uint64_t used = 0;
+
+    /* However TCEs came and went, no chunk costs more than a flat leaf */
+    for (int c = 0; c < RND_TCES / 512; c++) {
+        used += rnd_used[c];
+    }
+    g_assert_cmpuint(store_bytes(e, LIOBN_DDW), <=,
+                     NODE_BYTES(2) + 2 * NODE_BYTES(512) +
+                     used * FLAT_LEAF_BYTES);
     for (int s = 0; s < RND_SPOTS; s++) {
         for (uint64_t i = rnd_spot[s]; i < rnd_spot[s] + 1024 &&
              i < RND_TCES; i++) {
@@ -1467,13 +1572,13 @@ static void rnd_batch(Env *e, uint64_t *model, int ops)
                 tce = rnd_tce();
                 g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 12),
                                         tce), ==, H_SUCCESS);
-                model[i] = tce;
+                rnd_set(model, i, tce);
             }
         } else if (kind < 5) {
             tce = rnd_tce();
             g_assert_cmpint(put_tce(e, LIOBN_DDW, DDW_START + (i << 12), tce),
                             ==, H_SUCCESS);
-            model[i] = tce;
+            rnd_set(model, i, tce);
         } else if (kind < 8) {
             n = MIN(g_test_rand_int_range(1, 513), RND_TCES - i);
             for (uint64_t k = 0; k < n; k++) {
@@ -1481,14 +1586,16 @@ static void rnd_batch(Env *e, uint64_t *model, int ops)
             }
             g_assert_cmpint(put_list(e, LIOBN_DDW, DDW_START + (i << 12),
                                      tces, n), ==, H_SUCCESS);
-            memcpy(&model[i], tces, n * 8);
+            for (uint64_t k = 0; k < n; k++) {
+                rnd_set(model, i + k, tces[k]);
+            }
         } else if (kind < 9) {
             n = MIN(g_test_rand_int_range(1, 513), RND_TCES - i);
             tce = 0xbad000ull + g_test_rand_int_range(0, 16) * 0x1000;
             g_assert_cmpint(stuff_tce(e, LIOBN_DDW, DDW_START + (i << 12),
                                       tce, n), ==, H_SUCCESS);
             for (uint64_t k = 0; k < n; k++) {
-                model[i + k] = tce;
+                rnd_set(model, i + k, tce);
             }
         } else {
             n = MIN(g_test_rand_int_range(1, 4000), RND_TCES - i);
@@ -1505,6 +1612,7 @@ static void test_store_random(void)
     Env *e = env_start("");
     uint32_t c[4];
 
+    memset(rnd_used, 0, sizeof(rnd_used));
     g_assert_cmpint(ddw_create(e, 12, 31, c), ==, RTAS_OUT_SUCCESS);
     for (int round = 0; round < 6; round++) {
         rnd_batch(e, model, 300);
@@ -1525,6 +1633,7 @@ static void test_store_random(void)
     g_assert_cmpuint(store_bytes(e, LIOBN_DDW), ==, 0);
     g_assert_cmpint(ddw_create(e, 12, 31, c), ==, RTAS_OUT_SUCCESS);
     memset(model, 0, RND_TCES * 8);
+    memset(rnd_used, 0, sizeof(rnd_used));
     rnd_verify(e, model);
     rnd_batch(e, model, 200);
     rnd_verify(e, model);
@@ -2666,6 +2775,8 @@ int main(int argc, char **argv)
                    test_dense_and_sparse);
     qtest_add_func("/spapr-tce/store/cost", test_store_cost);
     qtest_add_func("/spapr-tce/store/random", test_store_random);
+    qtest_add_func("/spapr-tce/store/map-unmap-in-turn",
+                   test_store_map_unmap_in_turn);
     qtest_add_func("/spapr-tce/notify/map-unmap-replay",
                    test_notify_and_replay);
     qtest_add_func("/spapr-tce/notify/bulk", test_notify_bulk);

@@ -10,6 +10,9 @@
  * TCE) pairs.  So an untouched window costs the SpaprTceStore alone, a
  * sparse one about 20 bytes per TCE, a dense one a flat table and 1%
  * more, and nothing ever costs more than a flat table of the same chunks.
+ * A chunk's leaf grows with the TCEs set in it and keeps its size as they
+ * are cleared one by one, so that TCEs mapped and unmapped in turn cost
+ * no allocation; it goes when its whole chunk is cleared at once.
  *
  * Lookups run without the BQL, in RCU read-side critical sections (DMA
  * from vCPUs, the main loop and iothreads), take no lock and allocate
@@ -74,6 +77,7 @@ typedef struct SpaprTceStore {
     uint64_t nb;                /* TCEs in the window */
     uint64_t live;              /* TCEs set */
     uint64_t bytes;             /* what the nodes and leaves allocated */
+    uint64_t leaves_made;       /* leaves allocated since init, for tests */
     uint64_t limit;             /* refuse to allocate past it; 0: no limit */
     uint16_t mult;              /* hash multiplier of new hashed leaves */
 } SpaprTceStore;
@@ -97,12 +101,12 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
                              const uint64_t *tces);
 /*
  * Set TCE @index to @tce and return its old value.  A TCE that was zero
- * becomes non-zero only in room that spapr_tce_store_reserve() made;
- * what a clear leaves empty goes at spapr_tce_store_tidy().
+ * becomes non-zero only in room that spapr_tce_store_reserve() made; a
+ * clear leaves the room as it was, for the TCEs to come.
  */
 uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce);
 /*
- * Reserve, set and tidy for TCE @index alone, its old value in @old;
+ * Reserve and set TCE @index alone, its old value in @old;
  * false, with nothing changed, without memory
  */
 bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
@@ -114,15 +118,10 @@ bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
 void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
                               const uint64_t *tces, uint64_t *old);
 /*
- * After changes to TCEs @first to @first + @n - 1: let go of what holds
- * none of them now, and make a leaf with few left smaller.  Best effort:
- * a leaf without memory to shrink into stays as it is.
- */
-void spapr_tce_store_tidy(SpaprTceStore *s, uint64_t first, uint64_t n);
-/*
  * Clear the TCEs from @first to @first + @n - 1, visiting only those set
  * (a window of 2^31 TCEs costs what is set in it), and call @fn for each
- * with its old value, if @fn is not NULL.
+ * with its old value, if @fn is not NULL.  The leaves of the chunks it
+ * clears whole go.
  */
 void spapr_tce_store_clear_range(SpaprTceStore *s, uint64_t first,
                                  uint64_t n, SpaprTceVisit *fn,
