@@ -2189,6 +2189,44 @@ static void test_eeh_msi_while_frozen(void)
 }
 
 /*
+ * An MSI is a DMA write to the PHB's MSI window whose data names the
+ * interrupt, and both come from the guest: a device's MSI data register,
+ * or any DMA it is told to make there.  One that names no interrupt the
+ * machine has (below or past the external sources, or not claimed) is
+ * dropped and logged: upstream asserted in spapr_qirq(), which a guest
+ * could reach to abort QEMU (found by the sPAPR fuzz target).
+ */
+static void test_msi_to_no_interrupt(void)
+{
+    static const uint32_t bogus[] = {
+        0, 1, 0xfff, 0x1fff, 0x2000, 0x80001000, 0xffffffff,
+    };
+    Env *e = env_start("");
+    uint32_t in[6] = { e->config_addr, BUID >> 32, (uint32_t)BUID, 3, 1, 0 };
+    uint32_t out[4], irq;
+    uint8_t cap = qpci_find_capability(e->td.dev, PCI_CAP_ID_MSI, 0);
+
+    g_assert_cmpint(rtas(e, "ibm,change-msi", 6, in, 4, out), ==,
+                    RTAS_OUT_SUCCESS);
+    irq = qpci_config_readw(e->td.dev, cap + PCI_MSI_DATA_64);
+    qpci_config_writew(e->td.dev, cap + PCI_MSI_FLAGS,
+                       qpci_config_readw(e->td.dev, cap + PCI_MSI_FLAGS) |
+                       PCI_MSI_FLAGS_ENABLE);
+    for (int i = 0; i < ARRAY_SIZE(bogus); i++) {
+        /* The window takes the write; no interrupt comes of it */
+        qvtd_wr(&e->td, R_PATTERN, bogus[i]);
+        g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, MSI_WINDOW, 4), ==,
+                         RES_OK);
+        g_assert_cmpuint(ics_status(e, irq), ==, 0);
+    }
+    /* The device's own MSI still arrives (masked, so pending) */
+    qvtd_wr(&e->td, R_PATTERN, irq);
+    g_assert_cmpuint(qvtd_run(&e->td, OP_FILL, MSI_WINDOW, 4), ==, RES_OK);
+    g_assert_cmpuint(ics_status(e, irq), ==, 0x8);
+    env_stop(e);
+}
+
+/*
  * A DMA made outside the BQL, on the device's own thread as an iothread
  * makes it: the PE stops at once, and its MMIO fence comes through the
  * PHB's bottom half
@@ -2771,6 +2809,8 @@ int main(int argc, char **argv)
     qtest_add_func("/spapr-tce/phb/config-errors", test_phb_config_errors);
     qtest_add_func("/spapr-tce/phb/refuses-vfio", test_phb_refuses_vfio);
     qtest_add_func("/spapr-tce/phb/failed-realize", test_phb_failed_realize);
+    qtest_add_func("/spapr-tce/phb/msi-to-no-interrupt",
+                   test_msi_to_no_interrupt);
     qtest_add_func("/spapr-tce/store/dense-and-sparse",
                    test_dense_and_sparse);
     qtest_add_func("/spapr-tce/store/cost", test_store_cost);
