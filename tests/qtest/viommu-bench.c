@@ -1525,60 +1525,69 @@ static void tce_management_bulk(Inst *in, double *out)
     out[MGMT_STUFF_CLEAR] = median(t + stuff_reps, stuff_reps);
 }
 
+#define TCE_TURNS_N         (g_test_perf() ? 65536 : 256)
+
 /*
- * Linux's dynamic mapping: one H_PUT_TCE per page, here 65536 of the
- * default window's TCEs in an order that visits every chunk before
- * filling any, so that ours goes through all its leaf shapes; then
- * cleared.  A call takes a few hundred ns, most of it memory the caches
+ * Steps 0 to TCE_TURNS_N - 1, each timed by @step, the emulators taking
+ * turns by batches of 256; the median of each emulator's into @row.  A
+ * single hypercall takes a few hundred ns, most of it memory the caches
  * lost since the last, and what the host does meanwhile moves that by
- * more than the difference between two stores: the emulators take turns
- * by batches of 256 calls, so that both meet the same host.
+ * more than the difference between two stores: taking turns, both meet
+ * the same host.
  */
-static void tce_put_scattered(Inst *ins, unsigned count)
+static void tce_take_turns(Inst *ins, unsigned count, int row,
+                           double (*step)(Inst *in, unsigned k))
 {
-    const uint64_t window_tces = 1ull << 18;
-    unsigned n = g_test_perf() ? 65536 : 256, batch = 256;
-    uint64_t clear[] = { LIOBN_DEFAULT, 0, 0, window_tces };
+    unsigned n = TCE_TURNS_N, batch = 256;
     g_autofree double *tp = g_new(double, (size_t)n * count);
 
     for (unsigned k0 = 0; k0 < n; k0 += batch) {
         for (unsigned e = 0; e < count; e++) {
             for (unsigned k = k0; k < k0 + batch; k++) {
-                uint64_t idx = (k * 40503ull) & (n - 1);
-                uint64_t arg[] = { LIOBN_DEFAULT, idx << 12,
-                                   (TCE_DATA_PA + (k & 0xff) * 0x1000ull) |
-                                   3, 0 };
-
-                tp[(size_t)e * n + k] = time_hcalls(&ins[e], H_PUT_TCE, arg,
-                                                    arg, 1);
+                tp[(size_t)e * n + k] = step(&ins[e], k);
             }
         }
     }
     for (unsigned e = 0; e < count; e++) {
-        mgmt[ins[e].impl][MGMT_PUT] = median(tp + (size_t)e * n, n);
+        mgmt[ins[e].impl][row] = median(tp + (size_t)e * n, n);
+    }
+}
+
+/*
+ * Linux's dynamic mapping: one H_PUT_TCE per page, here 65536 of the
+ * default window's TCEs in an order that visits every chunk before
+ * filling any, so that ours goes through all its leaf shapes; then
+ * cleared
+ */
+static double tce_put_scattered_one(Inst *in, unsigned k)
+{
+    uint64_t idx = (k * 40503ull) & (TCE_TURNS_N - 1);
+    uint64_t arg[] = { LIOBN_DEFAULT, idx << 12,
+                       (TCE_DATA_PA + (k & 0xff) * 0x1000ull) | 3, 0 };
+
+    return time_hcalls(in, H_PUT_TCE, arg, arg, 1);
+}
+
+static void tce_put_scattered(Inst *ins, unsigned count)
+{
+    uint64_t clear[] = { LIOBN_DEFAULT, 0, 0, 1ull << 18 };
+
+    tce_take_turns(ins, count, MGMT_PUT, tce_put_scattered_one);
+    for (unsigned e = 0; e < count; e++) {
         g_assert_cmpint(tce_hcall(&ins[e], H_STUFF_TCE, 4, clear), ==,
                         H_SUCCESS);
     }
 }
 
-/* One map and one unmap of each of @n pages in turn, timed into @tp */
-static void tce_put_pairs_pass(Inst *ins, unsigned count, unsigned n,
-                               unsigned batch, double *tp)
+/* Page @k mapped, then unmapped */
+static double tce_put_pair(Inst *in, unsigned k)
 {
-    for (unsigned k0 = 0; k0 < n; k0 += batch) {
-        for (unsigned e = 0; e < count; e++) {
-            for (unsigned k = k0; k < k0 + batch; k++) {
-                uint64_t map[] = { LIOBN_DEFAULT, (uint64_t)k << 12,
-                                   (TCE_DATA_PA + (k & 0xff) * 0x1000ull) |
-                                   3, 0 };
-                uint64_t unmap[] = { LIOBN_DEFAULT, (uint64_t)k << 12, 0, 0 };
+    uint64_t map[] = { LIOBN_DEFAULT, (uint64_t)k << 12,
+                       (TCE_DATA_PA + (k & 0xff) * 0x1000ull) | 3, 0 };
+    uint64_t unmap[] = { LIOBN_DEFAULT, (uint64_t)k << 12, 0, 0 };
 
-                tp[(size_t)e * n + k] =
-                    time_hcalls(&ins[e], H_PUT_TCE, map, map, 1) +
-                    time_hcalls(&ins[e], H_PUT_TCE, unmap, unmap, 1);
-            }
-        }
-    }
+    return time_hcalls(in, H_PUT_TCE, map, map, 1) +
+           time_hcalls(in, H_PUT_TCE, unmap, unmap, 1);
 }
 
 /*
@@ -1592,26 +1601,19 @@ static void tce_put_pairs_pass(Inst *ins, unsigned count, unsigned n,
 static void tce_put_pairs(Inst *ins, unsigned count)
 {
     const uint64_t window_tces = 1ull << 18;
-    unsigned n = g_test_perf() ? 65536 : 256, batch = 256;
     uint64_t ring[] = { LIOBN_DEFAULT, (window_tces - 1) << 12,
                         TCE_DATA_PA | 3 };
     uint64_t clear[] = { LIOBN_DEFAULT, 0, 0, window_tces };
-    g_autofree double *tp = g_new(double, (size_t)n * count);
 
     for (unsigned e = 0; e < count; e++) {
         g_assert_cmpint(tce_hcall(&ins[e], H_PUT_TCE, 3, ring), ==,
                         H_SUCCESS);
     }
-    for (int pass = 0; pass < 2; pass++) {
-        tce_put_pairs_pass(ins, count, n, batch, tp);
-        for (unsigned e = 0; e < count; e++) {
-            mgmt[ins[e].impl][pass ? MGMT_PAIR_AGAIN : MGMT_PAIR] =
-                median(tp + (size_t)e * n, n);
-        }
-    }
+    tce_take_turns(ins, count, MGMT_PAIR, tce_put_pair);
+    tce_take_turns(ins, count, MGMT_PAIR_AGAIN, tce_put_pair);
     for (unsigned e = 0; e < count; e++) {
-        g_assert_cmphex(tce_get(&ins[e], LIOBN_DEFAULT, (n - 1) << 12), ==,
-                        0);
+        g_assert_cmphex(tce_get(&ins[e], LIOBN_DEFAULT,
+                                (TCE_TURNS_N - 1) << 12), ==, 0);
         g_assert_cmphex(tce_get(&ins[e], LIOBN_DEFAULT, ring[1]), ==,
                         ring[2]);
         g_assert_cmpint(tce_hcall(&ins[e], H_STUFF_TCE, 4, clear), ==,
