@@ -1153,9 +1153,7 @@ static size_t stream_bound(void)
 
 static uint8_t *save_devices(size_t *len)
 {
-    static size_t hint = 64 * KiB;
-    QIOChannelBuffer *out = qio_channel_buffer_new(MAX(hint,
-                                                       stream_bound()));
+    QIOChannelBuffer *out = qio_channel_buffer_new(stream_bound());
     uint8_t *stream;
     QEMUFile *f;
     int ret;
@@ -1168,7 +1166,6 @@ static uint8_t *save_devices(size_t *len)
         vfuzz_finding("migration", "saving the devices' state failed");
     }
     *len = out->usage;
-    hint = MIN(MAX(hint, out->usage), 16 * MiB);
     stream = g_memdup2(out->data, out->usage);
     qemu_fclose(f);
     object_unref(OBJECT(out));
