@@ -200,8 +200,8 @@ static void leaf_fill(Leaf *leaf, unsigned off, uint64_t tce)
         leaf->tce[i] = tce;
         leaf_keys(leaf)[i] = off;
         leaf->used++;
+        leaf->live++;
     }
-    leaf->live++;
 }
 
 /* Call @fn(offset, TCE) for each TCE of @leaf, in offset order */
@@ -261,6 +261,20 @@ static void leaf_foreach_kept(Leaf *leaf,
 static void leaf_copy_one(unsigned off, uint64_t tce, void *opaque)
 {
     leaf_fill(opaque, off, tce);
+}
+
+/* The TCEs set in @leaf: a hashed leaf counts them, a flat one is read */
+static unsigned leaf_live(Leaf *leaf)
+{
+    unsigned i, n = 0;
+
+    if (leaf->mult) {
+        return leaf->live;
+    }
+    for (i = 0; i < leaf->slots; i++) {
+        n += !!leaf->tce[i];
+    }
+    return n;
 }
 
 /* The offsets of the TCEs set in a leaf: [lo, hi], empty if lo > hi */
@@ -335,17 +349,31 @@ static Leaf *leaf_grow(SpaprTceStore *s, uint64_t chunk, Leaf *old,
 
 /* ---- finding and placing nodes and leaves ---- */
 
-/* The node above @chunk's leaf, or NULL.  BQL held. */
+/* The chunks of the window, each a leaf's */
+static uint64_t store_chunks(SpaprTceStore *s)
+{
+    return DIV_ROUND_UP(s->nb, TCE_STORE_LEAF_SIZE);
+}
+
+/* Whether the root is over nodes of 512 leaves, rather than over leaves */
+static bool store_has_mid(SpaprTceStore *s)
+{
+    return store_chunks(s) > NODE_SIZE;
+}
+
+/*
+ * The node above @chunk's leaf, or NULL.  BQL held, so that the root is
+ * the one made for this window: its shape follows from the window's size,
+ * and the root's header, a cache line of its own, need not be read.
+ */
 static Node *leaf_parent(SpaprTceStore *s, uint64_t chunk)
 {
     Node *n = s->root;
-    uint64_t i;
 
-    if (n && n->shift != TCE_STORE_LEAF_BITS) {
-        i = chunk >> TCE_STORE_NODE_BITS;
-        n = i < n->slots ? n->child[i] : NULL;
+    if (!n || chunk >= store_chunks(s)) {
+        return NULL;
     }
-    return n;
+    return store_has_mid(s) ? n->child[chunk >> TCE_STORE_NODE_BITS] : n;
 }
 
 static unsigned leaf_slot(Node *parent, uint64_t chunk)
@@ -358,19 +386,25 @@ static unsigned leaf_slot(Node *parent, uint64_t chunk)
     return chunk & (NODE_SIZE - 1);
 }
 
-static Leaf *leaf_of(SpaprTceStore *s, uint64_t chunk)
+/* @chunk's child pointer: NULL, a leaf, or a whole leaf's tagged pointer */
+static void *leaf_child(SpaprTceStore *s, uint64_t chunk)
 {
     Node *n = leaf_parent(s, chunk);
 
     return n ? n->child[leaf_slot(n, chunk)] : NULL;
 }
 
+static Leaf *leaf_of(SpaprTceStore *s, uint64_t chunk)
+{
+    return spapr_tce_store_leaf_untag(leaf_child(s, chunk));
+}
+
 /* A root for the window: over leaves, or over nodes of 512 leaves */
 static Node *root_new(SpaprTceStore *s)
 {
-    uint64_t chunks = DIV_ROUND_UP(s->nb, TCE_STORE_LEAF_SIZE);
+    uint64_t chunks = store_chunks(s);
 
-    if (chunks <= NODE_SIZE) {
+    if (!store_has_mid(s)) {
         return node_new(s, chunks, TCE_STORE_LEAF_BITS);
     }
     return node_new(s, DIV_ROUND_UP(chunks, NODE_SIZE), TCE_STORE_MID_SHIFT);
@@ -392,7 +426,7 @@ static Node *leaf_parent_make(SpaprTceStore *s, uint64_t chunk)
         }
         qatomic_rcu_set(&s->root, root);
     }
-    if (root->shift == TCE_STORE_LEAF_BITS) {
+    if (!store_has_mid(s)) {
         return root;
     }
     i = chunk >> TCE_STORE_NODE_BITS;
@@ -408,14 +442,22 @@ static Node *leaf_parent_make(SpaprTceStore *s, uint64_t chunk)
     return mid;
 }
 
-/* Put @leaf (or NULL) in @chunk's place, whose parent exists */
+/*
+ * Put @leaf (or NULL) in @chunk's place, whose parent exists; tagged if
+ * it is flat over all 512 TCEs
+ */
 static void leaf_publish(SpaprTceStore *s, uint64_t chunk, Leaf *leaf)
 {
     Node *parent = leaf_parent(s, chunk);
     unsigned i = leaf_slot(parent, chunk);
-    Leaf *old = parent->child[i];
+    Leaf *old = spapr_tce_store_leaf_untag(parent->child[i]);
+    void *child = leaf;
 
-    qatomic_rcu_set(&parent->child[i], leaf);
+    if (leaf && !leaf->mult && !leaf->base &&
+        leaf->slots == TCE_STORE_LEAF_SIZE) {
+        child = (void *)((uintptr_t)leaf | TCE_STORE_LEAF_WHOLE);
+    }
+    qatomic_rcu_set(&parent->child[i], child);
     parent->used += !!leaf - !!old;
     if (old) {
         leaf_free(s, old);
@@ -439,8 +481,8 @@ static void chunk_prune(SpaprTceStore *s, uint64_t chunk)
         }
         return;
     }
-    leaf = mid->child[leaf_slot(mid, chunk)];
-    if (leaf && !leaf->live) {
+    leaf = spapr_tce_store_leaf_untag(mid->child[leaf_slot(mid, chunk)]);
+    if (leaf && !leaf_live(leaf)) {
         leaf_publish(s, chunk, NULL);
     }
     if (mid != root && !mid->used) {
@@ -487,12 +529,12 @@ void spapr_tce_store_destroy(SpaprTceStore *s)
             continue;
         }
         if (root->shift == TCE_STORE_LEAF_BITS) {
-            leaf_free(s, root->child[i]);
+            leaf_free(s, spapr_tce_store_leaf_untag(root->child[i]));
             continue;
         }
         for (k = 0; k < mid->slots; k++) {
             if (mid->child[k]) {
-                leaf_free(s, mid->child[k]);
+                leaf_free(s, spapr_tce_store_leaf_untag(mid->child[k]));
             }
         }
         node_free(s, mid);
@@ -534,7 +576,7 @@ bool spapr_tce_store_reserve(SpaprTceStore *s, uint64_t first, uint64_t n,
             continue;               /* room already */
         }
         had = leaf_range(leaf);
-        room = leaf_grow(s, chunk, leaf, (leaf ? leaf->live : 0) + k,
+        room = leaf_grow(s, chunk, leaf, (leaf ? leaf_live(leaf) : 0) + k,
                          (OffRange) { MIN(had.lo, want.lo),
                                       MAX(had.hi, want.hi) },
                          leaf && want.lo < had.lo && had.lo <= had.hi);
@@ -554,14 +596,13 @@ fail:
     return false;
 }
 
-/* Slot @i of @leaf becomes @tce, counted; returns what it was */
-static inline uint64_t leaf_swap(SpaprTceStore *s, Leaf *leaf, unsigned i,
-                                 uint64_t tce)
+/* The TCE at @slot becomes @tce, counted in the store; returns what it was */
+static inline uint64_t tce_swap(SpaprTceStore *s, uint64_t *slot,
+                                uint64_t tce)
 {
-    uint64_t old = leaf->tce[i];
+    uint64_t old = *slot;
 
-    qatomic_set(&leaf->tce[i], tce);
-    leaf->live += !!tce - !!old;
+    qatomic_set(slot, tce);
     s->live += !!tce - !!old;
     return old;
 }
@@ -591,15 +632,20 @@ static uint64_t G_GNUC_NO_INLINE leaf_set_hashed(SpaprTceStore *s, Leaf *leaf,
         return 0;
     }
     /* A cleared TCE keeps its key: it is that key's slot again */
-    return leaf_swap(s, leaf, i, tce);
+    leaf->live += !!tce - !!leaf->tce[i];
+    return tce_swap(s, &leaf->tce[i], tce);
 }
 
-/* spapr_tce_store_set() in @leaf, or in no leaf */
-static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
+/* spapr_tce_store_set() in @chunk's @child (see leaf_child()) */
+static inline uint64_t leaf_set(SpaprTceStore *s, void *child, unsigned off,
                                 uint64_t tce)
 {
+    Leaf *leaf = spapr_tce_store_leaf_untag(child);
     unsigned i;
 
+    if (likely(spapr_tce_store_leaf_is_whole(child))) {
+        return tce_swap(s, &leaf->tce[off], tce);
+    }
     if (!leaf) {
         /* Setting needs reserved room; clearing what is not set is done */
         assert(!tce);
@@ -614,12 +660,12 @@ static inline uint64_t leaf_set(SpaprTceStore *s, Leaf *leaf, unsigned off,
         assert(!tce);
         return 0;
     }
-    return leaf_swap(s, leaf, i, tce);
+    return tce_swap(s, &leaf->tce[i], tce);
 }
 
 uint64_t spapr_tce_store_set(SpaprTceStore *s, uint64_t index, uint64_t tce)
 {
-    return leaf_set(s, leaf_of(s, index >> TCE_STORE_LEAF_BITS),
+    return leaf_set(s, leaf_child(s, index >> TCE_STORE_LEAF_BITS),
                     index & LEAF_MASK, tce);
 }
 
@@ -643,26 +689,21 @@ bool spapr_tce_store_put(SpaprTceStore *s, uint64_t index, uint64_t tce,
 {
     uint64_t chunk = index >> TCE_STORE_LEAF_BITS;
     unsigned off = index & LEAF_MASK;
-    Leaf *leaf = leaf_of(s, chunk);
+    void *child = leaf_child(s, chunk);
+    Leaf *leaf = spapr_tce_store_leaf_untag(child);
 
-    /*
-     * The TCE's line, fetched beside the leaf's header rather than after
-     * it: right for a leaf over all of its chunk, harmless otherwise
-     */
-    if (leaf) {
-        __builtin_prefetch(&leaf->tce[off], 1);
-    }
     /*
      * Most puts land in a leaf that has room, and leave it as it is: one
      * walk down the tree, where reserve and set would make two
      */
-    if (tce && !(leaf && leaf_has_room(leaf, off))) {
+    if (tce && !spapr_tce_store_leaf_is_whole(child) &&
+        !(leaf && leaf_has_room(leaf, off))) {
         if (!spapr_tce_store_reserve(s, index, 1, NULL)) {
             return false;
         }
-        leaf = leaf_of(s, chunk);
+        child = leaf_child(s, chunk);
     }
-    *old = leaf_set(s, leaf, off, tce);
+    *old = leaf_set(s, child, off, tce);
     return true;
 }
 
@@ -675,7 +716,8 @@ void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
         uint64_t index = first + i;
         unsigned off = index & LEAF_MASK;
         unsigned run = MIN(n - i, TCE_STORE_LEAF_SIZE - off);
-        Leaf *leaf = leaf_of(s, index >> TCE_STORE_LEAF_BITS);
+        void *child = leaf_child(s, index >> TCE_STORE_LEAF_BITS);
+        Leaf *leaf = spapr_tce_store_leaf_untag(child);
 
         if (leaf && !leaf->mult && off >= leaf->base &&
             off + run <= leaf->base + leaf->slots) {
@@ -692,12 +734,11 @@ void spapr_tce_store_set_many(SpaprTceStore *s, uint64_t first, uint64_t n,
                     old[i] = was;
                 }
             }
-            leaf->live += delta;
             s->live += delta;
             continue;
         }
         for (; run; run--, i++, off++) {
-            uint64_t was = leaf_set(s, leaf, off, tces[i]);
+            uint64_t was = leaf_set(s, child, off, tces[i]);
 
             if (old) {
                 old[i] = was;
@@ -737,7 +778,8 @@ static void clear_visit(unsigned off, uint64_t tce, void *opaque)
 static bool clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
 {
     Node *parent = leaf_parent(s, chunk);
-    Leaf *leaf = parent ? parent->child[leaf_slot(parent, chunk)] : NULL;
+    Leaf *leaf = parent ? spapr_tce_store_leaf_untag(
+                              parent->child[leaf_slot(parent, chunk)]) : NULL;
     unsigned i;
 
     if (!leaf) {
@@ -751,7 +793,7 @@ static bool clear_chunk(SpaprTceStore *s, uint64_t chunk, ClearChunk *c)
          */
         qatomic_rcu_set(&parent->child[leaf_slot(parent, chunk)], NULL);
         parent->used--;
-        s->live -= leaf->live;
+        s->live -= leaf_live(leaf);
         if (c->fn) {
             leaf_foreach(leaf, clear_visit, c);
         }
@@ -821,7 +863,8 @@ void spapr_tce_store_foreach(SpaprTceStore *s, SpaprTceVisit *fn,
         if (root->shift == TCE_STORE_LEAF_BITS) {
             if (root->child[i]) {
                 f.base = i << TCE_STORE_LEAF_BITS;
-                leaf_foreach(root->child[i], foreach_one, &f);
+                leaf_foreach(spapr_tce_store_leaf_untag(root->child[i]),
+                             foreach_one, &f);
             }
             continue;
         }
@@ -829,7 +872,8 @@ void spapr_tce_store_foreach(SpaprTceStore *s, SpaprTceVisit *fn,
             if (mid->child[k]) {
                 f.base = ((i << TCE_STORE_NODE_BITS) + k) <<
                          TCE_STORE_LEAF_BITS;
-                leaf_foreach(mid->child[k], foreach_one, &f);
+                leaf_foreach(spapr_tce_store_leaf_untag(mid->child[k]),
+                             foreach_one, &f);
             }
         }
     }

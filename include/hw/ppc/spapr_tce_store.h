@@ -68,9 +68,33 @@ typedef struct SpaprTceStoreLeaf {
         uint16_t base;          /* flat: the offset of tce[0] */
         uint16_t used;          /* hashed: slots with a key */
     };
-    uint16_t live;              /* TCEs set */
+    /*
+     * Hashed: TCEs set.  A flat leaf keeps no count, so that a TCE set in
+     * it writes its own line only; its TCEs are counted when a slow path
+     * needs them.
+     */
+    uint16_t live;
     uint64_t tce[];
 } SpaprTceStoreLeaf;
+
+/*
+ * A node's pointer to a leaf flat over all 512 TCEs of its chunk, which is
+ * what a chunk in use soon holds, has this bit set: a lookup or a put goes
+ * straight to the TCE, without reading the leaf's header, a cache line of
+ * its own.  Leaves come from malloc, so bit 0 of their address is free.
+ */
+#define TCE_STORE_LEAF_WHOLE    ((uintptr_t)1)
+
+static inline bool spapr_tce_store_leaf_is_whole(const void *child)
+{
+    return (uintptr_t)child & TCE_STORE_LEAF_WHOLE;
+}
+
+/* The leaf a node's child pointer points to */
+static inline SpaprTceStoreLeaf *spapr_tce_store_leaf_untag(void *child)
+{
+    return (SpaprTceStoreLeaf *)((uintptr_t)child & ~TCE_STORE_LEAF_WHOLE);
+}
 
 typedef struct SpaprTceStore {
     SpaprTceStoreNode *root;    /* RCU; NULL while no TCE is set */
@@ -141,14 +165,8 @@ uint64_t spapr_tce_store_leaf_lookup(SpaprTceStoreLeaf *leaf, unsigned off)
 
     /*
      * A flat leaf is read here, in the caller's translation; probing a
-     * hash is a call, so that this stays small enough to inline.  A leaf
-     * from offset 0 (all of a chunk, the common case) is tested first:
-     * while the CPU checks that branch, it already loads the TCE, which
-     * would otherwise wait for the header's base.
+     * hash is a call, so that this stays small enough to inline.
      */
-    if (likely(!leaf->mult && !leaf->base)) {
-        return likely(off < leaf->slots) ? qatomic_read(&leaf->tce[off]) : 0;
-    }
     if (!leaf->mult) {
         i = off - leaf->base;
         return i < leaf->slots ? qatomic_read(&leaf->tce[i]) : 0;
@@ -187,6 +205,11 @@ uint64_t spapr_tce_store_lookup(SpaprTceStore *s, uint64_t index)
         return 0;
     }
     leaf = qatomic_rcu_read((SpaprTceStoreLeaf **)&n->child[i]);
+    if (likely(spapr_tce_store_leaf_is_whole(leaf))) {
+        /* 512 TCEs: any offset is inside, even in a window being replaced */
+        return qatomic_read(&spapr_tce_store_leaf_untag(leaf)->tce[
+                                index & (TCE_STORE_LEAF_SIZE - 1)]);
+    }
     return leaf ? spapr_tce_store_leaf_lookup(leaf, index &
                                               (TCE_STORE_LEAF_SIZE - 1)) : 0;
 }
